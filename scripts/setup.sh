@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build and tests need (only those missing), then builds.
+# Idempotent and quiet when nothing is missing.  Usage: scripts/setup.sh [--no-build] [--build-dir DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libssl-dev libspdlog-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
+  node-llhttp libhiredis-dev redis-server
+  curl openssl ca-certificates python3 python3-requests python3-httpx
+)
+# Node may come from another source (its npm bundled): only ask apt when the command is missing.
+command -v node >/dev/null || PACKAGES+=(nodejs)
+command -v npm >/dev/null || PACKAGES+=(npm)
+
+build=1
+build_dir=build
+build_type=Release
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-build) build=0 ;;
+    --build-dir) build_dir=$2; shift ;;
+    --build-type) build_type=$2; shift ;;
+    *) echo "setup.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# redis-server's package starts a system instance; tests run their own on a free port.
+if [ "$build" -eq 1 ]; then
+  gen=()
+  command -v ninja >/dev/null && gen=(-G Ninja)
+  if [ ! -f "$build_dir/CMakeCache.txt" ]; then
+    cmake -S . -B "$build_dir" "${gen[@]}" -DCMAKE_BUILD_TYPE="$build_type" >/dev/null
+  fi
+  cmake --build "$build_dir" -j"$(nproc)"
+fi
