@@ -1,0 +1,190 @@
+#include "app/run.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include <fstream>
+#include <iostream>
+
+#include "keys/keys_csv.hpp"
+#include "log/logging.hpp"
+#include "proxy/server.hpp"
+#include "tls/ca.hpp"
+#include "tls/contexts.hpp"
+#include "tls/leaf_cache.hpp"
+
+namespace orp::app {
+
+namespace asio = net::asio;
+
+namespace {
+
+struct startup_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+void write_file_atomically(const std::filesystem::path& path, const std::string& text) {
+  auto tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out) throw startup_error(tmp.string() + ": cannot write");
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+std::string endpoint_text(const net::tcp::endpoint& ep) {
+  auto addr = ep.address().to_string();
+  if (ep.address().is_v6()) addr = "[" + addr + "]";
+  return addr + ":" + std::to_string(ep.port());
+}
+
+tls::certificate_authority prepare_ca(const config::settings& cfg) {
+  auto hosts = cfg.list("proxy.intercept_hosts");
+  auto cert = cfg.path("tls.ca_cert"), key = cfg.path("tls.ca_key");
+  auto status = tls::ensure_ca(cert, key, hosts, false, std::chrono::system_clock::now());
+  if (status == tls::ca_status::created) log::info("created the local CA at {} (key {}, mode 0600)", cert.string(), key.string());
+  return tls::certificate_authority::load(cert, key);
+}
+
+std::vector<keys::key_record> load_keys(const config::settings& cfg) {
+  auto file = cfg.path("keys.file");
+  if (!std::filesystem::exists(file)) throw startup_error(file.string() + ": keys file not found (set keys.file)");
+  return keys::read_keys_csv(file);
+}
+
+proxy::limits limits_from(const config::settings& cfg) {
+  proxy::limits lim;
+  lim.max_request_body = cfg.size("proxy.max_request_body");
+  lim.header_timeout = cfg.duration("proxy.header_timeout");
+  lim.idle_timeout = cfg.duration("proxy.idle_timeout");
+  lim.tunnel_idle_timeout = cfg.duration("proxy.tunnel_idle_timeout");
+  lim.connect_timeout = cfg.duration("upstream.connect_timeout");
+  lim.handshake_timeout = cfg.duration("proxy.header_timeout");
+  lim.max_connections = cfg.integer("proxy.max_connections");
+  return lim;
+}
+
+forward::forward_settings forward_from(const config::settings& cfg) {
+  forward::forward_settings f;
+  f.request_timeout = cfg.duration("upstream.request_timeout");
+  f.stream_idle_timeout = cfg.duration("upstream.stream_idle_timeout");
+  f.max_retries = static_cast<int>(cfg.integer("retry.max_retries"));
+  f.retry_delay = cfg.seconds("retry.retry_delay");
+  f.max_retry_delay = cfg.seconds("retry.max_retry_delay");
+  return f;
+}
+
+log::log_options log_options_from(const config::settings& cfg) {
+  log::log_options o;
+  o.file = cfg.path("log.file");
+  o.level = cfg.text("log.level");
+  o.json = cfg.text("log.format") == "json";
+  o.max_size = cfg.size("log.max_size");
+  o.max_files = static_cast<std::size_t>(cfg.integer("log.max_files"));
+  return o;
+}
+
+// Waits (bounded) for in-flight requests to finish, then stops the main loop.
+asio::awaitable<void> drain_and_stop(asio::io_context& io, proxy::shared_context& shared) {
+  asio::steady_timer tick(io);
+  auto deadline = net::clock::now() + std::chrono::seconds(10);
+  while (shared.active_requests.load() > 0 && net::clock::now() < deadline) {
+    tick.expires_after(std::chrono::milliseconds(20));
+    co_await tick.async_wait(net::use_tuple);
+  }
+  io.stop();
+}
+
+}  // namespace
+
+int ca_init(const config::settings& cfg, bool force) {
+  try {
+    auto cert = cfg.path("tls.ca_cert"), key = cfg.path("tls.ca_key");
+    auto status = tls::ensure_ca(cert, key, cfg.list("proxy.intercept_hosts"), force, std::chrono::system_clock::now());
+    std::cout << (status == tls::ca_status::created ? "created " : "exists ") << cert.string() << "\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "openrouter-proxy: " << e.what() << "\n";
+    return 2;
+  }
+}
+
+int run(const config::settings& cfg, const run_options& opts) {
+  std::unique_ptr<tls::certificate_authority> ca;
+  std::unique_ptr<tls::leaf_cache> leaves;
+  std::vector<keys::key_record> records;
+  upstream::target target;
+  upstream::resolve_overrides overrides;
+  tls::ssl_ctx_ptr client_ctx;
+  try {
+    log::init(log_options_from(cfg));
+    target = upstream::parse_api_url(cfg.text("upstream.api_url"));
+    overrides = upstream::parse_resolve_overrides(cfg.text("upstream.resolve"));
+    ca = std::make_unique<tls::certificate_authority>(prepare_ca(cfg));
+    leaves = std::make_unique<tls::leaf_cache>(*ca);
+    client_ctx = tls::make_client_context(cfg.path("upstream.ca_file"));
+    records = load_keys(cfg);
+  } catch (const std::exception& e) {
+    std::cerr << "openrouter-proxy: " << e.what() << "\n";
+    return 2;
+  }
+
+  auto strategy = keys::parse_strategy(cfg.text("keys.strategy")).value_or(keys::strategy::round_robin);
+  keys::key_pool pool(strategy, std::random_device{}());
+  pool.replace(std::move(records));
+  if (pool.size() == 0)
+    log::warn("keys.csv holds no keys: tunnelling works, intercepted requests get 503 until keys are added to {}",
+              cfg.path("keys.file").string());
+  else
+    log::info("loaded {} keys from {}", pool.size(), cfg.path("keys.file").string());
+
+  asio::io_context main_io(1);
+  proxy::shared_context shared;
+  shared.intercept_hosts = cfg.list("proxy.intercept_hosts");
+  shared.leaves = leaves.get();
+  shared.lim = limits_from(cfg);
+  auto fwd = forward_from(cfg);
+  proxy::upstream_options up{client_ctx.get(), target, overrides, cfg.duration("upstream.connect_timeout"),
+                             cfg.duration("upstream.pool_idle_timeout")};
+  unsigned workers = static_cast<unsigned>(cfg.integer("proxy.workers"));
+  if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
+
+  proxy::server srv(main_io, shared, pool, fwd, up, workers);
+  std::string bound;
+  try {
+    bound = endpoint_text(srv.listen(cfg.address("proxy.listen")));
+  } catch (const std::exception& e) {
+    std::cerr << "openrouter-proxy: cannot listen on " << cfg.text("proxy.listen") << ": " << e.what() << "\n";
+    return 2;
+  }
+  srv.start();
+  log::info("openrouter-proxy {} listening on {} ({} workers), intercepting {}, upstream {}", ORP_VERSION, bound,
+            workers, cfg.text("proxy.intercept_hosts"), cfg.text("upstream.api_url"));
+  if (!opts.ready_file.empty()) {
+    boost::json::object ready{{"proxy", bound}, {"admin", ""}, {"pid", ::getpid()}};
+    write_file_atomically(opts.ready_file, boost::json::serialize(ready));
+  }
+
+  asio::signal_set signals(main_io, SIGINT, SIGTERM);
+  signals.async_wait([&](const net::error_code& ec, int sig) {
+    if (ec) return;
+    log::info("received signal {}: no new connections, finishing in-flight requests", sig);
+    srv.stop_accepting();
+    asio::co_spawn(main_io, drain_and_stop(main_io, shared), asio::detached);
+  });
+  main_io.run();
+  srv.stop();
+  log::info("stopped");
+  log::shutdown();
+  return 0;
+}
+
+}  // namespace orp::app

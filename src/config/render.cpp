@@ -1,0 +1,38 @@
+#include "config/render.hpp"
+
+#include "config/settings_table.hpp"
+
+namespace orp::config {
+
+std::string render_default_ini() {
+  std::string out =
+      "; openrouter-proxy settings. Every key is shown with its default; `--set SECTION.KEY=VALUE`\n"
+      "; overrides any of them. Durations are seconds (fractions allowed), sizes take units (32MiB).\n";
+  std::string_view section;
+  for (const auto& s : all_settings()) {
+    if (s.section != section) {
+      section = s.section;
+      out += "\n[" + std::string(section) + "]\n";
+    }
+    out += "; " + std::string(s.help) + "\n";
+    out += std::string(s.key) + " =";
+    if (!s.default_value.empty()) out += " " + std::string(s.default_value);
+    out += "\n";
+  }
+  return out;
+}
+
+std::string render_markdown_reference() {
+  std::string out =
+      "# Configuration reference\n\n"
+      "Generated from the settings table (`src/config/settings_table.cpp`) by\n"
+      "`openrouter-proxy config reference`; a test keeps this file and `config.ini` in step with it.\n\n"
+      "| setting | default | meaning |\n| --- | --- | --- |\n";
+  for (const auto& s : all_settings()) {
+    out += "| `" + std::string(s.section) + "." + std::string(s.key) + "` | `" + std::string(s.default_value) +
+           "` | " + std::string(s.help) + " |\n";
+  }
+  return out;
+}
+
+}  // namespace orp::config

@@ -1,0 +1,258 @@
+#include "config/settings.hpp"
+
+#include <boost/url/parse.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+namespace orp::config {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+std::string dotted_name(std::string_view section, std::string_view key) {
+  return std::string(section) + "." + std::string(key);
+}
+
+void check_range(const setting& s, double v) {
+  if (s.min == 0 && s.max == 0) return;
+  if (v < s.min || v > s.max) {
+    std::ostringstream out;
+    out << "must be between " << s.min << " and " << s.max;
+    throw std::invalid_argument(out.str());
+  }
+}
+
+bool valid_host(std::string_view host) {
+  if (host.empty() || host.size() > 253) return false;
+  return std::all_of(host.begin(), host.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' || c == ':';
+  });
+}
+
+}  // namespace
+
+std::string endpoint::to_string() const {
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+double parse_seconds(std::string_view text) {
+  text = trim(text);
+  if (!text.empty() && text.back() == 's') text.remove_suffix(1);
+  double v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || p != text.data() + text.size() || !std::isfinite(v) || v < 0)
+    throw std::invalid_argument("expected seconds, e.g. 30 or 0.5");
+  return v;
+}
+
+std::uint64_t parse_size(std::string_view text) {
+  text = trim(text);
+  double v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || !std::isfinite(v) || v < 0) throw std::invalid_argument("expected a size, e.g. 32MiB");
+  std::string unit(trim(std::string_view(p, text.data() + text.size() - p)));
+  std::transform(unit.begin(), unit.end(), unit.begin(), [](unsigned char c) { return std::tolower(c); });
+  double mult = 1;
+  if (unit.empty() || unit == "b") mult = 1;
+  else if (unit == "k" || unit == "kb" || unit == "kib") mult = 1024.0;
+  else if (unit == "m" || unit == "mb" || unit == "mib") mult = 1024.0 * 1024;
+  else if (unit == "g" || unit == "gb" || unit == "gib") mult = 1024.0 * 1024 * 1024;
+  else throw std::invalid_argument("unknown size unit '" + unit + "' (use B, KiB, MiB or GiB)");
+  return static_cast<std::uint64_t>(v * mult);
+}
+
+std::int64_t parse_integer(std::string_view text) {
+  text = trim(text);
+  std::int64_t v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || p != text.data() + text.size()) throw std::invalid_argument("expected a whole number");
+  return v;
+}
+
+endpoint parse_endpoint(std::string_view text) {
+  text = trim(text);
+  endpoint ep;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {  // [::1]:8080
+    auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      throw std::invalid_argument("expected [ipv6]:port");
+    ep.host = std::string(text.substr(1, close - 1));
+    port = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) throw std::invalid_argument("expected host:port");
+    ep.host = std::string(text.substr(0, colon));
+    port = text.substr(colon + 1);
+  }
+  unsigned v = 0;
+  auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
+  if (ec != std::errc{} || p != port.data() + port.size() || v > 65535 || port.empty())
+    throw std::invalid_argument("port must be a number from 0 to 65535");
+  if (!valid_host(ep.host)) throw std::invalid_argument("bad host '" + ep.host + "'");
+  ep.port = static_cast<std::uint16_t>(v);
+  return ep;
+}
+
+std::vector<std::string> split_list(std::string_view text) {
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    auto comma = text.find(',');
+    auto item = trim(text.substr(0, comma));
+    if (!item.empty()) out.emplace_back(item);
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+void validate_value(const setting& s, std::string_view value) {
+  value = trim(value);
+  if (value.empty()) {
+    if (s.optional_empty || s.type == value_type::text) return;
+    throw std::invalid_argument("must not be empty");
+  }
+  switch (s.type) {
+    case value_type::text:
+    case value_type::path:
+      return;
+    case value_type::endpoint:
+      parse_endpoint(value);
+      return;
+    case value_type::host_list:
+      for (const auto& h : split_list(value))
+        if (!valid_host(h)) throw std::invalid_argument("bad host name '" + h + "'");
+      return;
+    case value_type::integer:
+      check_range(s, static_cast<double>(parse_integer(value)));
+      return;
+    case value_type::seconds:
+      check_range(s, parse_seconds(value));
+      return;
+    case value_type::size:
+      check_range(s, static_cast<double>(parse_size(value)));
+      return;
+    case value_type::choice: {
+      std::string_view rest = s.choices;
+      while (!rest.empty()) {
+        auto bar = rest.find('|');
+        if (rest.substr(0, bar) == value) return;
+        if (bar == std::string_view::npos) break;
+        rest.remove_prefix(bar + 1);
+      }
+      throw std::invalid_argument("must be one of " + std::string(s.choices));
+    }
+    case value_type::url: {
+      auto u = boost::urls::parse_absolute_uri(value);
+      if (!u || !u->has_authority() || u->host().empty())
+        throw std::invalid_argument("expected a URL like https://host/path");
+      return;
+    }
+  }
+}
+
+settings::settings() {
+  for (const auto& s : all_settings()) values_[dotted_name(s.section, s.key)] = std::string(s.default_value);
+}
+
+void settings::set(std::string_view section, std::string_view key, std::string_view value, std::string_view where) {
+  const setting* s = find_setting(section, key);
+  std::string name = dotted_name(section, key);
+  if (!s) {
+    bool known_section = std::any_of(all_settings().begin(), all_settings().end(),
+                                     [&](const setting& x) { return x.section == section; });
+    if (!known_section) throw config_error(std::string(where) + ": unknown section [" + std::string(section) + "]");
+    throw config_error(std::string(where) + ": unknown setting " + name);
+  }
+  try {
+    validate_value(*s, value);
+  } catch (const std::invalid_argument& e) {
+    throw config_error(std::string(where) + ": " + name + " = '" + std::string(trim(value)) + "': " + e.what());
+  }
+  values_[name] = std::string(trim(value));
+}
+
+void settings::load_text(std::string_view text, std::string_view file_name) {
+  std::string section;
+  int line_no = 0;
+  while (!text.empty()) {
+    auto nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    ++line_no;
+    line = trim(line);
+    if (line.empty() || line.front() == ';' || line.front() == '#') continue;
+    std::string where = std::string(file_name) + ":" + std::to_string(line_no);
+    if (line.front() == '[') {
+      if (line.back() != ']') throw config_error(where + ": malformed section header '" + std::string(line) + "'");
+      section = std::string(trim(line.substr(1, line.size() - 2)));
+      bool known = std::any_of(all_settings().begin(), all_settings().end(),
+                               [&](const setting& x) { return x.section == section; });
+      if (!known) throw config_error(where + ": unknown section [" + section + "]");
+      continue;
+    }
+    auto eq = line.find('=');
+    if (eq == std::string_view::npos) throw config_error(where + ": expected 'key = value', got '" + std::string(line) + "'");
+    if (section.empty()) throw config_error(where + ": setting outside of a [section]");
+    set(section, trim(line.substr(0, eq)), line.substr(eq + 1), where);
+  }
+}
+
+void settings::load_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw config_error(file.string() + ": cannot read the configuration file (missing or unreadable)");
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  load_text(buf.str(), file.string());
+}
+
+void settings::apply_override(std::string_view assignment) {
+  std::string where = "--set " + std::string(assignment);
+  auto eq = assignment.find('=');
+  auto dot = assignment.find('.');
+  if (eq == std::string_view::npos || dot == std::string_view::npos || dot > eq)
+    throw config_error(where + ": expected SECTION.KEY=VALUE");
+  set(trim(assignment.substr(0, dot)), trim(assignment.substr(dot + 1, eq - dot - 1)), assignment.substr(eq + 1),
+      where);
+}
+
+const std::string& settings::text(std::string_view dotted) const {
+  auto it = values_.find(dotted);
+  if (it == values_.end()) throw std::logic_error("no such setting: " + std::string(dotted));
+  return it->second;
+}
+
+double settings::seconds(std::string_view dotted) const { return parse_seconds(text(dotted)); }
+
+std::chrono::milliseconds settings::duration(std::string_view dotted) const {
+  return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(seconds(dotted) * 1000)));
+}
+
+std::uint64_t settings::size(std::string_view dotted) const { return parse_size(text(dotted)); }
+std::int64_t settings::integer(std::string_view dotted) const { return parse_integer(text(dotted)); }
+
+endpoint settings::address(std::string_view dotted) const {
+  const auto& v = text(dotted);
+  return v.empty() ? endpoint{} : parse_endpoint(v);
+}
+
+std::vector<std::string> settings::list(std::string_view dotted) const { return split_list(text(dotted)); }
+
+std::filesystem::path settings::path(std::string_view dotted) const {
+  const auto& v = text(dotted);
+  if (v.empty()) return {};
+  std::filesystem::path p(v);
+  return p.is_absolute() ? p : base_dir_ / p;
+}
+
+}  // namespace orp::config

@@ -1,0 +1,68 @@
+#pragma once
+// Validated settings: config.ini, then --set overrides, on top of the table's defaults.
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/settings_table.hpp"
+
+namespace orp::config {
+
+// A start-up error: what() is one line naming the file, line and setting.
+struct config_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct endpoint {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string to_string() const;
+};
+
+// Parsers shared by validation and typed access; each throws std::invalid_argument with a reason.
+double parse_seconds(std::string_view text);
+std::uint64_t parse_size(std::string_view text);
+std::int64_t parse_integer(std::string_view text);
+endpoint parse_endpoint(std::string_view text);
+std::vector<std::string> split_list(std::string_view text);  // comma-separated, trimmed, empties dropped
+
+class settings {
+ public:
+  // Defaults only.
+  settings();
+
+  // Reads an ini file; unknown sections/keys and malformed values throw config_error naming file:line.
+  void load_file(const std::filesystem::path& file);
+  // Parses ini text (file_name is used in messages).
+  void load_text(std::string_view text, std::string_view file_name);
+  // "section.key=value" from the command line.
+  void apply_override(std::string_view assignment);
+  void set(std::string_view section, std::string_view key, std::string_view value, std::string_view where);
+
+  const std::string& text(std::string_view dotted) const;
+  std::chrono::milliseconds duration(std::string_view dotted) const;
+  double seconds(std::string_view dotted) const;
+  std::uint64_t size(std::string_view dotted) const;
+  std::int64_t integer(std::string_view dotted) const;
+  endpoint address(std::string_view dotted) const;  // empty host/port 0 when the value is empty
+  std::vector<std::string> list(std::string_view dotted) const;
+  std::filesystem::path path(std::string_view dotted) const;  // relative to base_dir()
+
+  // Relative paths in settings resolve against the working directory the proxy was started in.
+  std::filesystem::path base_dir() const { return base_dir_; }
+  void set_base_dir(std::filesystem::path dir) { base_dir_ = std::move(dir); }
+
+ private:
+  std::map<std::string, std::string, std::less<>> values_;  // "section.key" -> validated raw text
+  std::filesystem::path base_dir_ = ".";
+};
+
+// Checks one value against its setting; throws std::invalid_argument with the reason.
+void validate_value(const setting& s, std::string_view value);
+
+}  // namespace orp::config

@@ -1,0 +1,50 @@
+#pragma once
+// One attempt against the upstream: write the request, read the response head and, where the
+// proxy must see more before it commits (an error body, a stream's first event), that much more.
+#include <string>
+#include <string_view>
+
+#include "http/parser.hpp"
+#include "net/io.hpp"
+#include "upstream/connection_pool.hpp"
+
+namespace orp::forward {
+
+struct exchange {
+  upstream::connection_ptr conn;
+  http::response_parser parser;
+  std::string raw_body;      // body bytes read but not yet sent to the client, as on the wire
+  std::string decoded_body;  // the same, de-chunked, while the proxy still needs to look at it
+  bool complete = false;     // the whole response has been read
+  bool reusable = true;      // the connection may go back to the pool when complete
+  bool reused_connection = false;
+  net::clock::duration time_to_headers{};
+
+  const http::response_head& head() const { return parser.head(); }
+};
+
+enum class look_ahead {
+  none,         // commit right after the head
+  whole_body,   // read the complete (small) body: error answers
+  first_event,  // read to the first SSE data event
+};
+
+// What the proxy must see of a response before it commits to it.
+look_ahead look_ahead_for(const http::response_head& h);
+
+// Sends `request_bytes` (head + body) and reads the head. A reused connection that turns out to
+// be dead before any response byte arrived is replaced by a fresh one, once.
+net::asio::awaitable<net::error_code> send_and_read_head(upstream::connection_pool& pool, exchange& ex,
+                                                         std::string_view request_head,
+                                                         std::string_view request_body, bool head_request,
+                                                         net::clock::time_point deadline);
+
+// Reads on until `what` is satisfied (or the body ends, or `limit` bytes are buffered).
+net::asio::awaitable<net::error_code> read_ahead(exchange& ex, look_ahead what, std::size_t limit,
+                                                 net::clock::time_point deadline);
+
+// Feeds raw bytes that follow the head to the parser; keeps raw (and decoded when asked) copies.
+// Returns false on a framing error.
+bool feed_body(exchange& ex, std::string_view data, bool keep_decoded);
+
+}  // namespace orp::forward

@@ -1,0 +1,353 @@
+#include "forward/forwarder.hpp"
+
+#include <sys/socket.h>
+
+#include <array>
+#include <cmath>
+
+#include "forward/exchange.hpp"
+#include "forward/responses.hpp"
+#include "forward/usage.hpp"
+#include "http/headers.hpp"
+#include "keys/backoff.hpp"
+#include "keys/classify.hpp"
+#include "keys/sse.hpp"
+#include "log/logging.hpp"
+
+namespace orp::forward {
+
+namespace asio = net::asio;
+using net::clock;
+using net::error_code;
+
+namespace {
+
+constexpr std::size_t kLookAheadLimit = 1024 * 1024;
+
+bool is_body_method(std::string_view m) { return m == "POST" || m == "PUT" || m == "PATCH"; }
+
+// The request as the upstream gets it: our key, our framing, none of the client's hop-by-hop
+// headers, no compression (the proxy reads error bodies and stream events to classify them).
+std::string build_upstream_head(const client_request& r, const upstream::target& t, std::string_view secret) {
+  std::string out;
+  out.reserve(512 + r.head.target.size());
+  out += r.head.method;
+  out += ' ';
+  out += upstream::map_request_target(t, r.head.target);
+  out += " HTTP/1.1\r\nHost: ";
+  out += t.host_header();
+  out += "\r\n";
+  auto connection = http::find_header(r.head.headers, "Connection");
+  for (const auto& h : r.head.headers) {
+    if (http::is_hop_by_hop(h.name) || http::iequals(h.name, "Host") || http::iequals(h.name, "Authorization") ||
+        http::iequals(h.name, "Content-Length") || http::iequals(h.name, "Expect") ||
+        http::iequals(h.name, "Accept-Encoding") || (connection && http::has_token(*connection, h.name)))
+      continue;
+    out += h.name;
+    out += ": ";
+    out += h.value;
+    out += "\r\n";
+  }
+  out += "Authorization: Bearer ";
+  out += secret;
+  out += "\r\n";
+  if (!r.body.empty() || is_body_method(r.head.method)) {
+    out += "Content-Length: ";
+    out += std::to_string(r.body.size());
+    out += "\r\n";
+  }
+  out += "\r\n";
+  return out;
+}
+
+std::string build_client_head(const http::response_head& h, std::string_view key_display, unsigned attempts,
+                              bool keep_alive) {
+  std::string out;
+  out.reserve(512);
+  out += "HTTP/1.1 ";
+  out += std::to_string(h.status);
+  out += ' ';
+  out += h.reason.empty() ? reason_phrase(h.status) : std::string_view(h.reason);
+  out += "\r\n";
+  for (const auto& f : h.headers) {
+    if (http::is_hop_by_hop(f.name) || http::iequals(f.name, "X-Proxy-Key") ||
+        http::iequals(f.name, "X-Proxy-Attempts"))
+      continue;
+    out += f.name;
+    out += ": ";
+    out += f.value;
+    out += "\r\n";
+  }
+  // The body is relayed as it arrives on the wire, so its framing goes with it.
+  if (h.chunked) out += "Transfer-Encoding: chunked\r\n";
+  out += "X-Proxy-Key: ";
+  out += key_display;
+  out += "\r\nX-Proxy-Attempts: ";
+  out += std::to_string(attempts);
+  out += keep_alive ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
+  return out;
+}
+
+keys::header_list to_pairs(const http::header_list& headers) {
+  keys::header_list out;
+  out.reserve(headers.size());
+  for (const auto& h : headers) out.emplace_back(h.name, h.value);
+  return out;
+}
+
+keys::outcome classify_exchange(const exchange& ex) {
+  auto now_wall = std::chrono::system_clock::now();
+  const auto& h = ex.head();
+  auto oc = keys::classify(h.status, to_pairs(h.headers), ex.decoded_body, now_wall);
+  if (oc.kind == keys::outcome_kind::success && look_ahead_for(h) == look_ahead::first_event) {
+    auto first = keys::sse_first_event(ex.decoded_body);
+    if (first.complete && first.is_error) {
+      if (auto e = keys::classify_sse_first_event(first.data, now_wall)) oc = *e;
+    }
+  }
+  return oc;
+}
+
+// Completes when the client has gone away (EOF, reset, or a TLS alert); a client that sends its
+// next request early (pipelining) is simply not watched any further.
+asio::awaitable<void> client_gone(net::tcp::socket& socket, bool tls) {
+  auto [ec] = co_await socket.async_wait(net::tcp::socket::wait_read, net::use_tuple);
+  if (ec) co_return;
+  unsigned char first = 0;
+  ssize_t n = ::recv(socket.native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT);
+  constexpr unsigned char kTlsAlert = 0x15;
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) || (tls && first == kTlsAlert)) co_return;
+  asio::steady_timer forever(socket.get_executor(), clock::time_point::max());
+  co_await forever.async_wait(net::use_tuple);
+}
+
+template <class Stream>
+constexpr bool is_tls_stream() {
+  return !std::is_same_v<Stream, net::tcp::socket>;
+}
+
+template <class Stream>
+net::tcp::socket& client_socket(Stream& s) {
+  if constexpr (is_tls_stream<Stream>()) return s.next_layer();
+  else return s;
+}
+
+struct relay_result {
+  bool client_gone = false;
+  bool upstream_failed = false;
+  std::string error;
+};
+
+// Streams the rest of the upstream body: each piece is written as soon as it is read.
+template <class Stream>
+asio::awaitable<relay_result> pump(Stream& client, exchange& ex, clock::duration idle, std::uint64_t& bytes_out,
+                                   usage_scanner& usage) {
+  relay_result res;
+  std::array<char, 16 * 1024> buf;
+  while (!ex.complete) {
+    auto [ec, n] = co_await net::read_some(ex.conn->stream, asio::buffer(buf), clock::now() + idle);
+    if (ec && ex.parser.eof_terminated() && (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)) {
+      ex.parser.finish();
+      ex.complete = true;
+      ex.reusable = false;
+      break;
+    }
+    if (ec) {
+      res.upstream_failed = true;
+      res.error = ec == asio::error::timed_out ? "upstream stream idle timeout" : "upstream: " + ec.message();
+      co_return res;
+    }
+    ex.raw_body.clear();
+    if (!feed_body(ex, std::string_view(buf.data(), n), false)) {
+      res.upstream_failed = true;
+      res.error = "upstream sent a malformed body";
+      co_return res;
+    }
+    usage.scan(ex.raw_body);
+    if (auto wec = co_await net::write_all(client, asio::buffer(ex.raw_body), clock::now() + idle)) {
+      res.client_gone = true;
+      res.error = "client went away";
+      co_return res;
+    }
+    bytes_out += ex.raw_body.size();
+  }
+  co_return res;
+}
+
+// Commits to the answer in `ex`: head and buffered body to the client, then the rest as it comes.
+template <class Stream>
+asio::awaitable<bool> commit(Stream& client, exchange& ex, const client_request& req, worker_context& ctx,
+                             std::string_view key_display, unsigned attempts, log::access_record& rec) {
+  using namespace asio::experimental::awaitable_operators;
+  bool keep_alive = req.head.keep_alive && !ex.parser.eof_terminated();
+  std::string head = build_client_head(ex.head(), key_display, attempts, keep_alive);
+  rec.status = ex.head().status;
+  usage_scanner usage;
+  usage.scan(ex.raw_body);
+  std::array<asio::const_buffer, 2> first{asio::buffer(head), asio::buffer(ex.raw_body)};
+  auto idle = ctx.settings.stream_idle_timeout;
+  if (auto ec = co_await net::write_all(client, first, clock::now() + idle)) {
+    rec.error = "client went away";
+    co_return false;
+  }
+  rec.bytes_out += head.size() + ex.raw_body.size();
+
+  relay_result res;
+  if (!ex.complete) {
+    auto r = co_await (pump(client, ex, idle, rec.bytes_out, usage) ||
+                       client_gone(client_socket(client), is_tls_stream<Stream>()));
+    if (r.index() == 0) res = std::get<0>(r);
+    else res = relay_result{true, false, "client went away mid-response"};
+  }
+  usage.apply(rec);
+  if (res.client_gone || res.upstream_failed) {
+    // Closing the upstream connection is what stops the generation (and its billing).
+    rec.error = res.error;
+    co_return false;
+  }
+  if (ex.complete && ex.reusable && ex.head().keep_alive) ctx.upstream.release(std::move(ex.conn));
+  co_return keep_alive;
+}
+
+template <class Stream>
+asio::awaitable<bool> answer(Stream& client, std::string response, log::access_record& rec, unsigned status,
+                             std::string_view error) {
+  rec.status = status;
+  rec.error = std::string(error);
+  rec.bytes_out += response.size();
+  auto ec = co_await net::write_all(client, asio::buffer(response), clock::now() + std::chrono::seconds(30));
+  co_return !ec;
+}
+
+asio::awaitable<void> sleep_until(clock::time_point t) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, t);
+  co_await timer.async_wait(net::use_tuple);
+}
+
+std::chrono::seconds ceil_seconds(clock::duration d) {
+  auto s = std::chrono::ceil<std::chrono::seconds>(d);
+  return std::max(s, std::chrono::seconds(1));
+}
+
+}  // namespace
+
+template <class ClientStream>
+asio::awaitable<bool> forward_request(ClientStream& client, const client_request& req, worker_context& ctx) {
+  const auto start = clock::now();
+  const auto deadline = start + ctx.settings.request_timeout;
+  log::access_record rec;
+  rec.id = req.id;
+  rec.client = std::string(req.client);
+  rec.mode = std::string(req.mode);
+  rec.method = req.head.method;
+  rec.path = req.head.target;
+  rec.bytes_in = req.body.size();
+  rec.model = model_of(req.body);
+
+  bool keep_alive = req.head.keep_alive;
+  std::vector<std::string> tried;  // fingerprints of keys this request found invalid or out of credit
+  int transient_retries = 0;
+  exchange ex;
+  bool result = false;
+
+  while (true) {
+    auto now = clock::now();
+    if (auto until = ctx.keys.global_backoff_until(now)) {
+      if (*until >= deadline) {
+        result = co_await answer(client,
+                                 error_response(429, "the upstream is rate limiting this proxy's IP or account; "
+                                                     "retry later", keep_alive, rec.attempts, ceil_seconds(*until - now)),
+                                 rec, 429, "global rate limit");
+        break;
+      }
+      co_await sleep_until(*until);
+      continue;
+    }
+    auto lease = ctx.keys.pick(tried, now);
+    if (!lease) {
+      auto av = ctx.keys.availability_now(now);
+      if (av.total == 0) {
+        result = co_await answer(client,
+                                 error_response(503, "openrouter-proxy has no API keys: add keys to keys.csv", keep_alive,
+                                                rec.attempts),
+                                 rec, 503, "no keys");
+        break;
+      }
+      if (av.earliest_cooldown_end) {
+        if (*av.earliest_cooldown_end < deadline) {
+          co_await sleep_until(*av.earliest_cooldown_end);
+          continue;
+        }
+        result = co_await answer(client,
+                                 error_response(429, "every API key is rate limited; retry later", keep_alive,
+                                                rec.attempts, ceil_seconds(*av.earliest_cooldown_end - now)),
+                                 rec, 429, "all keys cooling down");
+        break;
+      }
+      result = co_await answer(client,
+                               error_response(503,
+                                              "every API key is disabled (invalid or out of credit); "
+                                              "check `openrouter-proxy keys status` and keys.csv",
+                                              keep_alive, rec.attempts),
+                               rec, 503, "all keys disabled");
+      break;
+    }
+
+    ++rec.attempts;
+    rec.key = lease->display;
+    std::string head = build_upstream_head(req, ctx.upstream.upstream(), lease->key->reveal());
+    auto ec = co_await send_and_read_head(ctx.upstream, ex, head, req.body, req.head.method == "HEAD", deadline);
+    if (!ec) ec = co_await read_ahead(ex, look_ahead_for(ex.head()), kLookAheadLimit, deadline);
+    keys::outcome oc = ec ? keys::network_failure(ec == asio::error::timed_out ? "timeout" : ec.message())
+                          : classify_exchange(ex);
+    if (!ec && rec.upstream_headers_ms < 0)
+      rec.upstream_headers_ms = std::chrono::duration<double, std::milli>(ex.time_to_headers).count();
+    ctx.keys.report(*lease, oc, clock::now());
+
+    if (oc.kind == keys::outcome_kind::success || oc.kind == keys::outcome_kind::pass_through) {
+      result = co_await commit(client, ex, req, ctx, lease->display, rec.attempts, rec);
+      break;
+    }
+    log::info("attempt id={} key={} attempt={} failed: {} ({})", req.id, lease->display, rec.attempts,
+              keys::to_string(oc.kind), oc.reason);
+    // A failed answer that was read whole leaves its connection fit for the next attempt.
+    if (ex.conn && ex.complete && ex.reusable && ex.head().keep_alive) ctx.upstream.release(std::move(ex.conn));
+    if (keys::is_key_specific(oc.kind)) {
+      // A disabled key is never tried twice for one request; a cooling one may come back once its
+      // cool-down ends, while the deadline allows (the pool skips it until then).
+      if (oc.kind != keys::outcome_kind::key_cooldown) tried.push_back(lease->fingerprint);
+      continue;
+    }
+    if (transient_retries < ctx.settings.max_retries) {
+      ++transient_retries;
+      auto delay = keys::backoff_delay(transient_retries, ctx.settings.retry_delay, ctx.settings.max_retry_delay,
+                                       oc.retry_after, ctx.rng);
+      if (clock::now() + delay < deadline) {
+        co_await sleep_until(clock::now() + delay);
+        continue;
+      }
+    }
+    // Out of retries or time: the upstream's own answer when there is one, else ours.
+    if (!ec && ex.conn) {
+      rec.error = oc.reason;
+      result = co_await commit(client, ex, req, ctx, lease->display, rec.attempts, rec);
+    } else {
+      bool timeout = ec == asio::error::timed_out;
+      result = co_await answer(client,
+                               error_response(timeout ? 504 : 502, "upstream unavailable: " + oc.reason, keep_alive,
+                                              rec.attempts),
+                               rec, timeout ? 504 : 502, oc.reason);
+    }
+    break;
+  }
+  rec.duration_ms = std::chrono::duration<double, std::milli>(clock::now() - start).count();
+  log::write_access(rec);
+  co_return result && keep_alive;
+}
+
+template asio::awaitable<bool> forward_request<net::tls_stream>(net::tls_stream&, const client_request&,
+                                                                worker_context&);
+template asio::awaitable<bool> forward_request<net::tcp::socket>(net::tcp::socket&, const client_request&,
+                                                                 worker_context&);
+
+}  // namespace orp::forward

@@ -1,0 +1,45 @@
+#pragma once
+// One intercepted request's life: pick a key, send, classify the answer, rotate or back off and
+// try again, then commit and stream the chosen answer back to the client as it arrives.
+#include <chrono>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <string_view>
+
+#include "http/parser.hpp"
+#include "keys/key_pool.hpp"
+#include "net/io.hpp"
+#include "upstream/connection_pool.hpp"
+
+namespace orp::forward {
+
+struct forward_settings {
+  net::clock::duration request_timeout = std::chrono::seconds(120);
+  net::clock::duration stream_idle_timeout = std::chrono::seconds(300);
+  int max_retries = 3;
+  double retry_delay = 1.0;      // seconds
+  double max_retry_delay = 30;   // seconds
+};
+
+// Per worker thread.
+struct worker_context {
+  upstream::connection_pool& upstream;
+  keys::key_pool& keys;
+  const forward_settings& settings;
+  std::mt19937_64 rng;
+};
+
+struct client_request {
+  const http::request_head& head;
+  std::string_view body;
+  std::string_view client;  // peer address, for the log
+  std::string_view mode;    // "connect", "socks", "base_url"
+  std::uint64_t id = 0;
+};
+
+// Returns true when the client connection can carry another request.
+template <class ClientStream>
+net::asio::awaitable<bool> forward_request(ClientStream& client, const client_request& request, worker_context& ctx);
+
+}  // namespace orp::forward

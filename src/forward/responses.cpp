@@ -1,0 +1,49 @@
+#include "forward/responses.hpp"
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+namespace orp::forward {
+
+std::string_view reason_phrase(unsigned status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 407: return "Proxy Authentication Required";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Error";
+  }
+}
+
+std::string error_response(unsigned status, std::string_view message, bool keep_alive, unsigned attempts,
+                           std::optional<std::chrono::seconds> retry_after, std::string_view extra_headers) {
+  boost::json::value body = {{"error", {{"code", status}, {"message", message}}}};
+  std::string text = boost::json::serialize(body);
+  text += '\n';
+  std::string out;
+  out.reserve(256 + text.size());
+  out += "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason_phrase(status)) + "\r\n";
+  out += "Content-Type: application/json\r\nContent-Length: " + std::to_string(text.size()) + "\r\n";
+  if (retry_after) out += "Retry-After: " + std::to_string(retry_after->count()) + "\r\n";
+  if (attempts > 0) out += "X-Proxy-Attempts: " + std::to_string(attempts) + "\r\n";
+  out += extra_headers;
+  out += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
+  out += text;
+  return out;
+}
+
+}  // namespace orp::forward

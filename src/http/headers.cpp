@@ -1,0 +1,71 @@
+#include "http/headers.hpp"
+
+#include <algorithm>
+#include <array>
+
+namespace orp::http {
+
+namespace {
+
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// Calls f(element) for each non-empty element of a comma-separated list.
+template <class F>
+void for_each_token(std::string_view list, F&& f) {
+  while (!list.empty()) {
+    auto comma = list.find(',');
+    auto item = trim_ows(list.substr(0, comma));
+    if (!item.empty()) f(item);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+}
+
+}  // namespace
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
+}
+
+std::optional<std::string_view> find_header(const header_list& headers, std::string_view name) {
+  for (const auto& h : headers) {
+    if (iequals(h.name, name)) return std::string_view(h.value);
+  }
+  return std::nullopt;
+}
+
+bool has_token(std::string_view header_value, std::string_view token) {
+  bool found = false;
+  for_each_token(header_value, [&](std::string_view item) { found = found || iequals(item, token); });
+  return found;
+}
+
+bool is_hop_by_hop(std::string_view name) {
+  static constexpr std::array<std::string_view, 9> names = {
+      "Connection", "Keep-Alive", "Proxy-Authorization", "Proxy-Authenticate", "Proxy-Connection",
+      "TE",         "Trailer",    "Transfer-Encoding",   "Upgrade"};
+  return std::any_of(names.begin(), names.end(), [&](std::string_view n) { return iequals(n, name); });
+}
+
+void remove_connection_listed(header_list& headers) {
+  std::vector<std::string> listed;
+  for (const auto& h : headers) {
+    if (!iequals(h.name, "Connection")) continue;
+    for_each_token(h.value, [&](std::string_view item) {
+      if (!iequals(item, "Connection")) listed.emplace_back(item);
+    });
+  }
+  if (listed.empty()) return;
+  std::erase_if(headers, [&](const header_field& h) {
+    return std::any_of(listed.begin(), listed.end(), [&](const std::string& n) { return iequals(n, h.name); });
+  });
+}
+
+}  // namespace orp::http

@@ -1,0 +1,32 @@
+#pragma once
+// Header fields as parsed, plus the lookups a proxy needs (RFC 9110 5, 7.6.1).
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace orp::http {
+
+struct header_field {
+  std::string name;
+  std::string value;
+  friend bool operator==(const header_field&, const header_field&) = default;
+};
+using header_list = std::vector<header_field>;
+
+bool iequals(std::string_view a, std::string_view b);
+
+// Case-insensitive; the first match.
+std::optional<std::string_view> find_header(const header_list& headers, std::string_view name);
+
+// True when the comma-separated list `header_value` holds `token` (case-insensitive, OWS trimmed).
+bool has_token(std::string_view header_value, std::string_view token);
+
+// Connection, Keep-Alive, Proxy-Authorization, Proxy-Authenticate, Proxy-Connection, TE, Trailer,
+// Transfer-Encoding, Upgrade.
+bool is_hop_by_hop(std::string_view name);
+
+// Drops every field named in a Connection header (RFC 9110 7.6.1); Connection itself stays.
+void remove_connection_listed(header_list& headers);
+
+}  // namespace orp::http

@@ -1,0 +1,181 @@
+#include "keys/keys_csv.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+
+namespace orp::keys {
+namespace {
+
+constexpr std::string_view whitespace = " \t\r\n\v\f";
+
+std::string_view trim(std::string_view text) {
+  const auto first = text.find_first_not_of(whitespace);
+  if (first == std::string_view::npos) return {};
+  return text.substr(first, text.find_last_not_of(whitespace) - first + 1);
+}
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+class line_error_factory {
+ public:
+  explicit line_error_factory(std::string_view file_name) : file_(file_name) {}
+  // Every message passes mask_secrets: a key in the wrong column must not leak into a log.
+  keys_file_error at(int line, std::string_view message) const {
+    return keys_file_error(file_ + ":" + std::to_string(line) + ": " + mask_secrets(message));
+  }
+
+ private:
+  std::string file_;
+};
+
+// Fields split on commas; a field may be double-quoted ("a,b" and "" as an escaped quote)
+// so that labels can hold commas.
+std::optional<std::vector<std::string>> split_fields(std::string_view line) {
+  std::vector<std::string> fields;
+  std::size_t pos = 0;
+  while (true) {
+    while (pos < line.size() && (line[pos] == ' ' || line[pos] == '\t')) ++pos;
+    std::string field;
+    if (pos < line.size() && line[pos] == '"') {
+      ++pos;
+      while (true) {
+        if (pos >= line.size()) return std::nullopt;  // unterminated quote
+        if (line[pos] == '"') {
+          if (pos + 1 < line.size() && line[pos + 1] == '"') {
+            field += '"';
+            pos += 2;
+            continue;
+          }
+          ++pos;
+          break;
+        }
+        field += line[pos++];
+      }
+      while (pos < line.size() && (line[pos] == ' ' || line[pos] == '\t')) ++pos;
+      if (pos < line.size() && line[pos] != ',') return std::nullopt;  // text after the quote
+    } else {
+      const auto comma = std::min(line.find(',', pos), line.size());
+      field = std::string(trim(line.substr(pos, comma - pos)));
+      pos = comma;
+    }
+    fields.push_back(std::move(field));
+    if (pos >= line.size()) return fields;
+    ++pos;  // the comma
+  }
+}
+
+enum class column { key, label, weight };
+
+bool valid_key_char(char c) { return c > 0x20 && c < 0x7f; }
+
+}  // namespace
+
+std::vector<key_record> parse_keys_csv(std::string_view text, std::string_view file_name) {
+  const line_error_factory error(file_name);
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // UTF-8 BOM from spreadsheet exports
+
+  std::vector<key_record> records;
+  std::map<std::string, int> first_line_of;  // fingerprint -> line
+  std::vector<column> columns{column::key, column::label, column::weight};
+  bool first_content_line = true;
+  int line_number = 0;
+
+  while (!text.empty()) {
+    ++line_number;
+    const auto newline = text.find('\n');
+    std::string_view raw = text.substr(0, newline);
+    text.remove_prefix(newline == std::string_view::npos ? text.size() : newline + 1);
+    const std::string_view line = trim(raw);
+    if (line.empty() || line.front() == '#') continue;
+
+    auto fields = split_fields(line);
+    if (!fields) throw error.at(line_number, "malformed quoting");
+
+    if (first_content_line) {
+      first_content_line = false;
+      // A header names a "key" column somewhere; no real key is that word.
+      if (std::any_of(fields->begin(), fields->end(), [](const std::string& f) { return lower(f) == "key"; })) {
+        columns.clear();
+        for (const auto& name : *fields) {
+          const std::string lname = lower(name);
+          column c{};
+          if (lname == "key") c = column::key;
+          else if (lname == "label") c = column::label;
+          else if (lname == "weight") c = column::weight;
+          else throw error.at(line_number, "unknown column '" + name + "' (expected key,label,weight)");
+          if (std::find(columns.begin(), columns.end(), c) != columns.end()) {
+            throw error.at(line_number, "column '" + lname + "' appears twice in the header");
+          }
+          columns.push_back(c);
+        }
+        continue;
+      }
+    }
+
+    if (fields->size() > columns.size()) {
+      throw error.at(line_number, "too many fields: expected at most " + std::to_string(columns.size()) +
+                                      " (key,label,weight), got " + std::to_string(fields->size()));
+    }
+    std::string secret;
+    std::string label;
+    double weight = 1.0;
+    for (std::size_t i = 0; i < fields->size(); ++i) {
+      const std::string& field = (*fields)[i];
+      switch (columns[i]) {
+        case column::key:
+          secret = field;
+          break;
+        case column::label:
+          label = field;
+          break;
+        case column::weight: {
+          if (field.empty()) break;
+          const char* end = field.data() + field.size();
+          auto [ptr, ec] = std::from_chars(field.data(), end, weight);
+          if (ec != std::errc{} || ptr != end || !std::isfinite(weight) || weight <= 0) {
+            throw error.at(line_number, "weight '" + field + "' is not a positive number");
+          }
+          break;
+        }
+      }
+    }
+    if (secret.empty()) throw error.at(line_number, "missing key");
+    if (!std::all_of(secret.begin(), secret.end(), valid_key_char)) {
+      // Deliberately no mask here: a key broken by a space would show parts of the secret.
+      throw error.at(line_number, "the key contains whitespace or a non-printable character");
+    }
+    api_key key(std::move(secret), label);
+    if (auto [it, inserted] = first_line_of.emplace(key.fingerprint(), line_number); !inserted) {
+      throw error.at(line_number, "duplicate key " + mask_secret(key.reveal()) + " (first on line " +
+                                      std::to_string(it->second) + ")");
+    }
+    records.push_back(key_record{std::move(key), std::move(label), weight, line_number});
+  }
+  return records;
+}
+
+std::vector<key_record> read_keys_csv(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    throw keys_file_error(file.string() + ": cannot read: " + std::strerror(errno));
+  }
+  std::ostringstream content;
+  content << in.rdbuf();
+  if (in.bad()) throw keys_file_error(file.string() + ": read error");
+  return parse_keys_csv(content.str(), file.string());
+}
+
+}  // namespace orp::keys

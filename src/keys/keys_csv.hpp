@@ -1,0 +1,29 @@
+#pragma once
+// keys.csv: the key pool's source. Optional header `key,label,weight`; `#` comments.
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "keys/api_key.hpp"
+
+namespace orp::keys {
+
+// what() is "FILE:LINE: message" (or "FILE: message") and never holds a key in full.
+struct keys_file_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct key_record {
+  api_key key;
+  std::string label;
+  double weight = 1.0;
+  int line = 0;
+};
+
+// Empty input (or only comments) yields an empty pool, which is allowed.
+std::vector<key_record> parse_keys_csv(std::string_view text, std::string_view file_name);
+std::vector<key_record> read_keys_csv(const std::filesystem::path& file);
+
+}  // namespace orp::keys

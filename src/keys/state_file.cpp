@@ -1,0 +1,238 @@
+#include "keys/state_file.hpp"
+
+#include <boost/json.hpp>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace orp::keys {
+namespace {
+
+namespace json = boost::json;
+using std::chrono::milliseconds;
+
+constexpr std::int64_t format_version = 1;
+
+std::int64_t to_epoch_ms(wall_time t) {
+  return std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count();
+}
+
+wall_time from_epoch_ms(std::int64_t ms) { return wall_time(std::chrono::duration_cast<wall_time::duration>(milliseconds(ms))); }
+
+class reader {
+ public:
+  explicit reader(std::string_view file_name) : file_(file_name) {}
+
+  [[noreturn]] void fail(std::string_view where, std::string_view what) const {
+    throw state_file_error(file_ + ": corrupt state file: " + std::string(where) + ": " + std::string(what));
+  }
+  const json::object& object(const json::value& v, std::string_view where) const {
+    if (!v.is_object()) fail(where, "expected an object");
+    return v.get_object();
+  }
+  const json::value& field(const json::object& o, std::string_view name, std::string_view where) const {
+    const auto* v = o.if_contains(name);
+    if (!v) fail(where, "missing \"" + std::string(name) + "\"");
+    return *v;
+  }
+  std::string text(const json::object& o, std::string_view name, std::string_view where, bool required) const {
+    const auto* v = o.if_contains(name);
+    if (!v || v->is_null()) {
+      if (required) fail(where, "missing \"" + std::string(name) + "\"");
+      return {};
+    }
+    if (!v->is_string()) fail(where, "\"" + std::string(name) + "\" is not a string");
+    return std::string(v->get_string());
+  }
+  std::int64_t integer(const json::value& v, std::string_view where) const {
+    if (v.is_int64()) return v.get_int64();
+    if (v.is_uint64() && v.get_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) {
+      return static_cast<std::int64_t>(v.get_uint64());
+    }
+    fail(where, "expected an integer");
+  }
+  std::uint64_t count(const json::object& o, std::string_view name, std::string_view where) const {
+    const auto* v = o.if_contains(name);
+    if (!v) return 0;
+    if (v->is_uint64()) return v->get_uint64();
+    if (v->is_int64() && v->get_int64() >= 0) return static_cast<std::uint64_t>(v->get_int64());
+    fail(std::string(where) + "." + std::string(name), "expected a non-negative integer");
+  }
+
+ private:
+  std::string file_;
+};
+
+persisted_key read_key(const reader& r, const json::value& value, const std::string& where) {
+  const auto& o = r.object(value, where);
+  persisted_key key;
+  key.fingerprint = r.text(o, "fingerprint", where, true);
+  if (key.fingerprint.empty()) r.fail(where, "empty fingerprint");
+  key.label = r.text(o, "label", where, false);
+  const std::string state = r.text(o, "state", where, true);
+  const auto parsed = parse_key_state(state);
+  if (!parsed) r.fail(where, "unknown state '" + state + "'");
+  key.state = *parsed;
+  key.reason = r.text(o, "reason", where, false);
+  key.last_error = r.text(o, "last_error", where, false);
+  if (const auto* until = o.if_contains("cooling_until_ms"); until && !until->is_null()) {
+    key.cooling_until = from_epoch_ms(r.integer(*until, where + ".cooling_until_ms"));
+  }
+  if (const auto* credit = o.if_contains("credit_left"); credit && !credit->is_null()) {
+    if (!credit->is_number()) r.fail(where + ".credit_left", "expected a number");
+    key.credit_left = credit->to_number<double>();
+  }
+  if (const auto* c = o.if_contains("counters")) {
+    const std::string cw = where + ".counters";
+    const auto& counters = r.object(*c, cw);
+    key.counters.requests = r.count(counters, "requests", cw);
+    key.counters.successes = r.count(counters, "successes", cw);
+    key.counters.client_errors = r.count(counters, "client_errors", cw);
+    key.counters.failures = r.count(counters, "failures", cw);
+    key.counters.cancelled = r.count(counters, "cancelled", cw);
+    key.counters.consecutive_429 = static_cast<std::uint32_t>(
+        std::min<std::uint64_t>(r.count(counters, "consecutive_429", cw), UINT32_MAX));
+  }
+  return key;
+}
+
+[[noreturn]] void fail_io(const std::string& what, const std::filesystem::path& file) {
+  throw state_file_error(file.string() + ": " + what + ": " + std::strerror(errno));
+}
+
+}  // namespace
+
+std::string serialize_state(const std::vector<key_snapshot>& keys, wall_time now_wall) {
+  json::array list;
+  for (const auto& k : keys) {
+    json::object o;
+    o["fingerprint"] = k.fingerprint;
+    // Already masked upstream; masked again so that no path can put a secret into this file.
+    o["label"] = mask_secrets(k.display);
+    o["state"] = to_string(k.state);
+    o["reason"] = mask_secrets(k.reason);
+    o["last_error"] = mask_secrets(k.last_error);
+    if (k.state == key_state::cooling && k.cooling_left) {
+      o["cooling_until_ms"] = to_epoch_ms(now_wall + *k.cooling_left);
+    }
+    o["credit_left"] = k.credit_left ? json::value(*k.credit_left) : json::value(nullptr);
+    o["counters"] = json::object{{"requests", k.counters.requests},
+                                 {"successes", k.counters.successes},
+                                 {"client_errors", k.counters.client_errors},
+                                 {"failures", k.counters.failures},
+                                 {"cancelled", k.counters.cancelled},
+                                 {"consecutive_429", k.counters.consecutive_429}};
+    list.push_back(std::move(o));
+  }
+  json::object root{{"version", format_version}, {"saved_at_ms", to_epoch_ms(now_wall)}, {"keys", std::move(list)}};
+  return json::serialize(root) + "\n";
+}
+
+persisted_state parse_state(std::string_view text, std::string_view file_name) {
+  const reader r(file_name);
+  boost::system::error_code ec;
+  const json::value root = json::parse(text, ec);
+  if (ec) r.fail("JSON", ec.message());
+  const auto& top = r.object(root, "top level");
+  if (r.integer(r.field(top, "version", "top level"), "version") != format_version) {
+    r.fail("version", "unsupported format version");
+  }
+  persisted_state state;
+  if (const auto* saved = top.if_contains("saved_at_ms"); saved && !saved->is_null()) {
+    state.saved_at = from_epoch_ms(r.integer(*saved, "saved_at_ms"));
+  }
+  const json::value& keys = r.field(top, "keys", "top level");
+  if (!keys.is_array()) r.fail("keys", "expected an array");
+  std::size_t index = 0;
+  for (const auto& value : keys.get_array()) {
+    persisted_key key = read_key(r, value, "keys[" + std::to_string(index++) + "]");
+    const std::string fingerprint = key.fingerprint;
+    state.keys.insert_or_assign(fingerprint, std::move(key));
+  }
+  return state;
+}
+
+std::optional<persisted_state> load_state_file(const std::filesystem::path& file) {
+  std::error_code exists_error;
+  if (!std::filesystem::exists(file, exists_error) && !exists_error) return std::nullopt;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) fail_io("cannot read state file", file);
+  std::ostringstream content;
+  content << in.rdbuf();
+  if (in.bad()) fail_io("cannot read state file", file);
+  return parse_state(content.str(), file.string());
+}
+
+void write_file_atomically(const std::filesystem::path& file, std::string_view content) {
+  static std::atomic<unsigned> sequence{0};
+  const std::filesystem::path dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
+  std::error_code dir_error;
+  std::filesystem::create_directories(dir, dir_error);
+  if (dir_error) throw state_file_error(dir.string() + ": cannot create directory: " + dir_error.message());
+
+  const std::filesystem::path temp = dir / ("." + file.filename().string() + ".tmp-" + std::to_string(::getpid()) +
+                                            "-" + std::to_string(sequence++));
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) fail_io("cannot create temporary file", temp);
+  auto abandon = [&](const std::string& what) {
+    const int saved = errno;
+    ::close(fd);
+    ::unlink(temp.c_str());
+    errno = saved;
+    fail_io(what, temp);
+  };
+  std::size_t written = 0;
+  while (written < content.size()) {
+    const ssize_t n = ::write(fd, content.data() + written, content.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) abandon("write failed");
+    written += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) abandon("fsync failed");
+  if (::close(fd) != 0) {
+    ::unlink(temp.c_str());
+    fail_io("close failed", temp);
+  }
+  if (::rename(temp.c_str(), file.c_str()) != 0) {
+    const int saved = errno;
+    ::unlink(temp.c_str());
+    errno = saved;
+    fail_io("cannot replace", file);
+  }
+  // The rename itself is durable only once the directory entry is synced.
+  if (const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+}
+
+void write_state_file(const std::filesystem::path& file, const std::vector<key_snapshot>& keys, wall_time now_wall) {
+  write_file_atomically(file, serialize_state(keys, now_wall));
+}
+
+// key_pool::restore lives with the file format it reads.
+void key_pool::restore(const persisted_state& state, steady_time now, wall_time now_wall) {
+  std::lock_guard lock(mutex_);
+  for (auto& e : entries_) {
+    const auto it = state.keys.find(e.key->fingerprint());
+    if (it == state.keys.end()) continue;
+    const persisted_key& p = it->second;
+    e.counters = p.counters;
+    e.last_error = p.last_error;
+    e.credit_left = p.credit_left;
+    if (p.state == key_state::cooling && p.cooling_until && *p.cooling_until > now_wall) {
+      e.cooling_until = now + std::chrono::ceil<milliseconds>(*p.cooling_until - now_wall);
+      set_state(e, key_state::cooling, now, "restored: " + p.reason);
+    } else if (is_disabled(p.state)) {
+      set_state(e, p.state, now, "restored: " + p.reason);
+      e.last_probe.reset();  // probe soon: credit may have been added while the proxy was down
+    }
+  }
+}
+
+}  // namespace orp::keys

@@ -1,0 +1,48 @@
+#pragma once
+// Key state across restarts: data/key_state.json, keyed by fingerprint, never holding a secret.
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "keys/key_pool.hpp"
+
+namespace orp::keys {
+
+// A corrupt or unwritable state file; what() names the file and what is wrong. The caller logs it
+// and starts fresh (load) or keeps running (write).
+struct state_file_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct persisted_key {
+  std::string fingerprint;
+  std::string label;  // display form, for humans reading the file
+  key_state state = key_state::active;
+  std::optional<wall_time> cooling_until;  // stored as epoch ms: steady time does not survive a reboot
+  std::string reason;
+  std::string last_error;
+  key_counters counters;
+  std::optional<double> credit_left;
+};
+
+struct persisted_state {
+  std::optional<wall_time> saved_at;
+  std::map<std::string, persisted_key, std::less<>> keys;  // by fingerprint
+};
+
+std::string serialize_state(const std::vector<key_snapshot>& keys, wall_time now_wall);
+persisted_state parse_state(std::string_view text, std::string_view file_name);
+
+// Empty when the file does not exist (first start); state_file_error when it cannot be read or parsed.
+std::optional<persisted_state> load_state_file(const std::filesystem::path& file);
+
+// Temp file in the same directory, fsync, rename over the target, fsync the directory: a crash
+// leaves either the old file or the new one. Creates missing parent directories.
+void write_file_atomically(const std::filesystem::path& file, std::string_view content);
+void write_state_file(const std::filesystem::path& file, const std::vector<key_snapshot>& keys, wall_time now_wall);
+
+}  // namespace orp::keys

@@ -1,0 +1,94 @@
+#include "log/logging.hpp"
+
+#include <spdlog/sinks/rotating_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include <fmt/format.h>
+
+namespace orp::log {
+namespace {
+bool json_ = false;
+}
+
+void init(const log_options& options) {
+  std::vector<spdlog::sink_ptr> sinks;
+  sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+  if (!options.file.empty()) {
+    if (options.file.has_parent_path()) std::filesystem::create_directories(options.file.parent_path());
+    // Appends: an existing log is rotated by size, never truncated at start.
+    sinks.push_back(std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
+        options.file.string(), options.max_size, options.max_files, false));
+  }
+  auto logger = std::make_shared<spdlog::logger>("orp", sinks.begin(), sinks.end());
+  json_ = options.json;
+  if (json_) {
+    logger->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l",%v})");
+  } else {
+    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
+  }
+  logger->set_level(spdlog::level::from_str(options.level));
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
+void shutdown() {
+  if (auto l = spdlog::default_logger()) l->flush();
+}
+
+bool json_format() { return json_; }
+
+void emit(spdlog::level::level_enum level, std::string_view text) {
+  if (json_) {
+    std::string members = "\"msg\":" + boost::json::serialize(boost::json::string(text));
+    spdlog::log(level, "{}", members);
+  } else {
+    spdlog::log(level, "{}", text);
+  }
+}
+
+void write_access(const access_record& r) {
+  if (json_) {
+    boost::json::object o;
+    o["msg"] = "access";
+    o["id"] = r.id;
+    o["client"] = r.client;
+    if (!r.client_name.empty()) o["client_name"] = r.client_name;
+    o["mode"] = r.mode;
+    o["method"] = r.method;
+    o["path"] = r.path;
+    o["model"] = r.model;
+    o["key"] = r.key;
+    o["attempts"] = r.attempts;
+    o["status"] = r.status;
+    if (r.upstream_headers_ms >= 0) o["upstream_ms"] = r.upstream_headers_ms;
+    o["duration_ms"] = r.duration_ms;
+    o["bytes_in"] = r.bytes_in;
+    o["bytes_out"] = r.bytes_out;
+    if (r.prompt_tokens) o["prompt_tokens"] = *r.prompt_tokens;
+    if (r.completion_tokens) o["completion_tokens"] = *r.completion_tokens;
+    if (r.cost) o["cost"] = *r.cost;
+    if (!r.error.empty()) o["error"] = r.error;
+    std::string text = boost::json::serialize(o);
+    // The logger's pattern opens the object; hand it the members only.
+    spdlog::info("{}", std::string_view(text).substr(1, text.size() - 2));
+    return;
+  }
+  std::string line = fmt::format(
+      "access id={} client={}{} mode={} {} {} model={} key={} attempts={} status={} upstream_ms={} "
+      "duration_ms={:.1f} bytes_in={} bytes_out={}",
+      r.id, r.client, r.client_name.empty() ? "" : " client_name=" + r.client_name, r.mode, r.method, r.path,
+      r.model.empty() ? "-" : r.model, r.key.empty() ? "-" : r.key, r.attempts, r.status,
+      r.upstream_headers_ms < 0 ? std::string("-") : fmt::format("{:.1f}", r.upstream_headers_ms), r.duration_ms,
+      r.bytes_in, r.bytes_out);
+  if (r.prompt_tokens) line += fmt::format(" prompt_tokens={}", *r.prompt_tokens);
+  if (r.completion_tokens) line += fmt::format(" completion_tokens={}", *r.completion_tokens);
+  if (r.cost) line += fmt::format(" cost={}", *r.cost);
+  if (!r.error.empty()) line += fmt::format(" error=\"{}\"", r.error);
+  spdlog::info("{}", line);
+}
+
+}  // namespace orp::log

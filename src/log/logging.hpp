@@ -1,0 +1,70 @@
+#pragma once
+// spdlog set-up (console + rotating file) and the one access line per request.
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <spdlog/spdlog.h>
+
+namespace orp::log {
+
+struct log_options {
+  std::filesystem::path file;  // empty: console only
+  std::string level = "info";
+  bool json = false;
+  std::uint64_t max_size = 10 * 1024 * 1024;
+  std::size_t max_files = 5;
+};
+
+// Throws std::runtime_error (start-up only) when the file cannot be opened.
+void init(const log_options& options);
+void shutdown();
+bool json_format();
+
+struct access_record {
+  std::uint64_t id = 0;
+  std::string client;
+  std::string client_name;  // authenticated proxy client, if any
+  std::string mode;         // connect | socks | base_url
+  std::string method;
+  std::string path;
+  std::string model;
+  std::string key;          // label or mask, never the key
+  unsigned attempts = 0;
+  unsigned status = 0;
+  double upstream_headers_ms = -1;  // < 0: never reached
+  double duration_ms = 0;
+  std::uint64_t bytes_in = 0;   // request body
+  std::uint64_t bytes_out = 0;  // response bytes to the client
+  std::optional<std::int64_t> prompt_tokens;
+  std::optional<std::int64_t> completion_tokens;
+  std::optional<double> cost;
+  std::string error;  // reason when the request failed
+};
+
+void write_access(const access_record& r);
+
+// Emits one message; in JSON format it becomes the "msg" member of the line's object.
+void emit(spdlog::level::level_enum level, std::string_view text);
+
+template <class... Args>
+void info(fmt::format_string<Args...> f, Args&&... args) {
+  if (spdlog::should_log(spdlog::level::info)) emit(spdlog::level::info, fmt::format(f, std::forward<Args>(args)...));
+}
+template <class... Args>
+void warn(fmt::format_string<Args...> f, Args&&... args) {
+  if (spdlog::should_log(spdlog::level::warn)) emit(spdlog::level::warn, fmt::format(f, std::forward<Args>(args)...));
+}
+template <class... Args>
+void error(fmt::format_string<Args...> f, Args&&... args) {
+  if (spdlog::should_log(spdlog::level::err)) emit(spdlog::level::err, fmt::format(f, std::forward<Args>(args)...));
+}
+template <class... Args>
+void debug(fmt::format_string<Args...> f, Args&&... args) {
+  if (spdlog::should_log(spdlog::level::debug)) emit(spdlog::level::debug, fmt::format(f, std::forward<Args>(args)...));
+}
+
+}  // namespace orp::log

@@ -1,0 +1,94 @@
+// Commands (run, ca, env, keys): the command line only; the work lives in app/.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "app/run.hpp"
+#include "config/render.hpp"
+#include "config/settings.hpp"
+
+namespace {
+
+struct common_options {
+  std::string config_file = "config.ini";
+  bool config_given = false;
+  std::vector<std::string> overrides;
+  std::string listen;
+  std::string keys;
+};
+
+void add_common(CLI::App& app, common_options& o) {
+  app.add_option("--config", o.config_file, "settings file (default config.ini)")->each([&](const std::string&) {
+    o.config_given = true;
+  });
+  app.add_option("--set", o.overrides, "override a setting: SECTION.KEY=VALUE (repeatable)")->take_all();
+  app.add_option("--listen", o.listen, "shortcut for --set proxy.listen=HOST:PORT");
+  app.add_option("--keys", o.keys, "shortcut for --set keys.file=PATH");
+}
+
+// config.ini is optional when it was not named; a named file must exist.
+orp::config::settings load_settings(const common_options& o) {
+  orp::config::settings s;
+  if (o.config_given || std::filesystem::exists(o.config_file)) s.load_file(o.config_file);
+  for (const auto& ov : o.overrides) s.apply_override(ov);
+  if (!o.listen.empty()) s.set("proxy", "listen", o.listen, "--listen");
+  if (!o.keys.empty()) s.set("keys", "file", o.keys, "--keys");
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"openrouter-proxy: one pool of OpenRouter keys for every tool, via HTTPS_PROXY"};
+  app.set_version_flag("--version", std::string("openrouter-proxy ") + ORP_VERSION);
+  common_options common;
+  add_common(app, common);
+  std::string ready_file;
+
+  auto* run = app.add_subcommand("run", "serve (the default command)");
+  run->add_option("--ready-file", ready_file, "write the bound addresses as JSON here once listening");
+  auto* ca = app.add_subcommand("ca", "the local certificate authority");
+  auto* ca_init = ca->add_subcommand("init", "create the CA if missing (idempotent)");
+  bool force = false;
+  ca_init->add_flag("--force", force, "make a new CA even if one exists");
+  auto* ca_path = ca->add_subcommand("path", "print the CA certificate's path");
+  ca->require_subcommand(1);
+  auto* config_cmd = app.add_subcommand("config", "print the documented settings");
+  auto* config_defaults = config_cmd->add_subcommand("defaults", "a config.ini with every setting and its default");
+  auto* config_reference = config_cmd->add_subcommand("reference", "the settings as a Markdown table");
+  config_cmd->require_subcommand(1);
+  // Options may follow the subcommand too: `openrouter-proxy run --config F`.
+  for (auto* sub : {run, ca_init, ca_path}) sub->fallthrough();
+  app.fallthrough();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+
+  if (*config_defaults) {
+    std::cout << orp::config::render_default_ini();
+    return 0;
+  }
+  if (*config_reference) {
+    std::cout << orp::config::render_markdown_reference();
+    return 0;
+  }
+
+  orp::config::settings cfg;
+  try {
+    cfg = load_settings(common);
+  } catch (const std::exception& e) {
+    std::cerr << "openrouter-proxy: " << e.what() << "\n";
+    return 2;
+  }
+
+  if (*ca_path) {
+    std::cout << cfg.path("tls.ca_cert").string() << "\n";
+    return 0;
+  }
+  if (*ca_init) return orp::app::ca_init(cfg, force);
+  return orp::app::run(cfg, orp::app::run_options{ready_file});
+}

@@ -1,0 +1,88 @@
+#pragma once
+// Awaitable socket/stream operations that each carry a deadline. Errors come back as values
+// (no exceptions on the data path); a passed deadline is reported as asio::error::timed_out.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/asio/connect.hpp>
+
+#include <chrono>
+#include <utility>
+
+namespace orp::net {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using tcp = asio::ip::tcp;
+using clock = std::chrono::steady_clock;
+using tls_stream = asio::ssl::stream<tcp::socket>;
+
+inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// True for the ways a peer normally ends a conversation (not worth an error log line).
+inline bool is_normal_end(const error_code& ec) {
+  return ec == asio::error::eof || ec == asio::ssl::error::stream_truncated ||
+         ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe;
+}
+
+template <class Stream>
+auto& lowest_socket(Stream& s) {
+  return s.lowest_layer();
+}
+
+template <class Stream>
+asio::awaitable<std::pair<error_code, std::size_t>> read_some(Stream& stream, asio::mutable_buffer buf,
+                                                              clock::time_point deadline) {
+  using namespace asio::experimental::awaitable_operators;
+  asio::steady_timer timer(stream.get_executor(), deadline);
+  auto r = co_await (stream.async_read_some(buf, use_tuple) || timer.async_wait(use_tuple));
+  if (r.index() == 0) {
+    auto [ec, n] = std::get<0>(r);
+    co_return std::pair{ec, n};
+  }
+  co_return std::pair{error_code(asio::error::timed_out), std::size_t{0}};
+}
+
+template <class Stream, class Buffers>
+asio::awaitable<error_code> write_all(Stream& stream, const Buffers& bufs, clock::time_point deadline) {
+  using namespace asio::experimental::awaitable_operators;
+  asio::steady_timer timer(stream.get_executor(), deadline);
+  auto r = co_await (asio::async_write(stream, bufs, use_tuple) || timer.async_wait(use_tuple));
+  if (r.index() == 0) co_return std::get<0>(std::get<0>(r));
+  co_return error_code(asio::error::timed_out);
+}
+
+template <class Stream>
+asio::awaitable<error_code> handshake(Stream& stream, asio::ssl::stream_base::handshake_type type,
+                                      clock::time_point deadline) {
+  using namespace asio::experimental::awaitable_operators;
+  asio::steady_timer timer(stream.get_executor(), deadline);
+  auto r = co_await (stream.async_handshake(type, use_tuple) || timer.async_wait(use_tuple));
+  if (r.index() == 0) co_return std::get<0>(std::get<0>(r));
+  co_return error_code(asio::error::timed_out);
+}
+
+// TLS close_notify with a deadline: a peer can stall SSL_shutdown forever.
+template <class Stream>
+asio::awaitable<void> shutdown(Stream& stream, clock::duration limit) {
+  using namespace asio::experimental::awaitable_operators;
+  asio::steady_timer timer(stream.get_executor(), limit);
+  co_await (stream.async_shutdown(use_tuple) || timer.async_wait(use_tuple));
+}
+
+inline asio::awaitable<error_code> connect(tcp::socket& socket, const tcp::resolver::results_type& endpoints,
+                                           clock::time_point deadline) {
+  using namespace asio::experimental::awaitable_operators;
+  asio::steady_timer timer(socket.get_executor(), deadline);
+  auto r = co_await (asio::async_connect(socket, endpoints, use_tuple) || timer.async_wait(use_tuple));
+  if (r.index() == 0) co_return std::get<0>(std::get<0>(r));
+  co_return error_code(asio::error::timed_out);
+}
+
+}  // namespace orp::net

@@ -1,0 +1,49 @@
+#pragma once
+// What every client connection needs: limits, the intercept decision, and its worker thread's
+// own pieces (io_context, upstream pool, forwarding context).
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "forward/forwarder.hpp"
+#include "net/io.hpp"
+#include "tls/leaf_cache.hpp"
+#include "upstream/connection_pool.hpp"
+
+namespace orp::proxy {
+
+struct limits {
+  std::uint64_t max_request_body = 32 * 1024 * 1024;
+  std::size_t max_head_bytes = 64 * 1024;
+  net::clock::duration header_timeout = std::chrono::seconds(30);
+  net::clock::duration idle_timeout = std::chrono::seconds(120);
+  net::clock::duration tunnel_idle_timeout = std::chrono::seconds(300);
+  net::clock::duration connect_timeout = std::chrono::seconds(10);
+  net::clock::duration handshake_timeout = std::chrono::seconds(10);
+  std::int64_t max_connections = 10000;
+};
+
+struct shared_context {
+  std::vector<std::string> intercept_hosts;
+  tls::leaf_cache* leaves = nullptr;
+  limits lim;
+  std::atomic<std::uint64_t> next_request_id{1};
+  std::atomic<std::int64_t> open_connections{0};
+  std::atomic<std::int64_t> active_requests{0};
+
+  // Exact host names, compared case-insensitively.
+  bool intercepts(std::string_view host) const;
+};
+
+struct worker {
+  net::asio::io_context io{1};
+  std::unique_ptr<upstream::connection_pool> pool;
+  std::unique_ptr<forward::worker_context> forward;
+  std::thread thread;
+};
+
+}  // namespace orp::proxy

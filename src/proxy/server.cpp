@@ -1,0 +1,80 @@
+#include "proxy/server.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include "log/logging.hpp"
+#include "proxy/client.hpp"
+
+namespace orp::proxy {
+
+namespace asio = net::asio;
+using net::error_code;
+
+server::server(asio::io_context& main_io, shared_context& shared, keys::key_pool& keys,
+               const forward::forward_settings& fwd, const upstream_options& up, unsigned workers)
+    : main_io_(main_io), shared_(shared), acceptor_(main_io) {
+  std::random_device seed;
+  for (unsigned i = 0; i < std::max(1u, workers); ++i) {
+    auto w = std::make_unique<worker>();
+    w->pool = std::make_unique<upstream::connection_pool>(w->io.get_executor(), up.client_ctx, up.target,
+                                                          up.overrides, up.connect_timeout, up.pool_idle_timeout);
+    w->forward = std::make_unique<forward::worker_context>(
+        forward::worker_context{*w->pool, keys, fwd, std::mt19937_64(seed())});
+    workers_.push_back(std::move(w));
+  }
+}
+
+server::~server() { stop(); }
+
+net::tcp::endpoint server::listen(const config::endpoint& where) {
+  net::tcp::resolver resolver(main_io_);
+  auto results = resolver.resolve(where.host, std::to_string(where.port));
+  net::tcp::endpoint ep = results.begin()->endpoint();
+  acceptor_.open(ep.protocol());
+  acceptor_.set_option(net::tcp::acceptor::reuse_address(true));
+  acceptor_.bind(ep);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+  return acceptor_.local_endpoint();
+}
+
+void server::start() {
+  for (auto& w : workers_) {
+    guards_.emplace_back(w->io.get_executor());
+    w->thread = std::thread([io = &w->io] { io->run(); });
+  }
+  asio::co_spawn(main_io_, accept_loop(), asio::detached);
+}
+
+asio::awaitable<void> server::accept_loop() {
+  asio::steady_timer pause(main_io_);
+  while (acceptor_.is_open()) {
+    worker& w = *workers_[next_worker_++ % workers_.size()];
+    auto [ec, socket] = co_await acceptor_.async_accept(asio::any_io_executor(w.io.get_executor()), net::use_tuple);
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+    if (ec) {
+      // Out of file descriptors (or similar): pause accepting, keep serving, try again.
+      log::warn("accept failed: {}; pausing accepts for 100 ms", ec.message());
+      pause.expires_after(std::chrono::milliseconds(100));
+      co_await pause.async_wait(net::use_tuple);
+      continue;
+    }
+    asio::co_spawn(w.io, serve_client(std::move(socket), shared_, w), asio::detached);
+  }
+}
+
+void server::stop_accepting() {
+  asio::post(main_io_, [this] {
+    error_code ignored;
+    acceptor_.close(ignored);
+  });
+}
+
+void server::stop() {
+  guards_.clear();
+  for (auto& w : workers_) w->io.stop();
+  for (auto& w : workers_)
+    if (w->thread.joinable()) w->thread.join();
+}
+
+}  // namespace orp::proxy

@@ -1,0 +1,130 @@
+#include "proxy/session.hpp"
+
+#include <array>
+
+#include <boost/url/parse.hpp>
+
+#include "forward/responses.hpp"
+#include "http/parser.hpp"
+#include "log/logging.hpp"
+
+namespace orp::proxy {
+
+namespace asio = net::asio;
+using net::clock;
+using net::error_code;
+
+namespace {
+
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+template <class Stream>
+asio::awaitable<void> refuse(Stream& s, unsigned status, std::string_view message) {
+  auto text = forward::error_response(status, message, false);
+  co_await net::write_all(s, asio::buffer(text), clock::now() + std::chrono::seconds(5));
+}
+
+// "http://host[:port]/path" -> host and "/path"; origin-form targets pass through unchanged.
+bool split_absolute_form(std::string& target, std::string& host) {
+  if (target.empty() || target.front() == '/') return true;
+  auto u = boost::urls::parse_absolute_uri(target);
+  if (!u || !u->has_authority()) return false;
+  host = std::string(u->host());
+  std::string path(u->encoded_path());
+  if (path.empty()) path = "/";
+  if (u->has_query()) path += "?" + std::string(u->encoded_query());
+  target = std::move(path);
+  return true;
+}
+
+}  // namespace
+
+template <class Stream>
+asio::awaitable<void> run_session(Stream& stream, session_info info, std::string buffered, shared_context& shared,
+                                  worker& w) {
+  std::string in = std::move(buffered);
+  std::string body;
+  http::request_parser parser(shared.lim.max_head_bytes);
+  std::array<char, 16 * 1024> buf;
+  bool first = true;
+
+  while (true) {
+    parser.reset();
+    parser.set_max_body_bytes(shared.lim.max_request_body);
+    body.clear();
+    // A new request may take its time to start (keep-alive idle); once it has, its head must
+    // arrive within header_timeout (slowloris).
+    auto deadline = clock::now() + (first || !in.empty() ? shared.lim.header_timeout : shared.lim.idle_timeout);
+    bool started = !in.empty();
+    bool head_done = false, message_done = false;
+    while (!message_done) {
+      if (!in.empty()) {
+        auto r = parser.feed(in, &body);
+        in.erase(0, r.consumed);
+        if (r.status == http::parse_status::error) {
+          log::info("client {}: refused request: {} ({})", info.client, parser.error_reason(), parser.error_status());
+          co_await refuse(stream, parser.error_status(), parser.error_reason());
+          co_return;
+        }
+        if (r.status == http::parse_status::head_complete) {
+          head_done = true;
+          if (parser.head().expect_continue) {
+            // The proxy answers 100-continue itself: the body must be held for retries anyway.
+            if (auto ec = co_await net::write_all(stream, asio::buffer(kContinue), clock::now() + shared.lim.header_timeout))
+              co_return;
+          }
+          deadline = clock::now() + shared.lim.header_timeout;
+          continue;
+        }
+        if (r.status == http::parse_status::message_complete) {
+          message_done = true;
+          break;
+        }
+      }
+      auto [ec, n] = co_await net::read_some(stream, asio::buffer(buf), deadline);
+      if (ec) {
+        if (ec == asio::error::timed_out && (started || head_done))
+          co_await refuse(stream, 408, "request not received in time");
+        co_return;
+      }
+      if (!started) deadline = clock::now() + shared.lim.header_timeout;
+      started = true;
+      if (head_done) deadline = clock::now() + shared.lim.header_timeout;  // body: per-read silence limit
+      in.append(buf.data(), n);
+    }
+    first = false;
+
+    http::request_head head = parser.head();
+    std::string host = info.host;
+    if (!split_absolute_form(head.target, host)) {
+      co_await refuse(stream, 400, "malformed request target");
+      co_return;
+    }
+    if (info.host.empty() && !host.empty() && !shared.intercepts(host)) {
+      co_await refuse(stream, 501,
+                      "plain-HTTP proxying is only for intercepted hosts; use HTTPS (CONNECT) for " + host);
+      co_return;
+    }
+    forward::client_request req{head, body, info.client, info.mode, shared.next_request_id++};
+    ++shared.active_requests;
+    bool keep = co_await forward::forward_request(stream, req, *w.forward);
+    --shared.active_requests;
+    if (!keep) co_return;
+  }
+}
+
+template asio::awaitable<void> run_session<net::tls_stream>(net::tls_stream&, session_info, std::string,
+                                                            shared_context&, worker&);
+template asio::awaitable<void> run_session<net::tcp::socket>(net::tcp::socket&, session_info, std::string,
+                                                             shared_context&, worker&);
+
+bool shared_context::intercepts(std::string_view host) const {
+  for (const auto& h : intercept_hosts) {
+    if (h.size() == host.size() &&
+        std::equal(h.begin(), h.end(), host.begin(), [](char a, char b) { return std::tolower(a) == std::tolower(b); }))
+      return true;
+  }
+  return false;
+}
+
+}  // namespace orp::proxy

@@ -1,0 +1,91 @@
+#include "tls/contexts.hpp"
+
+#include <system_error>
+
+namespace orp::tls {
+namespace {
+
+// ALPN wire format: length-prefixed protocol names.
+constexpr unsigned char http_1_1_alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+
+// The leaf is ECDSA, so only ECDHE-ECDSA AEAD suites can be chosen under TLS 1.2;
+// TLS 1.3 suites are always ephemeral and are left at OpenSSL's defaults.
+constexpr const char* tls12_server_ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305";
+constexpr const char* key_exchange_groups = "X25519:P-256:P-384";
+
+// A session id context is required for server-side session resumption to be attempted at all.
+constexpr unsigned char session_id_context[] = "openrouter-proxy";
+
+[[noreturn]] void fail(const std::string& what) {
+    throw tls_error(what + ": " + openssl_error_string());
+}
+
+void check(long result, const char* what) {
+    if (result <= 0) fail(what);
+}
+
+// Called only when the client sends ALPN. Refusing a client that offers only h2 (or anything
+// else) is deliberate: the proxy speaks HTTP/1.1 to it, and a silent fallback would desync.
+int select_http_1_1(SSL*, const unsigned char** out, unsigned char* out_length, const unsigned char* offered,
+                    unsigned int offered_length, void*) {
+    unsigned char* selected = nullptr;
+    if (SSL_select_next_proto(&selected, out_length, http_1_1_alpn, sizeof http_1_1_alpn, offered,
+                              offered_length) != OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    *out = selected;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+ssl_ctx_ptr new_context(const SSL_METHOD* method) {
+    ssl_ctx_ptr ctx(SSL_CTX_new(method));
+    if (!ctx) fail("cannot create a TLS context");
+    check(SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION), "cannot require TLS 1.2");
+    SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
+    check(SSL_CTX_set1_groups_list(ctx.get(), key_exchange_groups), "cannot set the ECDHE groups");
+    return ctx;
+}
+
+}  // namespace
+
+ssl_ctx_ptr make_server_context(const leaf& minted, X509* ca_cert) {
+    ssl_ctx_ptr ctx = new_context(TLS_server_method());
+    SSL_CTX_set_options(ctx.get(), SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    check(SSL_CTX_set_cipher_list(ctx.get(), tls12_server_ciphers), "cannot set the TLS 1.2 ciphers");
+    check(SSL_CTX_use_certificate(ctx.get(), minted.cert.get()), "cannot use the leaf certificate");
+    check(SSL_CTX_use_PrivateKey(ctx.get(), minted.key.get()), "cannot use the leaf key");
+    check(SSL_CTX_check_private_key(ctx.get()), "the leaf key does not match its certificate");
+    check(SSL_CTX_add1_chain_cert(ctx.get(), ca_cert), "cannot add the CA to the chain");
+    SSL_CTX_set_alpn_select_cb(ctx.get(), select_http_1_1, nullptr);
+    SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_SERVER);
+    check(SSL_CTX_set_session_id_context(ctx.get(), session_id_context, sizeof session_id_context - 1),
+          "cannot set the session id context");
+    return ctx;
+}
+
+ssl_ctx_ptr make_client_context(const std::filesystem::path& extra_ca_file) {
+    ssl_ctx_ptr ctx = new_context(TLS_client_method());
+    check(SSL_CTX_set_default_verify_paths(ctx.get()), "cannot load the system trust store");
+    if (!extra_ca_file.empty()) {
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(extra_ca_file, ec))
+            throw tls_error("upstream CA file not found: " + extra_ca_file.string());
+        if (SSL_CTX_load_verify_file(ctx.get(), extra_ca_file.c_str()) != 1)
+            fail("cannot load upstream CA file " + extra_ca_file.string());
+    }
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+    // Unlike almost every other OpenSSL call, set_alpn_protos returns 0 on success.
+    if (SSL_CTX_set_alpn_protos(ctx.get(), http_1_1_alpn, sizeof http_1_1_alpn) != 0)
+        fail("cannot set ALPN");
+    SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_CLIENT);
+    return ctx;
+}
+
+bool configure_client_ssl(SSL* ssl, const std::string& host) {
+    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    if (asn1_octet_string_ptr ip{a2i_IPADDRESS(host.c_str())})
+        return X509_VERIFY_PARAM_set1_ip(SSL_get0_param(ssl), ip->data, static_cast<std::size_t>(ip->length)) == 1;
+    return SSL_set_tlsext_host_name(ssl, host.c_str()) == 1 && SSL_set1_host(ssl, host.c_str()) == 1;
+}
+
+}  // namespace orp::tls

@@ -1,0 +1,88 @@
+#!/usr/bin/python3
+"""Hosts not in intercept_hosts are tunnelled blindly: the client sees the host's own
+certificate and its own Authorization, and the proxy never sees inside."""
+
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import harness as h  # noqa: E402
+
+
+class TunnelTest(h.ProxyTestCase):
+    KEYS = ((h.POOL_KEY_A, "pool-a"),)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        try:
+            cls.target = h.FakeOpenRouter(pki=cls.pki, tunnel_cert=True).start()
+        except BaseException:
+            super().tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.target.__exit__(None, None, None)
+        finally:
+            super().tearDownClass()
+
+    def setUp(self):
+        super().setUp()
+        self.target.reset()
+
+    def target_url(self, host="localhost", path="/api/v1/key"):
+        return "https://%s:%d%s" % (host, self.target.port, path)
+
+    def test_tunnelled_host_keeps_its_own_certificate(self):
+        res = h.curl(["-v", "-x", self.proxy.url, "--cacert", self.pki.ca_cert,
+                      "-H", "Authorization: Bearer " + h.CLIENT_KEY, "-D", "-",
+                      self.target_url()], metrics=True)
+        self.assertEqual(res.returncode, 0, res.stderr + "\n" + self.proxy.diagnostics())
+        self.assertEqual(res.status, 200)
+        self.assertRegex(res.stderr, r"subject: CN ?= ?tunnel-target\.test")
+        self.assertIn(b'"data"', res.stdout)
+        # Only intercepted responses carry X-Proxy-Key.
+        self.assertNotIn(b"x-proxy-key", res.stdout.lower())
+        # The target saw the client's own key: nothing was swapped.
+        recs = self.target.requests()
+        self.assertEqual(len(recs), 1)
+        self.assertEqual(h.header(recs[0], "Authorization"), "Bearer " + h.CLIENT_KEY)
+        self.assertEqual(recs[0]["path"], "/api/v1/key")
+        # The fake OpenRouter behind the intercepted host saw nothing.
+        self.assertEqual(self.fake.requests(), [])
+        # A blind tunnel cannot know the path; an access line with it would mean interception.
+        self.assertNotIn("/api/v1/key", self.proxy.log_text())
+
+    def test_tunnel_carries_a_large_exchange_both_ways(self):
+        body = os.urandom(3 * 1024 * 1024).hex()
+        path = os.path.join(self.proxy.dir, "tunnel-body.txt")
+        with open(path, "w") as f:
+            f.write(body)
+        try:
+            res = h.curl(["-x", self.proxy.url, "--cacert", self.pki.ca_cert,
+                          "-H", "Authorization: Bearer " + h.CLIENT_KEY,
+                          "-H", "Content-Type: application/json", "--data-binary", "@" + path,
+                          self.target_url(path=h.CHAT_PATH)], metrics=True, timeout=60)
+        finally:
+            os.unlink(path)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertEqual(res.status, 400)  # the fake refuses a body that is not JSON, end to end
+        recs = self.target.requests()
+        self.assertEqual(recs[0]["body_len"], len(body))
+        self.assertEqual(recs[0]["key"], h.CLIENT_KEY)
+
+    def test_tunnel_keeps_client_connection_alive(self):
+        res = h.curl(["-x", self.proxy.url, "--cacert", self.pki.ca_cert,
+                      "-H", "Authorization: Bearer " + h.CLIENT_KEY,
+                      *([self.target_url()] * 5)], metrics=True)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertEqual([m.get("http_code") for m in res.all_metrics], [200] * 5)
+        # One tunnel, one TLS session end to end: the target accepted a single connection.
+        self.assertEqual(self.target.stats()["connections_accepted"], 1)
+
+
+if __name__ == "__main__":
+    unittest.main()

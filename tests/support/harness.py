@@ -1,0 +1,805 @@
+"""Helpers for the end-to-end tests: test PKI, the fake OpenRouter, the proxy process, curl.
+
+Standard library only (plus the `openssl` and `curl` command-line tools). Every loop has a
+deadline, every process is stopped by its PID, and nothing listens beyond 127.0.0.1.
+"""
+
+import atexit
+import http.client
+import json
+import os
+import select
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+from typing import NamedTuple
+
+SUPPORT_DIR = os.path.dirname(os.path.abspath(__file__))
+TESTS_DIR = os.path.dirname(SUPPORT_DIR)
+SOURCE_DIR = os.environ.get("ORP_SOURCE_DIR") or os.path.dirname(TESTS_DIR)
+PYTHON = "/usr/bin/python3"
+FAKE_SCRIPT = os.path.join(SUPPORT_DIR, "fake_openrouter.py")
+
+POOL_KEY_A = "sk-or-v1-test-pool-a"
+POOL_KEY_B = "sk-or-v1-test-pool-b"
+CLIENT_KEY = "sk-or-v1-test-client"
+CHAT_PATH = "/api/v1/chat/completions"
+
+PROXY_ENV_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "ftp_proxy",
+                  "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "FTP_PROXY",
+                  "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE")
+
+
+def binary_path():
+    return os.environ.get("ORP_BINARY") or os.path.join(SOURCE_DIR, "build", "openrouter-proxy")
+
+
+def clean_env(extra=None):
+    """The environment without proxy/CA variables the developer may have exported."""
+    env = {k: v for k, v in os.environ.items() if k not in PROXY_ENV_VARS}
+    env.update(extra or {})
+    return env
+
+
+def wait_until(predicate, timeout, interval=0.02, message="condition"):
+    """Poll predicate() until it returns a truthy value; raise AssertionError at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, message))
+        time.sleep(interval)
+
+
+def stop_process(proc, timeout=10.0):
+    """SIGTERM, wait up to timeout, then SIGKILL. Returns the exit code."""
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        try:
+            os.kill(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.kill(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=5)
+    return proc.returncode
+
+
+def tail(path, limit=4000):
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return "<%s unreadable>" % path
+    return data[-limit:].decode("utf-8", "replace")
+
+
+# ---------------------------------------------------------------------------------------------
+# Test PKI
+# ---------------------------------------------------------------------------------------------
+
+class TestPKI(NamedTuple):
+    dir: str
+    ca_cert: str        # the test CA: trust anchor for the fake's certificates
+    ca_key: str
+    server_cert: str    # CN=openrouter.ai, SAN openrouter.ai, localhost, 127.0.0.1
+    server_key: str
+    tunnel_cert: str    # CN=tunnel-target.test, SAN localhost, 127.0.0.1
+    tunnel_key: str
+
+
+_OPENSSL_CNF = """\
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = placeholder
+[v3_ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[server_openrouter]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = DNS:openrouter.ai, DNS:localhost, IP:127.0.0.1
+[server_tunnel]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = DNS:localhost, IP:127.0.0.1
+"""
+
+_pki_cache = {}
+_pki_lock = threading.Lock()
+
+
+def _openssl(*args, cwd=None):
+    res = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, timeout=30,
+                         env=clean_env({"OPENSSL_CONF": "/dev/null"}))
+    if res.returncode != 0:
+        raise RuntimeError("openssl %s failed: %s" % (" ".join(args), res.stderr.decode()))
+    return res.stdout
+
+
+def make_test_pki(dir=None):
+    """Create (once per process and directory) a test CA and two server certificates, EC P-256.
+
+    With dir=None a process-wide temporary directory is used and removed at exit.
+    """
+    with _pki_lock:
+        if dir is None:
+            if None in _pki_cache:
+                return _pki_cache[None]
+            d = tempfile.mkdtemp(prefix="orp-pki-")
+            atexit.register(shutil.rmtree, d, True)
+        else:
+            d = os.path.abspath(dir)
+            if d in _pki_cache:
+                return _pki_cache[d]
+            os.makedirs(d, exist_ok=True)
+        cnf = os.path.join(d, "openssl.cnf")
+        with open(cnf, "w") as f:
+            f.write(_OPENSSL_CNF)
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+        _openssl("req", "-config", cnf, "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem",
+                 "-days", "30", "-subj", "/CN=openrouter-proxy e2e test CA", "-extensions", "v3_ca",
+                 "-sha256", cwd=d)
+        for name, cn, section in (("server", "openrouter.ai", "server_openrouter"),
+                                  ("tunnel", "tunnel-target.test", "server_tunnel")):
+            _openssl("req", "-config", cnf, "-new", *ec, "-keyout", name + ".key",
+                     "-out", name + ".csr", "-subj", "/CN=" + cn, cwd=d)
+            _openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                     "-set_serial", "0x%x" % int.from_bytes(os.urandom(16), "big"),
+                     "-days", "30", "-sha256", "-extfile", cnf, "-extensions", section,
+                     "-out", name + ".pem", cwd=d)
+        pki = TestPKI(d, os.path.join(d, "ca.pem"), os.path.join(d, "ca.key"),
+                      os.path.join(d, "server.pem"), os.path.join(d, "server.key"),
+                      os.path.join(d, "tunnel.pem"), os.path.join(d, "tunnel.key"))
+        _pki_cache[None if dir is None else d] = pki
+        return pki
+
+
+# ---------------------------------------------------------------------------------------------
+# The fake OpenRouter
+# ---------------------------------------------------------------------------------------------
+
+class FakeOpenRouter:
+    """Runs tests/support/fake_openrouter.py as a subprocess; control calls go to it directly.
+
+    with FakeOpenRouter() as fake:            # certificate for openrouter.ai by default
+        fake.script([{"key": POOL_KEY_A, "status": 429, "times": 1}])
+        fake.requests(); fake.stats(); fake.reset()
+    """
+
+    def __init__(self, cert=None, key=None, pki=None, events=None, interval_ms=None,
+                 processing_comments=None, idle_timeout=None, tunnel_cert=False,
+                 start_timeout=10.0):
+        self.pki = pki or make_test_pki()
+        if cert is None:
+            cert, key = ((self.pki.tunnel_cert, self.pki.tunnel_key) if tunnel_cert
+                         else (self.pki.server_cert, self.pki.server_key))
+        self.cert, self.key = cert, key
+        self.args = []
+        for flag, value in (("--events", events), ("--interval-ms", interval_ms),
+                            ("--processing-comments", processing_comments),
+                            ("--idle-timeout", idle_timeout)):
+            if value is not None:
+                self.args += [flag, str(value)]
+        self.start_timeout = start_timeout
+        self.proc = None
+        self.port = None
+        self._stderr = None
+        self._ctx = ssl.create_default_context(cafile=self.pki.ca_cert)
+
+    # -- life ------------------------------------------------------------------------------------
+    def start(self):
+        self._stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [PYTHON, FAKE_SCRIPT, "--cert", self.cert, "--key", self.key, "--port", "0",
+             *self.args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
+            env=clean_env({"PYTHONDONTWRITEBYTECODE": "1"}))
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + self.start_timeout
+        buf = b""
+        while b"\n" not in buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or self.proc.poll() is not None:
+                self.stop()
+                raise RuntimeError("fake OpenRouter did not start: %s" % self.stderr_text())
+            ready, _, _ = select.select([fd], [], [], min(left, 0.2))
+            if ready:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    continue
+                buf += chunk
+        self.port = json.loads(buf.split(b"\n")[0])["port"]
+        return self
+
+    def stop(self):
+        code = stop_process(self.proc, timeout=5)
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
+        return code
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        if self._stderr is not None:
+            self._stderr.close()
+
+    def stderr_text(self):
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0)
+        return self._stderr.read().decode("utf-8", "replace")[-4000:]
+
+    # -- control ---------------------------------------------------------------------------------
+    @property
+    def address(self):
+        return "127.0.0.1:%d" % self.port
+
+    @property
+    def base_url(self):
+        return "https://127.0.0.1:%d" % self.port
+
+    def call(self, method, path, body=None, headers=None, timeout=10):
+        """One request straight to the fake (not through the proxy); returns (status, headers, body)."""
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self._ctx,
+                                           timeout=timeout)
+        try:
+            data = json.dumps(body).encode() if body is not None else None
+            hdrs = {"Content-Type": "application/json"} if data is not None else {}
+            hdrs.update(headers or {})
+            conn.request(method, path, body=data, headers=hdrs)
+            resp = conn.getresponse()
+            return resp.status, dict(resp.getheaders()), resp.read()
+        finally:
+            conn.close()
+
+    def _control(self, method, path, body=None):
+        status, _, data = self.call(method, path, body)
+        if status != 200:
+            raise RuntimeError("fake control %s %s -> %d %r" % (method, path, status, data))
+        return json.loads(data)
+
+    def script(self, rules, append=False):
+        return self._control("POST", "/_fake/script" + ("?append=1" if append else ""),
+                             {"rules": list(rules)})
+
+    def configure(self, **settings):
+        """events=, interval_ms=, processing_comments=, key_info={key: {...}}"""
+        return self._control("POST", "/_fake/config", settings)
+
+    def reset(self):
+        return self._control("POST", "/_fake/reset", {})
+
+    def requests(self, path_prefix=None):
+        recs = self._control("GET", "/_fake/requests")
+        if path_prefix:
+            recs = [r for r in recs if r["path"].startswith(path_prefix)]
+        return recs
+
+    def stats(self):
+        return self._control("GET", "/_fake/stats")
+
+    def rules(self):
+        return self._control("GET", "/_fake/rules")
+
+
+def header(record_or_headers, name, default=None):
+    """Case-insensitive header lookup in a fake request record or a headers dict."""
+    headers = record_or_headers.get("headers", record_or_headers) \
+        if isinstance(record_or_headers, dict) else record_or_headers
+    lname = name.lower()
+    for k, v in headers.items():
+        if k.lower() == lname:
+            return v
+    return default
+
+
+# ---------------------------------------------------------------------------------------------
+# The proxy under test
+# ---------------------------------------------------------------------------------------------
+
+class ProxyStartError(AssertionError):
+    pass
+
+
+class Proxy:
+    """The real openrouter-proxy binary, in its own temporary directory.
+
+    with Proxy(fake, keys=[(POOL_KEY_A, "pool-a")], overrides={"proxy.workers": 2}) as proxy:
+        proxy.url, proxy.port, proxy.admin_url, proxy.dir, proxy.ca_path, proxy.log_text()
+
+    The binary is started as `BIN run --config DIR/config.ini --ready-file DIR/ready.json`
+    with cwd=DIR, and must write ready.json = {"proxy": "127.0.0.1:P", "admin": "127.0.0.1:Q"}
+    once it listens. stop() sends SIGTERM and waits up to 10 s, then SIGKILLs.
+    """
+
+    def __init__(self, fake=None, keys=((POOL_KEY_A, "pool-a"),), overrides=None,
+                 extra_args=(), workdir=None, ready_timeout=15.0, binary=None,
+                 keys_csv=None, env=None, write_config=True):
+        self.fake = fake
+        self.keys = list(keys)
+        self.keys_csv = keys_csv
+        self.overrides = dict(overrides or {})
+        self.extra_args = list(extra_args)
+        self.ready_timeout = ready_timeout
+        self.binary = binary or binary_path()
+        self.env = env
+        self.write_config = write_config
+        self._own_dir = workdir is None
+        self.dir = os.path.abspath(workdir) if workdir else tempfile.mkdtemp(prefix="orp-e2e-")
+        self.proc = None
+        self.ready = None
+        self.returncode = None
+        self._out = None
+        self._err = None
+        self._written = False
+
+    # -- files -----------------------------------------------------------------------------------
+    @property
+    def config_path(self):
+        return os.path.join(self.dir, "config.ini")
+
+    @property
+    def ready_path(self):
+        return os.path.join(self.dir, "ready.json")
+
+    @property
+    def ca_path(self):
+        return os.path.join(self.dir, "certs", "ca.pem")
+
+    @property
+    def log_path(self):
+        return os.path.join(self.dir, "proxy.log")
+
+    def config_sections(self):
+        pki = self.fake.pki if self.fake is not None else make_test_pki()
+        sections = {
+            "proxy": {"listen": "127.0.0.1:0", "intercept_hosts": "openrouter.ai"},
+            "upstream": {"api_url": "https://openrouter.ai/api/v1", "ca_file": pki.ca_cert,
+                         "resolve": ("openrouter.ai:443=127.0.0.1:%d" % self.fake.port)
+                         if self.fake is not None else ""},
+            "keys": {"file": "keys.csv", "state_file": "data/key_state.json"},
+            "tls": {"ca_cert": "certs/ca.pem", "ca_key": "certs/ca.key"},
+            "log": {"file": "proxy.log"},
+            "admin": {"listen": "127.0.0.1:0"},
+        }
+        for dotted, value in self.overrides.items():
+            section, key = dotted.split(".", 1)
+            if value is None:
+                sections.get(section, {}).pop(key, None)
+            else:
+                sections.setdefault(section, {})[key] = str(value)
+        return sections
+
+    def write_files(self):
+        os.makedirs(self.dir, exist_ok=True)
+        with open(self.config_path, "w") as f:
+            f.write("; written by tests/support/harness.py\n")
+            for section, values in self.config_sections().items():
+                f.write("[%s]\n" % section)
+                for k, v in values.items():
+                    f.write("%s = %s\n" % (k, v))
+                f.write("\n")
+        self.write_keys(self.keys if self.keys_csv is None else self.keys_csv)
+
+    def write_keys(self, keys):
+        """keys: a list of (key, label) / (key, label, weight), or raw keys.csv text."""
+        if isinstance(keys, str):
+            text = keys
+        else:
+            lines = ["# test keys", "key,label,weight"]
+            for entry in keys:
+                entry = (entry,) if isinstance(entry, str) else tuple(entry)
+                key, label, weight = (entry + ("", ""))[:3]
+                lines.append("%s,%s,%s" % (key, label, weight))
+            text = "\n".join(lines) + "\n"
+        tmp = os.path.join(self.dir, "keys.csv.tmp")
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, os.path.join(self.dir, "keys.csv"))
+
+    # -- life ------------------------------------------------------------------------------------
+    def command(self):
+        return [self.binary, "run", "--config", self.config_path,
+                "--ready-file", self.ready_path, *self.extra_args]
+
+    def start(self):
+        if not os.path.exists(self.binary):
+            raise ProxyStartError("proxy binary not found at %s (set ORP_BINARY)" % self.binary)
+        if self.write_config and not self._written:
+            self.write_files()  # only before the first start: restart() keeps the files
+            self._written = True
+        try:
+            os.unlink(self.ready_path)
+        except FileNotFoundError:
+            pass
+        for f in (self._out, self._err):
+            if f is not None:
+                f.close()
+        self._out = open(os.path.join(self.dir, "stdout.txt"), "ab")
+        self._err = open(os.path.join(self.dir, "stderr.txt"), "ab")
+        self.returncode = None
+        self.proc = subprocess.Popen(self.command(), cwd=self.dir, stdin=subprocess.DEVNULL,
+                                     stdout=self._out, stderr=self._err,
+                                     env=clean_env(self.env))
+        deadline = time.monotonic() + self.ready_timeout
+        while True:
+            if self.proc.poll() is not None:
+                self.returncode = self.proc.returncode
+                raise ProxyStartError("proxy exited with %d before it was ready\n%s"
+                                      % (self.returncode, self.diagnostics()))
+            ready = self._read_ready()
+            if ready is not None:
+                self.ready = ready
+                return self
+            if time.monotonic() >= deadline:
+                self.stop()
+                raise ProxyStartError("proxy not ready after %.0fs\n%s"
+                                      % (self.ready_timeout, self.diagnostics()))
+            time.sleep(0.02)
+
+    def _read_ready(self):
+        try:
+            with open(self.ready_path) as f:
+                data = json.load(f)
+        except (FileNotFoundError, ValueError):
+            return None  # not there yet, or (if not written atomically) half-written
+        return data if "proxy" in data else None
+
+    def stop(self, expect_code=None, timeout=10.0):
+        """SIGTERM, wait up to timeout, then SIGKILL. Returns the exit code (asserted if asked)."""
+        if self.proc is not None:
+            self.returncode = stop_process(self.proc, timeout)
+            self.proc = None
+        for f in (self._out, self._err):
+            if f is not None:
+                f.close()
+        self._out = self._err = None
+        if expect_code is not None and self.returncode != expect_code:
+            raise AssertionError("proxy exited with %s, expected %s\n%s"
+                                 % (self.returncode, expect_code, self.diagnostics()))
+        return self.returncode
+
+    def restart(self):
+        """Stop and start again in the same directory (state, certs and keys are kept)."""
+        self.stop()
+        return self.start()
+
+    def send_signal(self, sig):
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def cleanup(self):
+        self.stop()
+        if self._own_dir and not os.environ.get("ORP_KEEP_TEST_DIRS"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.cleanup()
+            raise
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
+    # -- addresses -------------------------------------------------------------------------------
+    @property
+    def address(self):
+        return self.ready["proxy"]
+
+    @property
+    def port(self):
+        return int(self.address.rsplit(":", 1)[1])
+
+    @property
+    def url(self):
+        return "http://" + self.address
+
+    @property
+    def admin_url(self):
+        admin = self.ready.get("admin") if self.ready else None
+        return "http://" + admin if admin else None
+
+    # -- output ----------------------------------------------------------------------------------
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def stderr_text(self):
+        return tail(os.path.join(self.dir, "stderr.txt"), 1 << 20)
+
+    def stdout_text(self):
+        return tail(os.path.join(self.dir, "stdout.txt"), 1 << 20)
+
+    def all_output(self):
+        return self.log_text() + "\n" + self.stderr_text() + "\n" + self.stdout_text()
+
+    def diagnostics(self):
+        return ("--- stderr (tail) ---\n%s\n--- proxy.log (tail) ---\n%s"
+                % (tail(os.path.join(self.dir, "stderr.txt")), tail(self.log_path)))
+
+    def admin_get(self, path, timeout=5):
+        host, port = self.ready["admin"].rsplit(":", 1)
+        conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+        try:
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# curl
+# ---------------------------------------------------------------------------------------------
+
+METRICS_MARK = b"\n@@ORP_CURL_METRICS@@"
+
+
+class CurlResult(NamedTuple):
+    returncode: int
+    stdout: bytes
+    stderr: str
+    metrics: object          # dict from -w %{json} of the last transfer (None unless asked)
+    all_metrics: list = []   # one dict per transfer when several URLs were given
+
+    @property
+    def status(self):
+        return self.metrics.get("http_code") if self.metrics else None
+
+    def json(self):
+        return json.loads(self.stdout)
+
+
+def curl(args, timeout=30, metrics=False, input=None, env=None):
+    """Run curl (never reading ~/.curlrc, with proxy variables scrubbed) and return a CurlResult.
+
+    metrics=True appends -w with a marker and %{json}; the body is split from the metrics, so
+    it works with several URLs in one invocation (all_metrics has one entry per transfer).
+    """
+    cmd = ["curl", "-q", "-sS", *args]
+    if metrics:
+        cmd += ["-w", METRICS_MARK.decode() + "%{json}\n"]
+    res = subprocess.run(cmd, input=input, capture_output=True, timeout=timeout,
+                         env=clean_env(env), stdin=None if input is not None else subprocess.DEVNULL)
+    out = res.stdout
+    all_metrics = []
+    if metrics:
+        parts = out.split(METRICS_MARK)
+        body = [parts[0]]
+        for part in parts[1:]:
+            line, _, rest = part.partition(b"\n")
+            try:
+                all_metrics.append(json.loads(line))
+            except ValueError:
+                all_metrics.append({"unparsed": line.decode("utf-8", "replace")})
+            body.append(rest)
+        out = b"".join(body)
+    return CurlResult(res.returncode, out, res.stderr.decode("utf-8", "replace"),
+                      all_metrics[-1] if all_metrics else None, all_metrics)
+
+
+def via_proxy(proxy, *args):
+    """curl arguments that send an https request through the proxy (CONNECT) trusting its CA."""
+    return ["-x", proxy.url, "--cacert", proxy.ca_path, *args]
+
+
+def chat_body(model="openai/gpt-4o-mini", stream=False, content="Say hello"):
+    body = {"model": model, "messages": [{"role": "user", "content": content}]}
+    if stream:
+        body["stream"] = True
+    return json.dumps(body)
+
+
+def chat_args(body=None, client_key=CLIENT_KEY, extra_headers=()):
+    """curl arguments for a chat completion POST with the client's own Authorization."""
+    args = ["-H", "Content-Type: application/json", "--data-binary", body or chat_body()]
+    if client_key:
+        args += ["-H", "Authorization: Bearer " + client_key]
+    for h in extra_headers:
+        args += ["-H", h]
+    return args
+
+
+def parse_header_block(text):
+    """Headers from curl -D output (last response block): dict with lower-case names."""
+    blocks = [b for b in text.replace("\r\n", "\n").split("\n\n") if b.strip()]
+    headers = {}
+    if not blocks:
+        return headers
+    for line in blocks[-1].split("\n")[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip().lower()] = value.strip()
+    return headers
+
+
+class StreamResult(NamedTuple):
+    start: float                 # time.monotonic() when curl was started
+    events: list                 # [(arrival monotonic, line bytes)] for every "data:" line
+    returncode: int
+    stderr: str
+    killed_at: float             # monotonic time curl was killed (None if it ended itself)
+    output: bytes                # everything curl wrote to stdout
+
+    def data_payloads(self):
+        return [line[5:].strip() for _, line in self.events]
+
+
+def curl_stream(args, timeout=30, kill_after_events=None, env=None):
+    """Run `curl -N` and timestamp each SSE `data:` line as it arrives on curl's stdout.
+
+    kill_after_events=N SIGKILLs curl once N data lines have arrived (a client going away).
+    """
+    cmd = ["curl", "-q", "-sS", "-N", *args]
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=clean_env(env))
+    events, output, pending, killed_at = [], b"", b"", None
+    deadline = start + timeout
+    out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
+    open_fds = {out_fd, err_fd}
+    err_chunks = []
+    try:
+        while out_fd in open_fds:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("curl stream did not finish within %.0fs" % timeout)
+            ready, _, _ = select.select(list(open_fds), [], [], min(left, 0.5))
+            if err_fd in ready:
+                chunk = os.read(err_fd, 65536)
+                if chunk:
+                    err_chunks.append(chunk)
+                else:
+                    open_fds.discard(err_fd)
+            if out_fd not in ready:
+                continue
+            chunk = os.read(out_fd, 65536)
+            now = time.monotonic()
+            if not chunk:
+                open_fds.discard(out_fd)
+                break
+            output += chunk
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                if line.startswith(b"data:"):
+                    events.append((now, line.rstrip(b"\r")))
+            if kill_after_events is not None and len(events) >= kill_after_events:
+                os.kill(proc.pid, signal.SIGKILL)
+                killed_at = time.monotonic()
+                break
+        proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        rest = proc.stderr.read() if err_fd in open_fds else b""
+        proc.stdout.close()
+        proc.stderr.close()
+    stderr = (b"".join(err_chunks) + rest).decode("utf-8", "replace")
+    return StreamResult(start, events, proc.returncode, stderr, killed_at, output)
+
+
+def openssl_leaf_via_proxy(proxy, host="openrouter.ai", port=443, timeout=15):
+    """The leaf certificate (PEM) a client sees for host through the proxy's CONNECT."""
+    res = subprocess.run(["openssl", "s_client", "-proxy", proxy.address,
+                          "-connect", "%s:%d" % (host, port), "-servername", host,
+                          "-alpn", "http/1.1"],
+                         stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
+                         env=clean_env())
+    text = res.stdout.decode("utf-8", "replace")
+    begin = text.find("-----BEGIN CERTIFICATE-----")
+    end = text.find("-----END CERTIFICATE-----")
+    if begin < 0 or end < 0:
+        raise AssertionError("no certificate from openssl s_client (rc=%d): %s\n%s"
+                             % (res.returncode, text[-2000:], res.stderr.decode()[-2000:]))
+    return text[begin:end + len("-----END CERTIFICATE-----")] + "\n"
+
+
+def openssl_text(pem_or_path, *args):
+    """`openssl x509 -noout ARGS` on a PEM string or file path."""
+    if os.path.exists(pem_or_path):
+        cmd = ["openssl", "x509", "-noout", "-in", pem_or_path, *args]
+        res = subprocess.run(cmd, capture_output=True, timeout=15)
+    else:
+        cmd = ["openssl", "x509", "-noout", *args]
+        res = subprocess.run(cmd, input=pem_or_path.encode(), capture_output=True, timeout=15)
+    if res.returncode != 0:
+        raise AssertionError("%s failed: %s" % (" ".join(cmd), res.stderr.decode()))
+    return res.stdout.decode()
+
+
+def openssl_verify(pem, ca_file, hostname=None):
+    """(ok, output) for `openssl verify` of a leaf PEM against ca_file (optionally for hostname)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as f:
+        f.write(pem)
+        path = f.name
+    try:
+        cmd = ["openssl", "verify", "-CAfile", ca_file]
+        if hostname:
+            cmd += ["-verify_hostname", hostname]
+        res = subprocess.run(cmd + [path], capture_output=True, timeout=15)
+        out = (res.stdout + res.stderr).decode("utf-8", "replace")
+        return res.returncode == 0 and ": OK" in out, out
+    finally:
+        os.unlink(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# unittest base class
+# ---------------------------------------------------------------------------------------------
+
+class ProxyTestCase(unittest.TestCase):
+    """One fake OpenRouter and one proxy per test class; the fake is reset before each test.
+
+    Subclasses set KEYS, OVERRIDES, FAKE_OPTIONS as needed.
+    """
+
+    KEYS = ((POOL_KEY_A, "pool-a"),)
+    OVERRIDES = {}
+    FAKE_OPTIONS = {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pki = make_test_pki()
+        cls.fake = FakeOpenRouter(pki=cls.pki, **cls.FAKE_OPTIONS)
+        cls.fake.start()
+        cls.proxy = Proxy(cls.fake, keys=cls.KEYS, overrides=cls.OVERRIDES)
+        try:
+            cls.proxy.start()
+        except BaseException:
+            cls.proxy.cleanup()
+            cls.fake.__exit__(None, None, None)
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.proxy.cleanup()
+        finally:
+            cls.fake.__exit__(None, None, None)
+
+    def setUp(self):
+        self.fake.reset()
+
+    def assertProxyAlive(self):
+        self.assertTrue(self.proxy.alive(), "proxy died\n" + self.proxy.diagnostics())
+
+    def assertNoFullKeyIn(self, text, keys=None, where="output"):
+        for entry in keys or self.KEYS:
+            key = entry[0] if isinstance(entry, (tuple, list)) else entry
+            self.assertNotIn(key, text, "a full pool key appears in %s" % where)

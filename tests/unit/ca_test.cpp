@@ -1,0 +1,377 @@
+#include "tls/ca.hpp"
+
+#include <gtest/gtest.h>
+
+#include <openssl/pem.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <string>
+#include <tuple>
+
+#include <sys/stat.h>
+
+namespace orp::tls {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono;
+
+const system_clock::time_point test_now = sys_days{2030y / January / 15} + 12h;
+
+class scratch_dir {
+public:
+    scratch_dir() {
+        std::string pattern = (fs::temp_directory_path() / "orp-ca-test-XXXXXX").string();
+        path_ = ::mkdtemp(pattern.data());
+    }
+    ~scratch_dir() { fs::remove_all(path_); }
+    const fs::path& path() const { return path_; }
+
+private:
+    fs::path path_;
+};
+
+mode_t mode_of(const fs::path& path) {
+    struct stat st {};
+    ::stat(path.c_str(), &st);
+    return st.st_mode & 07777;
+}
+
+void write_text(const fs::path& path, const std::string& text) { std::ofstream(path) << text; }
+
+X509_EXTENSION* extension(X509* cert, int nid) {
+    const int index = X509_get_ext_by_NID(cert, nid, -1);
+    return index < 0 ? nullptr : X509_get_ext(cert, index);
+}
+
+bool is_critical(X509* cert, int nid) {
+    X509_EXTENSION* ext = extension(cert, nid);
+    return ext && X509_EXTENSION_get_critical(ext) == 1;
+}
+
+std::string text_of(const ASN1_STRING* s) {
+    return {reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)), static_cast<std::size_t>(ASN1_STRING_length(s))};
+}
+
+// X509_V_OK or the verification error, checking `leaf` against a store holding only the CA.
+int verify(const certificate_authority& ca, X509* leaf, const char* host, system_clock::time_point at) {
+    x509_store_ptr store(X509_STORE_new());
+    X509_STORE_add_cert(store.get(), ca.cert());
+    x509_store_ctx_ptr ctx(X509_STORE_CTX_new());
+    X509_STORE_CTX_init(ctx.get(), store.get(), leaf, nullptr);
+    X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
+    X509_VERIFY_PARAM_set1_host(param, host, 0);
+    X509_VERIFY_PARAM_set_purpose(param, X509_PURPOSE_SSL_SERVER);
+    X509_STORE_CTX_set_time(ctx.get(), 0, system_clock::to_time_t(at));
+    const int result = X509_verify_cert(ctx.get()) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(ctx.get());
+    ERR_clear_error();
+    return result;
+}
+
+bignum_ptr serial_of(X509* cert) { return bignum_ptr(ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr)); }
+
+std::string der_of(X509* cert) {
+    unsigned char* der = nullptr;
+    const int length = i2d_X509(cert, &der);
+    std::string out(reinterpret_cast<char*>(der), static_cast<std::size_t>(length));
+    OPENSSL_free(der);
+    return out;
+}
+
+TEST(CertificateAuthority, HasSubjectValiditySignatureAndKey) {
+    const auto ca = certificate_authority::create({"openrouter.ai"}, test_now);
+    X509_NAME* subject = X509_get_subject_name(ca.cert());
+    char cn[128]{}, org[128]{};
+    X509_NAME_get_text_by_NID(subject, NID_commonName, cn, sizeof cn);
+    X509_NAME_get_text_by_NID(subject, NID_organizationName, org, sizeof org);
+    EXPECT_STREQ(cn, "openrouter-proxy local CA");
+    EXPECT_STREQ(org, "openrouter-proxy");
+    EXPECT_EQ(X509_NAME_cmp(subject, X509_get_issuer_name(ca.cert())), 0);
+    EXPECT_EQ(X509_get_version(ca.cert()), X509_VERSION_3);
+    EXPECT_EQ(X509_verify(ca.cert(), ca.key()), 1);
+    EXPECT_EQ(X509_get_signature_nid(ca.cert()), NID_ecdsa_with_SHA256);
+    EXPECT_TRUE(EVP_PKEY_is_a(ca.key(), "EC"));
+    EXPECT_EQ(EVP_PKEY_get_bits(ca.key()), 256);
+
+    int days = 0, seconds = 0;
+    ASN1_TIME_diff(&days, &seconds, X509_get0_notBefore(ca.cert()), X509_get0_notAfter(ca.cert()));
+    EXPECT_GE(days, 3650);
+    EXPECT_LE(days, 3660);
+    EXPECT_NE(ca.cert_pem().find("-----BEGIN CERTIFICATE-----"), std::string::npos);
+}
+
+TEST(CertificateAuthority, BasicConstraintsCriticalCaWithPathLenZero) {
+    const auto ca = certificate_authority::create({"openrouter.ai"}, test_now);
+    ASSERT_TRUE(is_critical(ca.cert(), NID_basic_constraints));
+    basic_constraints_ptr bc(
+        static_cast<BASIC_CONSTRAINTS*>(X509_get_ext_d2i(ca.cert(), NID_basic_constraints, nullptr, nullptr)));
+    ASSERT_TRUE(bc);
+    EXPECT_TRUE(bc->ca);
+    ASSERT_NE(bc->pathlen, nullptr);
+    EXPECT_EQ(ASN1_INTEGER_get(bc->pathlen), 0);
+}
+
+TEST(CertificateAuthority, KeyUsageCriticalCertSignAndCrlSignOnly) {
+    const auto ca = certificate_authority::create({"openrouter.ai"}, test_now);
+    EXPECT_TRUE(is_critical(ca.cert(), NID_key_usage));
+    EXPECT_EQ(X509_get_key_usage(ca.cert()), static_cast<uint32_t>(KU_KEY_CERT_SIGN | KU_CRL_SIGN));
+}
+
+TEST(CertificateAuthority, HasMatchingKeyIdentifiers) {
+    const auto ca = certificate_authority::create({"openrouter.ai"}, test_now);
+    ASSERT_NE(extension(ca.cert(), NID_subject_key_identifier), nullptr);
+    ASSERT_NE(extension(ca.cert(), NID_authority_key_identifier), nullptr);
+    ASSERT_NE(X509_get0_subject_key_id(ca.cert()), nullptr);
+    ASSERT_NE(X509_get0_authority_key_id(ca.cert()), nullptr);
+    EXPECT_EQ(ASN1_OCTET_STRING_cmp(X509_get0_subject_key_id(ca.cert()), X509_get0_authority_key_id(ca.cert())), 0);
+}
+
+TEST(CertificateAuthority, NameConstraintsCriticalPermitHostsExcludeEveryIp) {
+    const auto ca = certificate_authority::create({"openrouter.ai", "Example.org"}, test_now);
+    ASSERT_TRUE(is_critical(ca.cert(), NID_name_constraints));
+    name_constraints_ptr nc(
+        static_cast<NAME_CONSTRAINTS*>(X509_get_ext_d2i(ca.cert(), NID_name_constraints, nullptr, nullptr)));
+    ASSERT_TRUE(nc);
+    ASSERT_EQ(sk_GENERAL_SUBTREE_num(nc->permittedSubtrees), 2);
+    std::set<std::string> permitted;
+    for (int i = 0; i < 2; ++i) {
+        const GENERAL_NAME* base = sk_GENERAL_SUBTREE_value(nc->permittedSubtrees, i)->base;
+        ASSERT_EQ(base->type, GEN_DNS);
+        permitted.insert(text_of(base->d.dNSName));
+    }
+    EXPECT_EQ(permitted, (std::set<std::string>{"openrouter.ai", "example.org"}));
+
+    ASSERT_EQ(sk_GENERAL_SUBTREE_num(nc->excludedSubtrees), 2);
+    std::set<std::string> excluded;
+    for (int i = 0; i < 2; ++i) {
+        const GENERAL_NAME* base = sk_GENERAL_SUBTREE_value(nc->excludedSubtrees, i)->base;
+        ASSERT_EQ(base->type, GEN_IPADD);
+        excluded.insert(text_of(base->d.iPAddress));
+    }
+    EXPECT_EQ(excluded, (std::set<std::string>{std::string(8, '\0'), std::string(32, '\0')}));
+}
+
+TEST(CertificateAuthority, PermitsHostAndSubdomainsOnly) {
+    const auto ca = certificate_authority::create({"openrouter.ai"}, test_now);
+    EXPECT_TRUE(ca.permits("openrouter.ai"));
+    EXPECT_TRUE(ca.permits("OpenRouter.AI"));
+    EXPECT_TRUE(ca.permits("api.openrouter.ai"));
+    EXPECT_FALSE(ca.permits("evilopenrouter.ai"));
+    EXPECT_FALSE(ca.permits("openrouter.ai.evil.example"));
+    EXPECT_FALSE(ca.permits("example.com"));
+    EXPECT_FALSE(ca.permits(""));
+    EXPECT_FALSE(ca.permits("openrouter.ai,DNS:example.com"));
+    EXPECT_EQ(ca.permitted_hosts(), std::vector<std::string>{"openrouter.ai"});
+}
+
+TEST(CertificateAuthority, CreateRefusesNoHostsAndMalformedHosts) {
+    EXPECT_THROW(certificate_authority::create({}, test_now), tls_error);
+    EXPECT_THROW(certificate_authority::create({"openrouter.ai,DNS:example.com"}, test_now), tls_error);
+    EXPECT_THROW(certificate_authority::create({"bad host"}, test_now), tls_error);
+}
+
+TEST(CertificateAuthority, LeafHasServerExtensionsAndValidity) {
+    const auto ca = certificate_authority::create({"openrouter.ai"}, test_now);
+    const auto minted = ca.mint_leaf("openrouter.ai", test_now, hours(48));
+    X509* cert = minted.cert.get();
+
+    char cn[128]{};
+    X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
+    EXPECT_STREQ(cn, "openrouter.ai");
+    EXPECT_EQ(X509_NAME_cmp(X509_get_issuer_name(cert), X509_get_subject_name(ca.cert())), 0);
+    EXPECT_EQ(X509_verify(cert, ca.key()), 1);
+    EXPECT_EQ(X509_get_signature_nid(cert), NID_ecdsa_with_SHA256);
+    EXPECT_EQ(EVP_PKEY_get_bits(minted.key.get()), 256);
+    EXPECT_EQ(X509_check_private_key(cert, minted.key.get()), 1);
+
+    general_names_ptr san(static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+    ASSERT_TRUE(san);
+    ASSERT_EQ(sk_GENERAL_NAME_num(san.get()), 1);
+    EXPECT_EQ(sk_GENERAL_NAME_value(san.get(), 0)->type, GEN_DNS);
+    EXPECT_EQ(text_of(sk_GENERAL_NAME_value(san.get(), 0)->d.dNSName), "openrouter.ai");
+
+    EXPECT_EQ(X509_get_extended_key_usage(cert), static_cast<uint32_t>(XKU_SSL_SERVER));
+    EXPECT_TRUE(is_critical(cert, NID_key_usage));
+    EXPECT_EQ(X509_get_key_usage(cert), static_cast<uint32_t>(KU_DIGITAL_SIGNATURE));
+    EXPECT_EQ(X509_check_ca(cert), 0);
+    ASSERT_NE(X509_get0_authority_key_id(cert), nullptr);
+    EXPECT_NE(X509_get0_subject_key_id(cert), nullptr);
+    EXPECT_EQ(ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(cert), X509_get0_subject_key_id(ca.cert())), 0);
+
+    EXPECT_EQ(ASN1_TIME_cmp_time_t(X509_get0_notBefore(cert), system_clock::to_time_t(test_now - 1h)), 0);
+    EXPECT_EQ(ASN1_TIME_cmp_time_t(X509_get0_notAfter(cert), system_clock::to_time_t(test_now + 48h)), 0);
+    EXPECT_EQ(minted.not_after, test_now + 48h);
+}
+
+TEST(CertificateAuthority, LeafVerifiesForItsHostAgainstOnlyTheCa) {
+    const auto ca = certificate_authority::create({"openrouter.ai"}, test_now);
+    const auto minted = ca.mint_leaf("openrouter.ai", test_now);
+    EXPECT_EQ(verify(ca, minted.cert.get(), "openrouter.ai", test_now), X509_V_OK);
+    const auto sub = ca.mint_leaf("api.openrouter.ai", test_now);
+    EXPECT_EQ(verify(ca, sub.cert.get(), "api.openrouter.ai", test_now), X509_V_OK);
+}
+
+TEST(CertificateAuthority, LeafFailsForAnotherHost) {
+    const auto ca = certificate_authority::create({"openrouter.ai"}, test_now);
+    const auto minted = ca.mint_leaf("openrouter.ai", test_now);
+    EXPECT_EQ(verify(ca, minted.cert.get(), "example.com", test_now), X509_V_ERR_HOSTNAME_MISMATCH);
+}
+
+TEST(CertificateAuthority, LeafOutsideNameConstraintsFailsEvenForItsHost) {
+    const auto ca = certificate_authority::create({"openrouter.ai"}, test_now);
+    const auto minted = ca.mint_leaf("evil.example", test_now);
+    EXPECT_EQ(verify(ca, minted.cert.get(), "evil.example", test_now), X509_V_ERR_PERMITTED_VIOLATION);
+}
+
+TEST(CertificateAuthority, LeafFailsAfterItExpires) {
+    const auto ca = certificate_authority::create({"openrouter.ai"}, test_now);
+    const auto minted = ca.mint_leaf("openrouter.ai", test_now, hours(24));
+    EXPECT_EQ(verify(ca, minted.cert.get(), "openrouter.ai", test_now + 25h), X509_V_ERR_CERT_HAS_EXPIRED);
+}
+
+TEST(CertificateAuthority, SerialsArePositive128BitAndDistinct) {
+    const auto ca = certificate_authority::create({"openrouter.ai"}, test_now);
+    std::set<std::string> seen;
+    auto check_serial = [&](X509* cert) {
+        bignum_ptr serial = serial_of(cert);
+        ASSERT_TRUE(serial);
+        EXPECT_FALSE(BN_is_negative(serial.get()));
+        EXPECT_EQ(BN_num_bytes(serial.get()), 16);
+        char* hex = BN_bn2hex(serial.get());
+        EXPECT_TRUE(seen.insert(hex).second) << "duplicate serial " << hex;
+        OPENSSL_free(hex);
+    };
+    check_serial(ca.cert());
+    for (int i = 0; i < 20; ++i) check_serial(ca.mint_leaf("openrouter.ai", test_now).cert.get());
+}
+
+TEST(CertificateAuthority, SaveThenLoadRoundTrips) {
+    scratch_dir dir;
+    const fs::path cert = dir.path() / "certs" / "ca.pem";
+    const fs::path key = dir.path() / "certs" / "ca.key";
+    const auto ca = certificate_authority::create({"openrouter.ai"}, test_now);
+    ca.save(cert, key);
+
+    EXPECT_EQ(mode_of(dir.path() / "certs"), 0700u);
+    EXPECT_EQ(mode_of(key), 0600u);
+    EXPECT_EQ(mode_of(cert), 0644u);
+    EXPECT_EQ(std::distance(fs::directory_iterator(dir.path() / "certs"), fs::directory_iterator()), 2)
+        << "a temporary file was left behind";
+
+    const auto loaded = certificate_authority::load(cert, key);
+    EXPECT_EQ(der_of(loaded.cert()), der_of(ca.cert()));
+    EXPECT_EQ(EVP_PKEY_eq(loaded.key(), ca.key()), 1);
+    EXPECT_EQ(loaded.permitted_hosts(), std::vector<std::string>{"openrouter.ai"});
+}
+
+TEST(CertificateAuthority, SaveTightensAnExistingLooseKeyFile) {
+    scratch_dir dir;
+    const fs::path cert = dir.path() / "ca.pem";
+    const fs::path key = dir.path() / "ca.key";
+    write_text(key, "old");
+    ::chmod(key.c_str(), 0644);
+    certificate_authority::create({"openrouter.ai"}, test_now).save(cert, key);
+    EXPECT_EQ(mode_of(key), 0600u);
+    EXPECT_NO_THROW(certificate_authority::load(cert, key));
+}
+
+TEST(CertificateAuthority, LoadMissingFileNamesIt) {
+    scratch_dir dir;
+    const fs::path cert = dir.path() / "ca.pem";
+    const fs::path key = dir.path() / "ca.key";
+    try {
+        certificate_authority::load(cert, key);
+        FAIL() << "expected tls_error";
+    } catch (const tls_error& e) {
+        EXPECT_NE(std::string(e.what()).find(cert.string()), std::string::npos) << e.what();
+    }
+    certificate_authority::create({"openrouter.ai"}, test_now).save(cert, key);
+    fs::remove(key);
+    try {
+        certificate_authority::load(cert, key);
+        FAIL() << "expected tls_error";
+    } catch (const tls_error& e) {
+        EXPECT_NE(std::string(e.what()).find(key.string()), std::string::npos) << e.what();
+    }
+}
+
+TEST(CertificateAuthority, LoadGarbageNamesTheFile) {
+    scratch_dir dir;
+    const fs::path cert = dir.path() / "ca.pem";
+    const fs::path key = dir.path() / "ca.key";
+    certificate_authority::create({"openrouter.ai"}, test_now).save(cert, key);
+    const fs::path garbage = dir.path() / "garbage.pem";
+    write_text(garbage, "this is not PEM\n");
+
+    for (const auto& [c, k, named] : {std::tuple{garbage, key, garbage}, std::tuple{cert, garbage, garbage}}) {
+        try {
+            certificate_authority::load(c, k);
+            ADD_FAILURE() << "expected tls_error";
+        } catch (const tls_error& e) {
+            EXPECT_NE(std::string(e.what()).find(named.string()), std::string::npos) << e.what();
+        }
+    }
+}
+
+TEST(CertificateAuthority, LoadMismatchedKeyNamesBothFiles) {
+    scratch_dir dir;
+    const fs::path cert = dir.path() / "ca.pem";
+    const fs::path key = dir.path() / "ca.key";
+    certificate_authority::create({"openrouter.ai"}, test_now).save(cert, key);
+    certificate_authority::create({"openrouter.ai"}, test_now).save(dir.path() / "other.pem", key);
+    try {
+        certificate_authority::load(cert, key);
+        FAIL() << "expected tls_error";
+    } catch (const tls_error& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find("does not match"), std::string::npos) << what;
+        EXPECT_NE(what.find(cert.string()), std::string::npos) << what;
+        EXPECT_NE(what.find(key.string()), std::string::npos) << what;
+    }
+}
+
+TEST(EnsureCa, CreatesOnceThenLeavesItAlone) {
+    scratch_dir dir;
+    const fs::path cert = dir.path() / "certs" / "ca.pem";
+    const fs::path key = dir.path() / "certs" / "ca.key";
+    EXPECT_EQ(ensure_ca(cert, key, {"openrouter.ai"}, false, test_now), ca_status::created);
+    const std::string first = certificate_authority::load(cert, key).cert_pem();
+    EXPECT_EQ(ensure_ca(cert, key, {"openrouter.ai"}, false, test_now), ca_status::existed);
+    EXPECT_EQ(certificate_authority::load(cert, key).cert_pem(), first);
+}
+
+TEST(EnsureCa, ForceReplacesTheCa) {
+    scratch_dir dir;
+    const fs::path cert = dir.path() / "ca.pem";
+    const fs::path key = dir.path() / "ca.key";
+    ensure_ca(cert, key, {"openrouter.ai"}, false, test_now);
+    const std::string first = certificate_authority::load(cert, key).cert_pem();
+    EXPECT_EQ(ensure_ca(cert, key, {"openrouter.ai"}, true, test_now), ca_status::created);
+    EXPECT_NE(certificate_authority::load(cert, key).cert_pem(), first);
+}
+
+TEST(EnsureCa, HostNotPermittedThrowsWithTheFix) {
+    scratch_dir dir;
+    const fs::path cert = dir.path() / "ca.pem";
+    const fs::path key = dir.path() / "ca.key";
+    ensure_ca(cert, key, {"openrouter.ai"}, false, test_now);
+    try {
+        ensure_ca(cert, key, {"openrouter.ai", "example.com"}, false, test_now);
+        FAIL() << "expected tls_error";
+    } catch (const tls_error& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find("ca init --force"), std::string::npos) << what;
+        EXPECT_NE(what.find("example.com"), std::string::npos) << what;
+    }
+    EXPECT_EQ(ensure_ca(cert, key, {"openrouter.ai", "example.com"}, true, test_now), ca_status::created);
+    EXPECT_TRUE(certificate_authority::load(cert, key).permits("example.com"));
+}
+
+}  // namespace
+}  // namespace orp::tls

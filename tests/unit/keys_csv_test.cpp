@@ -1,0 +1,130 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
+
+#include "keys/keys_csv.hpp"
+
+namespace {
+
+using orp::keys::keys_file_error;
+using orp::keys::parse_keys_csv;
+
+constexpr const char* key_a = "sk-or-v1-test-alpha-0000-0001";
+constexpr const char* key_b = "sk-or-v1-test-beta-0000-0002";
+
+std::string error_of(std::string_view text) {
+  try {
+    parse_keys_csv(text, "keys.csv");
+  } catch (const keys_file_error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(KeysCsv, HeaderLabelsAndWeights) {
+  const auto records = parse_keys_csv(std::string("key,label,weight\n") + key_a + ",team-a,2.5\n" + key_b + ",,\n",
+                                      "keys.csv");
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].key.reveal(), key_a);
+  EXPECT_EQ(records[0].label, "team-a");
+  EXPECT_EQ(records[0].key.display(), "team-a");
+  EXPECT_DOUBLE_EQ(records[0].weight, 2.5);
+  EXPECT_EQ(records[0].line, 2);
+  EXPECT_EQ(records[1].label, "");
+  EXPECT_DOUBLE_EQ(records[1].weight, 1.0);
+  EXPECT_EQ(records[1].line, 3);
+}
+
+TEST(KeysCsv, HeaderIsOptional) {
+  const auto records = parse_keys_csv(std::string(key_a) + "\n" + key_b + ",b\n", "keys.csv");
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].line, 1);
+  EXPECT_EQ(records[1].label, "b");
+}
+
+TEST(KeysCsv, HeaderMayReorderColumns) {
+  const auto records = parse_keys_csv(std::string("Label, Key\nteam-a,") + key_a + "\n", "keys.csv");
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].key.reveal(), key_a);
+  EXPECT_EQ(records[0].label, "team-a");
+}
+
+TEST(KeysCsv, CommentsBlankLinesWhitespaceCrlfAndBom) {
+  const std::string text = std::string("\xEF\xBB\xBF# pool\r\n\r\n  key , label \r\n   \r\n") + "  " + key_a +
+                           "  ,  team a  \r\n# " + key_b + " (retired)\r\n";
+  const auto records = parse_keys_csv(text, "keys.csv");
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].key.reveal(), key_a);
+  EXPECT_EQ(records[0].label, "team a");
+  EXPECT_EQ(records[0].line, 5);
+}
+
+TEST(KeysCsv, QuotedLabelMayHoldCommas) {
+  const auto records = parse_keys_csv(std::string(key_a) + R"(,"Smith, ""J""",3)", "keys.csv");
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].label, R"(Smith, "J")");
+  EXPECT_DOUBLE_EQ(records[0].weight, 3.0);
+}
+
+TEST(KeysCsv, EmptyFileIsAnEmptyPool) {
+  EXPECT_TRUE(parse_keys_csv("", "keys.csv").empty());
+  EXPECT_TRUE(parse_keys_csv("# no keys yet\n\nkey,label,weight\n", "keys.csv").empty());
+}
+
+TEST(KeysCsv, WhitespaceInsideKeyIsAnErrorWithoutTheKey) {
+  const std::string error = error_of(std::string("key\n") + "sk-or-v1-test-alpha 0000-0001\n");
+  EXPECT_EQ(error, "keys.csv:2: the key contains whitespace or a non-printable character");
+}
+
+TEST(KeysCsv, TooManyFields) {
+  const std::string error = error_of(std::string(key_a) + ",a,1,extra\n");
+  EXPECT_TRUE(error.starts_with("keys.csv:1: too many fields")) << error;
+  EXPECT_EQ(error.find("test-alpha"), std::string::npos);
+}
+
+TEST(KeysCsv, BadWeights) {
+  for (const char* weight : {"abc", "0", "-1", "nan", "inf", "1x", "1e999"}) {
+    const std::string error = error_of(std::string(key_a) + ",a," + weight + "\n");
+    EXPECT_TRUE(error.starts_with("keys.csv:1: weight")) << weight << ": " << error;
+  }
+}
+
+TEST(KeysCsv, KeyInTheWrongColumnIsMaskedInTheMessage) {
+  const std::string error = error_of(std::string("label,weight,key\nteam,") + key_b + "," + key_a + "\n");
+  EXPECT_TRUE(error.starts_with("keys.csv:2: weight")) << error;
+  EXPECT_EQ(error.find("test-beta"), std::string::npos) << error;
+}
+
+TEST(KeysCsv, DuplicateKeyNamesBothLines) {
+  const std::string error = error_of(std::string(key_a) + ",a\n# x\n" + key_b + "\n" + key_a + ",again\n");
+  EXPECT_EQ(error, "keys.csv:4: duplicate key sk-or-v1-\u2026" "0001 (first on line 1)");
+}
+
+TEST(KeysCsv, MalformedLines) {
+  EXPECT_TRUE(error_of(",label\n").starts_with("keys.csv:1: missing key"));
+  EXPECT_TRUE(error_of(std::string(key_a) + ",\"unterminated\n").starts_with("keys.csv:1: malformed quoting"));
+  EXPECT_TRUE(error_of("key,colour\n").starts_with("keys.csv:1: unknown column 'colour'"));
+  EXPECT_TRUE(error_of("key,key\n").starts_with("keys.csv:1: column 'key' appears twice"));
+}
+
+TEST(KeysCsv, ReadsAFileAndNamesItInErrors) {
+  const auto dir = std::filesystem::temp_directory_path() / ("keys_csv_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto file = dir / "keys.csv";
+  std::ofstream(file) << "key,label\n" << key_a << ",a\n" << key_a << ",b\n";
+  try {
+    orp::keys::read_keys_csv(file);
+    ADD_FAILURE() << "expected an error";
+  } catch (const keys_file_error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind(file.string() + ":3: duplicate key", 0), 0u) << e.what();
+  }
+  std::ofstream(file) << key_a << "\n";
+  EXPECT_EQ(orp::keys::read_keys_csv(file).size(), 1u);
+  EXPECT_THROW(orp::keys::read_keys_csv(dir / "missing.csv"), keys_file_error);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
