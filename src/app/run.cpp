@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "app/key_maintenance.hpp"
 #include "keys/keys_csv.hpp"
 #include "log/logging.hpp"
 #include "proxy/server.hpp"
@@ -147,6 +148,14 @@ int run(const config::settings& cfg, const run_options& opts) {
     log::info("loaded {} keys from {}", pool.size(), cfg.path("keys.file").string());
 
   asio::io_context main_io(1);
+  upstream::connection_pool probe_pool(main_io.get_executor(), client_ctx.get(), target, overrides,
+                                       cfg.duration("upstream.connect_timeout"),
+                                       cfg.duration("upstream.pool_idle_timeout"));
+  maintenance_options mopts{cfg.path("keys.file"), cfg.path("keys.state_file"),
+                            std::chrono::seconds(static_cast<long>(cfg.seconds("keys.key_recovery_interval")))};
+  key_maintenance maintenance(main_io, pool, probe_pool, mopts);
+  maintenance.restore_state();
+
   proxy::shared_context shared;
   shared.intercept_hosts = cfg.list("proxy.intercept_hosts");
   shared.leaves = leaves.get();
@@ -166,13 +175,9 @@ int run(const config::settings& cfg, const run_options& opts) {
     return 2;
   }
   srv.start();
+  maintenance.start();
   log::info("openrouter-proxy {} listening on {} ({} workers), intercepting {}, upstream {}", ORP_VERSION, bound,
             workers, cfg.text("proxy.intercept_hosts"), cfg.text("upstream.api_url"));
-  if (!opts.ready_file.empty()) {
-    boost::json::object ready{{"proxy", bound}, {"admin", ""}, {"pid", ::getpid()}};
-    write_file_atomically(opts.ready_file, boost::json::serialize(ready));
-  }
-
   asio::signal_set signals(main_io, SIGINT, SIGTERM);
   signals.async_wait([&](const net::error_code& ec, int sig) {
     if (ec) return;
@@ -180,8 +185,21 @@ int run(const config::settings& cfg, const run_options& opts) {
     srv.stop_accepting();
     asio::co_spawn(main_io, drain_and_stop(main_io, shared), asio::detached);
   });
+  asio::signal_set hangup(main_io, SIGHUP);
+  std::function<void(const net::error_code&, int)> on_hangup = [&](const net::error_code& ec, int) {
+    if (ec) return;
+    maintenance.reload("SIGHUP");
+    hangup.async_wait(on_hangup);
+  };
+  hangup.async_wait(on_hangup);
+  if (!opts.ready_file.empty()) {
+    boost::json::object ready{{"proxy", bound}, {"admin", ""}, {"pid", ::getpid()}};
+    write_file_atomically(opts.ready_file, boost::json::serialize(ready));
+  }
+
   main_io.run();
   srv.stop();
+  maintenance.flush();
   log::info("stopped");
   log::shutdown();
   return 0;

@@ -59,7 +59,15 @@ asio::awaitable<void> server::accept_loop() {
       co_await pause.async_wait(net::use_tuple);
       continue;
     }
-    asio::co_spawn(w.io, serve_client(std::move(socket), shared_, w), asio::detached);
+    asio::co_spawn(w.io, serve_client(std::move(socket), shared_, w), [](std::exception_ptr e) {
+      // The data path reports errors as values; anything thrown is a bug, logged, not fatal.
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        log::error("connection ended by an unexpected exception: {}", ex.what());
+      }
+    });
   }
 }
 

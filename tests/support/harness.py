@@ -612,6 +612,20 @@ def curl(args, timeout=30, metrics=False, input=None, env=None):
                       all_metrics[-1] if all_metrics else None, all_metrics)
 
 
+def curl_with_headers(args, timeout=30, input=None, env=None):
+    """curl with metrics and `-D` into a temporary file: (CurlResult, headers of the last response
+    as a dict with lower-case names)."""
+    with tempfile.NamedTemporaryFile(suffix=".headers", delete=False) as f:
+        head_path = f.name
+    try:
+        res = curl(["-D", head_path, *args], timeout=timeout, metrics=True, input=input, env=env)
+        with open(head_path, encoding="utf-8", errors="replace") as f:
+            headers = parse_header_block(f.read())
+    finally:
+        os.unlink(head_path)
+    return res, headers
+
+
 def via_proxy(proxy, *args):
     """curl arguments that send an https request through the proxy (CONNECT) trusting its CA."""
     return ["-x", proxy.url, "--cacert", proxy.ca_path, *args]
@@ -803,3 +817,29 @@ class ProxyTestCase(unittest.TestCase):
         for entry in keys or self.KEYS:
             key = entry[0] if isinstance(entry, (tuple, list)) else entry
             self.assertNotIn(key, text, "a full pool key appears in %s" % where)
+
+
+class FreshProxyTestCase(unittest.TestCase):
+    """One fake OpenRouter per test class, a fresh proxy per test (key state never leaks between
+    tests): self.start_proxy(keys, overrides) starts one and stops it at the end of the test."""
+
+    FAKE_OPTIONS = {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pki = make_test_pki()
+        cls.fake = FakeOpenRouter(pki=cls.pki, **cls.FAKE_OPTIONS)
+        cls.fake.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fake.__exit__(None, None, None)
+
+    def setUp(self):
+        self.fake.reset()
+
+    def start_proxy(self, keys, overrides=None, **kwargs):
+        proxy = Proxy(self.fake, keys=keys, overrides=overrides, **kwargs)
+        self.addCleanup(proxy.cleanup)
+        proxy.start()
+        return proxy

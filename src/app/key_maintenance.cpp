@@ -1,0 +1,127 @@
+#include "app/key_maintenance.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include "forward/probe.hpp"
+#include "keys/keys_csv.hpp"
+#include "keys/state_file.hpp"
+#include "log/logging.hpp"
+
+namespace orp::app {
+
+namespace asio = net::asio;
+using net::clock;
+
+namespace {
+constexpr auto kTick = std::chrono::milliseconds(200);
+constexpr auto kSaveAfter = std::chrono::milliseconds(500);
+}  // namespace
+
+key_maintenance::key_maintenance(asio::io_context& io, keys::key_pool& pool, upstream::connection_pool& probe_pool,
+                                 maintenance_options options)
+    : io_(io), pool_(pool), probe_pool_(probe_pool), options_(std::move(options)) {
+  keys_mtime_ = keys_mtime();
+}
+
+std::optional<std::filesystem::file_time_type> key_maintenance::keys_mtime() const {
+  std::error_code ec;
+  auto t = std::filesystem::last_write_time(options_.keys_file, ec);
+  if (ec) return std::nullopt;
+  return t;
+}
+
+void key_maintenance::restore_state() {
+  if (options_.state_file.empty()) return;
+  try {
+    if (auto state = keys::load_state_file(options_.state_file)) {
+      pool_.restore(*state, clock::now(), std::chrono::system_clock::now());
+      log::info("restored key state from {}", options_.state_file.string());
+    }
+  } catch (const std::exception& e) {
+    log::error("{}; starting with fresh key state", e.what());
+  }
+  log_changes();
+}
+
+void key_maintenance::start() {
+  std::error_code ec;
+  keys_size_ = std::filesystem::file_size(options_.keys_file, ec);
+  asio::co_spawn(io_, tick_loop(), asio::detached);
+}
+
+bool key_maintenance::reload(std::string_view why) {
+  try {
+    auto records = keys::read_keys_csv(options_.keys_file);
+    auto r = pool_.replace(std::move(records));
+    log::info("reloaded {} ({}): {} added, {} removed, {} kept", options_.keys_file.string(), why, r.added.size(),
+              r.removed.size(), r.kept);
+    for (const auto& k : r.added) log::info("key {} added", k);
+    for (const auto& k : r.removed) log::info("key {} removed", k);
+    dirty_ = true;
+    return true;
+  } catch (const std::exception& e) {
+    log::error("reload of keys refused, keeping the current pool: {}", e.what());
+    return false;
+  }
+}
+
+void key_maintenance::log_changes() {
+  for (const auto& c : pool_.drain_changes()) {
+    dirty_ = true;
+    if (c.global)
+      log::warn("global back-off: {}", c.reason);
+    else
+      log::info("key {} {} -> {}: {}", c.label, keys::to_string(c.from), keys::to_string(c.to), c.reason);
+  }
+}
+
+void key_maintenance::save() {
+  if (options_.state_file.empty()) return;
+  try {
+    keys::write_state_file(options_.state_file, pool_.snapshot(clock::now()), std::chrono::system_clock::now());
+  } catch (const std::exception& e) {
+    log::error("cannot save key state: {}", e.what());
+  }
+  dirty_ = false;
+  last_save_ = clock::now();
+}
+
+void key_maintenance::flush() {
+  log_changes();
+  save();
+}
+
+asio::awaitable<void> key_maintenance::probe(keys::key_lease lease) {
+  auto r = co_await forward::probe_key(probe_pool_, *lease.key, options_.probe_timeout);
+  log::info("recovery probe of key {}: status {}{}{}", lease.display, r.status,
+            r.limit_remaining ? ", limit_remaining " + std::to_string(*r.limit_remaining) : std::string(),
+            r.error.empty() ? std::string() : ", " + r.error);
+  pool_.report_probe(lease.fingerprint, r.status, r.limit_remaining, clock::now());
+  log_changes();
+}
+
+asio::awaitable<void> key_maintenance::tick_loop() {
+  asio::steady_timer timer(io_);
+  while (true) {
+    timer.expires_after(kTick);
+    auto [ec] = co_await timer.async_wait(net::use_tuple);
+    if (ec) co_return;
+    log_changes();
+    // Counters change with every request: save them with state changes, at most every few seconds.
+    if (dirty_ && clock::now() - last_save_ >= kSaveAfter) save();
+
+    auto mtime = keys_mtime();
+    std::error_code size_ec;
+    auto size = std::filesystem::file_size(options_.keys_file, size_ec);
+    if (mtime && (mtime != keys_mtime_ || size != keys_size_)) {
+      keys_mtime_ = mtime;
+      keys_size_ = size;
+      reload("file changed");
+    }
+    for (auto& lease : pool_.due_for_probe(clock::now(), options_.recovery_interval))
+      asio::co_spawn(io_, probe(std::move(lease)), asio::detached);
+  }
+}
+
+}  // namespace orp::app

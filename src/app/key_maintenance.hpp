@@ -1,0 +1,51 @@
+#pragma once
+// The key pool's background work, on the main io_context: logging state changes, saving the
+// state file soon after a change, reloading keys.csv (SIGHUP or a changed file), and probing
+// disabled keys until they recover.
+#include <filesystem>
+#include <optional>
+
+#include "keys/key_pool.hpp"
+#include "net/io.hpp"
+#include "upstream/connection_pool.hpp"
+
+namespace orp::app {
+
+struct maintenance_options {
+  std::filesystem::path keys_file;
+  std::filesystem::path state_file;  // empty: no persistence
+  std::chrono::seconds recovery_interval{300};
+  net::clock::duration probe_timeout = std::chrono::seconds(30);
+};
+
+class key_maintenance {
+ public:
+  key_maintenance(net::asio::io_context& io, keys::key_pool& pool, upstream::connection_pool& probe_pool,
+                  maintenance_options options);
+
+  // Reads the state file into the pool (a corrupt one is logged and ignored).
+  void restore_state();
+  void start();
+  // Re-reads keys.csv; a malformed file is refused and the old pool kept. Returns success.
+  bool reload(std::string_view why);
+  // Logs pending changes and writes the state file now (shutdown).
+  void flush();
+
+ private:
+  net::asio::awaitable<void> tick_loop();
+  net::asio::awaitable<void> probe(keys::key_lease lease);
+  void log_changes();
+  void save();
+  std::optional<std::filesystem::file_time_type> keys_mtime() const;
+
+  net::asio::io_context& io_;
+  keys::key_pool& pool_;
+  upstream::connection_pool& probe_pool_;
+  maintenance_options options_;
+  bool dirty_ = false;
+  net::clock::time_point last_save_{};
+  std::optional<std::filesystem::file_time_type> keys_mtime_;
+  std::uintmax_t keys_size_ = 0;
+};
+
+}  // namespace orp::app

@@ -1,0 +1,54 @@
+#include "forward/probe.hpp"
+
+#include <boost/json/parse.hpp>
+
+#include "forward/exchange.hpp"
+
+namespace orp::forward {
+
+namespace asio = net::asio;
+
+namespace {
+
+std::optional<double> number(const boost::json::object& o, std::string_view name) {
+  auto it = o.find(name);
+  if (it == o.end() || !it->value().is_number()) return std::nullopt;
+  return it->value().to_number<double>();
+}
+
+}  // namespace
+
+void parse_key_info(std::string_view body, probe_result& out) {
+  boost::system::error_code ec;
+  auto v = boost::json::parse(body, ec);
+  if (ec || !v.is_object()) return;
+  auto* data = v.as_object().if_contains("data");
+  if (!data || !data->is_object()) return;
+  const auto& d = data->as_object();
+  out.limit_remaining = number(d, "limit_remaining");
+  out.usage = number(d, "usage");
+  if (auto* f = d.if_contains("is_free_tier"); f && f->is_bool()) out.is_free_tier = f->as_bool();
+}
+
+asio::awaitable<probe_result> probe_key(upstream::connection_pool& pool, const keys::api_key& key,
+                                        net::clock::duration timeout) {
+  probe_result out;
+  const auto& t = pool.upstream();
+  std::string head = "GET " + t.path_prefix + "/key HTTP/1.1\r\nHost: " + t.host_header() +
+                     "\r\nAccept: application/json\r\nAuthorization: Bearer " + std::string(key.reveal()) + "\r\n\r\n";
+  auto deadline = net::clock::now() + timeout;
+  exchange ex;
+  auto ec = co_await send_and_read_head(pool, ex, head, {}, false, deadline);
+  if (!ec) ec = co_await read_ahead(ex, look_ahead::whole_body, 256 * 1024, deadline);
+  if (ec) {
+    out.error = ec == asio::error::timed_out ? "timeout" : ec.message();
+    co_return out;
+  }
+  out.status = static_cast<int>(ex.head().status);
+  if (out.status == 200) parse_key_info(ex.decoded_body, out);
+  else out.error = keys::mask_secrets(ex.decoded_body.substr(0, 300));
+  if (ex.complete && ex.reusable && ex.head().keep_alive) pool.release(std::move(ex.conn));
+  co_return out;
+}
+
+}  // namespace orp::forward
