@@ -3,6 +3,7 @@
 
 #include <iostream>
 
+#include "app/commands.hpp"
 #include "app/run.hpp"
 #include "config/render.hpp"
 #include "config/settings.hpp"
@@ -53,12 +54,19 @@ int main(int argc, char** argv) {
   ca_init->add_flag("--force", force, "make a new CA even if one exists");
   auto* ca_path = ca->add_subcommand("path", "print the CA certificate's path");
   ca->require_subcommand(1);
+  auto* env = app.add_subcommand("env", "print the exports a client needs (proxy URL, CA trust)");
+  std::string shell = "sh";
+  env->add_option("--shell", shell, "sh | fish | powershell")->check(CLI::IsMember({"sh", "fish", "powershell"}));
+  auto* keys_cmd = app.add_subcommand("keys", "the key pool");
+  auto* keys_check = keys_cmd->add_subcommand("check", "probe every key against the upstream and print a table");
+  auto* keys_status = keys_cmd->add_subcommand("status", "the running proxy's key table (admin endpoint)");
+  keys_cmd->require_subcommand(1);
   auto* config_cmd = app.add_subcommand("config", "print the documented settings");
   auto* config_defaults = config_cmd->add_subcommand("defaults", "a config.ini with every setting and its default");
   auto* config_reference = config_cmd->add_subcommand("reference", "the settings as a Markdown table");
   config_cmd->require_subcommand(1);
   // Options may follow the subcommand too: `openrouter-proxy run --config F`.
-  for (auto* sub : {run, ca_init, ca_path}) sub->fallthrough();
+  for (auto* sub : {run, ca, ca_init, ca_path, env, keys_cmd, keys_check, keys_status}) sub->fallthrough();
   app.fallthrough();
 
   try {
@@ -90,5 +98,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*ca_init) return orp::app::ca_init(cfg, force);
+  if (*env) return orp::app::print_env(cfg, shell);
+  if (*keys_check) return orp::app::keys_check(cfg);
+  if (*keys_status) return orp::app::keys_status(cfg);
   return orp::app::run(cfg, orp::app::run_options{ready_file});
 }

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "admin/admin_server.hpp"
 #include "app/key_maintenance.hpp"
 #include "keys/keys_csv.hpp"
 #include "log/logging.hpp"
@@ -104,6 +105,21 @@ asio::awaitable<void> drain_and_stop(asio::io_context& io, proxy::shared_context
   io.stop();
 }
 
+bool is_loopback_host(const std::string& host) {
+  if (host == "localhost") return true;
+  net::error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  return !ec && addr.is_loopback();
+}
+
+// A proxy or admin endpoint reachable from other machines must not be open to all of them.
+void check_exposure(const config::settings& cfg) {
+  auto admin = cfg.address("admin.listen");
+  if (!admin.host.empty() && !is_loopback_host(admin.host) && cfg.text("admin.token").empty())
+    throw startup_error("admin.listen = " + cfg.text("admin.listen") +
+                        " is not loopback: set admin.token (clients then send Authorization: Bearer <token>)");
+}
+
 }  // namespace
 
 int ca_init(const config::settings& cfg, bool force) {
@@ -133,6 +149,7 @@ int run(const config::settings& cfg, const run_options& opts) {
     leaves = std::make_unique<tls::leaf_cache>(*ca);
     client_ctx = tls::make_client_context(cfg.path("upstream.ca_file"));
     records = load_keys(cfg);
+    check_exposure(cfg);
   } catch (const std::exception& e) {
     std::cerr << "openrouter-proxy: " << e.what() << "\n";
     return 2;
@@ -166,13 +183,35 @@ int run(const config::settings& cfg, const run_options& opts) {
   unsigned workers = static_cast<unsigned>(cfg.integer("proxy.workers"));
   if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
 
-  proxy::server srv(main_io, shared, pool, fwd, up, workers);
+  admin::metrics request_metrics;
+  proxy::server srv(main_io, shared, pool, fwd, up, workers, &request_metrics);
   std::string bound;
   try {
     bound = endpoint_text(srv.listen(cfg.address("proxy.listen")));
   } catch (const std::exception& e) {
     std::cerr << "openrouter-proxy: cannot listen on " << cfg.text("proxy.listen") << ": " << e.what() << "\n";
     return 2;
+  }
+  std::unique_ptr<admin::admin_server> admin;
+  std::string admin_bound;
+  if (auto where = cfg.address("admin.listen"); !where.host.empty()) {
+    admin::sources src;
+    src.keys = &pool;
+    src.requests = &request_metrics;
+    src.extra_metrics = [&srv](std::string& out) { srv.render_metrics(out); };
+    src.extra_stats = [&srv](boost::json::object& o) { srv.add_stats(o); };
+    src.reload_keys = [&maintenance] { return maintenance.reload("admin request"); };
+    src.token = cfg.text("admin.token");
+    admin = std::make_unique<admin::admin_server>(main_io, std::move(src));
+    try {
+      admin_bound = endpoint_text(admin->listen(where));
+    } catch (const std::exception& e) {
+      std::cerr << "openrouter-proxy: cannot listen on admin.listen = " << cfg.text("admin.listen") << ": " << e.what()
+                << "\n";
+      return 2;
+    }
+    admin->start();
+    log::info("admin endpoint on http://{}/ (/healthz /metrics /keys)", admin_bound);
   }
   srv.start();
   maintenance.start();
@@ -183,6 +222,7 @@ int run(const config::settings& cfg, const run_options& opts) {
     if (ec) return;
     log::info("received signal {}: no new connections, finishing in-flight requests", sig);
     srv.stop_accepting();
+    if (admin) admin->stop();
     asio::co_spawn(main_io, drain_and_stop(main_io, shared), asio::detached);
   });
   asio::signal_set hangup(main_io, SIGHUP);
@@ -193,7 +233,7 @@ int run(const config::settings& cfg, const run_options& opts) {
   };
   hangup.async_wait(on_hangup);
   if (!opts.ready_file.empty()) {
-    boost::json::object ready{{"proxy", bound}, {"admin", ""}, {"pid", ::getpid()}};
+    boost::json::object ready{{"proxy", bound}, {"admin", admin_bound}, {"pid", ::getpid()}};
     write_file_atomically(opts.ready_file, boost::json::serialize(ready));
   }
 

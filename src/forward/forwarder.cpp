@@ -342,6 +342,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, const client_request
   }
   rec.duration_ms = std::chrono::duration<double, std::milli>(clock::now() - start).count();
   log::write_access(rec);
+  if (ctx.metrics) ctx.metrics->record(rec);
   co_return result && keep_alive;
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "admin/metrics.hpp"
 #include "http/parser.hpp"
 #include "keys/key_pool.hpp"
 #include "net/io.hpp"
@@ -28,6 +29,7 @@ struct worker_context {
   keys::key_pool& keys;
   const forward_settings& settings;
   std::mt19937_64 rng;
+  admin::metrics* metrics = nullptr;  // shared, thread-safe
 };
 
 struct client_request {

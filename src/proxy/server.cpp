@@ -3,6 +3,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
+#include <boost/json/object.hpp>
+#include <fmt/format.h>
+
 #include "log/logging.hpp"
 #include "proxy/client.hpp"
 
@@ -12,7 +15,8 @@ namespace asio = net::asio;
 using net::error_code;
 
 server::server(asio::io_context& main_io, shared_context& shared, keys::key_pool& keys,
-               const forward::forward_settings& fwd, const upstream_options& up, unsigned workers)
+               const forward::forward_settings& fwd, const upstream_options& up, unsigned workers,
+               admin::metrics* metrics)
     : main_io_(main_io), shared_(shared), acceptor_(main_io) {
   std::random_device seed;
   for (unsigned i = 0; i < std::max(1u, workers); ++i) {
@@ -20,7 +24,7 @@ server::server(asio::io_context& main_io, shared_context& shared, keys::key_pool
     w->pool = std::make_unique<upstream::connection_pool>(w->io.get_executor(), up.client_ctx, up.target,
                                                           up.overrides, up.connect_timeout, up.pool_idle_timeout);
     w->forward = std::make_unique<forward::worker_context>(
-        forward::worker_context{*w->pool, keys, fwd, std::mt19937_64(seed())});
+        forward::worker_context{*w->pool, keys, fwd, std::mt19937_64(seed()), metrics});
     workers_.push_back(std::move(w));
   }
 }
@@ -69,6 +73,43 @@ asio::awaitable<void> server::accept_loop() {
       }
     });
   }
+}
+
+void server::render_metrics(std::string& out) const {
+  std::uint64_t connects = 0, reuses = 0, failures = 0, idle = 0;
+  for (const auto& w : workers_) {
+    const auto& s = w->pool->stats();
+    connects += s.connects;
+    reuses += s.reuses;
+    failures += s.connect_failures;
+    idle += s.idle;
+  }
+  out += fmt::format(
+      "# HELP orp_client_connections Open client connections.\n# TYPE orp_client_connections gauge\n"
+      "orp_client_connections {}\n"
+      "# HELP orp_requests_in_flight Requests being forwarded.\n# TYPE orp_requests_in_flight gauge\n"
+      "orp_requests_in_flight {}\n"
+      "# HELP orp_upstream_idle_connections Idle pooled upstream connections.\n"
+      "# TYPE orp_upstream_idle_connections gauge\norp_upstream_idle_connections {}\n"
+      "# HELP orp_upstream_connects_total New upstream TLS connections.\n# TYPE orp_upstream_connects_total counter\n"
+      "orp_upstream_connects_total {}\n"
+      "# HELP orp_upstream_reuses_total Requests sent on a pooled connection.\n"
+      "# TYPE orp_upstream_reuses_total counter\norp_upstream_reuses_total {}\n"
+      "# HELP orp_upstream_connect_failures_total Failed upstream connects.\n"
+      "# TYPE orp_upstream_connect_failures_total counter\norp_upstream_connect_failures_total {}\n",
+      shared_.open_connections.load(), shared_.active_requests.load(), idle, connects, reuses, failures);
+}
+
+void server::add_stats(boost::json::object& o) const {
+  o["open_connections"] = shared_.open_connections.load();
+  o["requests_in_flight"] = shared_.active_requests.load();
+  std::uint64_t connects = 0, reuses = 0;
+  for (const auto& w : workers_) {
+    connects += w->pool->stats().connects;
+    reuses += w->pool->stats().reuses;
+  }
+  o["upstream_connects"] = connects;
+  o["upstream_reuses"] = reuses;
 }
 
 void server::stop_accepting() {

@@ -1,6 +1,8 @@
 #pragma once
 // The listener and the worker threads. Each worker is an io_context on its own thread with its
 // own upstream pool; accepted sockets are handed to workers round-robin and never change thread.
+#include <boost/json/object.hpp>
+
 #include <memory>
 #include <vector>
 
@@ -23,7 +25,8 @@ struct upstream_options {
 class server {
  public:
   server(net::asio::io_context& main_io, shared_context& shared, keys::key_pool& keys,
-         const forward::forward_settings& fwd, const upstream_options& up, unsigned workers);
+         const forward::forward_settings& fwd, const upstream_options& up, unsigned workers,
+         admin::metrics* metrics);
   ~server();
 
   // Binds the listener (throws std::system_error at start-up); port 0 picks a free port.
@@ -37,6 +40,9 @@ class server {
 
   shared_context& shared() { return shared_; }
   std::size_t worker_count() const { return workers_.size(); }
+  // Gauges for /metrics and /stats: connections and upstream pool use, summed over workers.
+  void render_metrics(std::string& out) const;
+  void add_stats(boost::json::object& o) const;
 
  private:
   net::asio::awaitable<void> accept_loop();

@@ -34,6 +34,7 @@ asio::awaitable<std::pair<error_code, connection_ptr>> connection_pool::acquire(
   while (!fresh_only && !idle_.empty()) {
     connection_ptr c = std::move(idle_.back());
     idle_.pop_back();
+    stats_.idle = idle_.size();
     if (looks_alive(*c)) {
       ++stats_.reuses;
       co_return std::pair{error_code{}, std::move(c)};
@@ -93,6 +94,7 @@ void connection_pool::release(connection_ptr c) {
   constexpr std::size_t kMaxIdle = 64;
   if (idle_.size() >= kMaxIdle) idle_.erase(idle_.begin());
   idle_.push_back(std::move(c));
+  stats_.idle = idle_.size();
 }
 
 }  // namespace orp::upstream

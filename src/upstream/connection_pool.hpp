@@ -4,6 +4,7 @@
 // complete response; one found dead when leased is dropped and another one used.
 #include <openssl/ssl.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -23,11 +24,13 @@ struct connection {
 };
 using connection_ptr = std::unique_ptr<connection>;
 
+// Written by the pool's worker, read by the admin endpoint on another thread.
 struct pool_stats {
-  std::uint64_t connects = 0;
-  std::uint64_t reuses = 0;
-  std::uint64_t connect_failures = 0;
-  std::uint64_t discarded_stale = 0;
+  std::atomic<std::uint64_t> connects{0};
+  std::atomic<std::uint64_t> reuses{0};
+  std::atomic<std::uint64_t> connect_failures{0};
+  std::atomic<std::uint64_t> discarded_stale{0};
+  std::atomic<std::uint64_t> idle{0};
 };
 
 class connection_pool {

@@ -1,0 +1,170 @@
+#include "admin/admin_server.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/json/serialize.hpp>
+#include <openssl/crypto.h>
+
+#include <array>
+
+#include "admin/status_page.hpp"
+#include "http/parser.hpp"
+#include "log/logging.hpp"
+
+namespace orp::admin {
+
+namespace asio = net::asio;
+using net::clock;
+
+namespace {
+
+std::string reply(unsigned status, std::string_view reason, std::string_view content_type, std::string_view body) {
+  std::string out = fmt::format("HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n"
+                                "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+                                status, reason, content_type, body.size());
+  out += body;
+  return out;
+}
+
+std::string json_error(unsigned status, std::string_view reason, std::string_view message) {
+  boost::json::value v = {{"error", {{"code", status}, {"message", message}}}};
+  return reply(status, reason, "application/json", boost::json::serialize(v) + "\n");
+}
+
+bool token_matches(std::string_view authorization, const std::string& token) {
+  constexpr std::string_view kBearer = "Bearer ";
+  if (authorization.size() != kBearer.size() + token.size() || !authorization.starts_with(kBearer)) return false;
+  return CRYPTO_memcmp(authorization.data() + kBearer.size(), token.data(), token.size()) == 0;
+}
+
+}  // namespace
+
+std::string keys_json(const std::vector<keys::key_snapshot>& snapshot) {
+  boost::json::array arr;
+  for (const auto& k : snapshot) {
+    boost::json::object o;
+    o["label"] = k.display;
+    o["id"] = k.fingerprint;
+    o["state"] = keys::to_string(k.state);
+    o["reason"] = k.reason;
+    o["last_error"] = k.last_error;
+    if (k.cooling_left) o["cooling_left_s"] = static_cast<double>(k.cooling_left->count()) / 1000.0;
+    else o["cooling_left_s"] = nullptr;
+    o["requests"] = k.counters.requests;
+    o["successes"] = k.counters.successes;
+    o["client_errors"] = k.counters.client_errors;
+    o["failures"] = k.counters.failures;
+    o["in_flight"] = k.in_flight;
+    o["weight"] = k.weight;
+    if (k.credit_left) o["credit_left"] = *k.credit_left;
+    else o["credit_left"] = nullptr;
+    arr.push_back(std::move(o));
+  }
+  boost::json::object root{{"keys", std::move(arr)}};
+  return boost::json::serialize(root) + "\n";
+}
+
+admin_server::admin_server(asio::io_context& io, sources src) : io_(io), acceptor_(io), src_(std::move(src)) {}
+
+net::tcp::endpoint admin_server::listen(const config::endpoint& where) {
+  net::tcp::resolver resolver(io_);
+  auto ep = resolver.resolve(where.host, std::to_string(where.port)).begin()->endpoint();
+  acceptor_.open(ep.protocol());
+  acceptor_.set_option(net::tcp::acceptor::reuse_address(true));
+  acceptor_.bind(ep);
+  acceptor_.listen();
+  return acceptor_.local_endpoint();
+}
+
+void admin_server::start() { asio::co_spawn(io_, accept_loop(), asio::detached); }
+
+void admin_server::stop() {
+  net::error_code ignored;
+  acceptor_.close(ignored);
+}
+
+asio::awaitable<void> admin_server::accept_loop() {
+  while (acceptor_.is_open()) {
+    auto [ec, socket] = co_await acceptor_.async_accept(net::use_tuple);
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+    if (ec) continue;
+    asio::co_spawn(io_, serve(std::move(socket)), asio::detached);
+  }
+}
+
+asio::awaitable<void> admin_server::serve(net::tcp::socket socket) {
+  http::request_parser parser(16 * 1024);
+  parser.set_max_body_bytes(64 * 1024);
+  std::string body;
+  std::array<char, 4096> buf;
+  auto deadline = clock::now() + std::chrono::seconds(10);
+  while (true) {
+    auto [ec, n] = co_await net::read_some(socket, asio::buffer(buf), deadline);
+    if (ec) co_return;
+    std::string_view data(buf.data(), n);
+    bool done = false;
+    while (!data.empty() || !done) {
+      auto r = parser.feed(data, &body);
+      data.remove_prefix(r.consumed);
+      if (r.status == http::parse_status::error) {
+        auto text = json_error(parser.error_status(), "Bad Request", parser.error_reason());
+        co_await net::write_all(socket, asio::buffer(text), clock::now() + std::chrono::seconds(5));
+        co_return;
+      }
+      if (r.status == http::parse_status::message_complete) {
+        done = true;
+        break;
+      }
+      if (r.status == http::parse_status::need_more) break;
+    }
+    if (done) break;
+  }
+  const auto& head = parser.head();
+  auto auth = http::find_header(head.headers, "Authorization").value_or("");
+  std::string text = respond(head.method, head.target, std::string(auth));
+  co_await net::write_all(socket, asio::buffer(text), clock::now() + std::chrono::seconds(10));
+  net::error_code ignored;
+  socket.shutdown(net::tcp::socket::shutdown_both, ignored);
+}
+
+std::string admin_server::respond(const std::string& method, const std::string& target,
+                                  const std::string& authorization) {
+  std::string path = target.substr(0, target.find('?'));
+  if (path == "/healthz") return reply(200, "OK", "text/plain", "ok\n");
+  if (!src_.token.empty() && !token_matches(authorization, src_.token))
+    return json_error(401, "Unauthorized", "admin token required: Authorization: Bearer <admin.token>");
+
+  auto now = clock::now();
+  if (method == "GET" && path == "/keys") return reply(200, "OK", "application/json", keys_json(src_.keys->snapshot(now)));
+  if (method == "GET" && path == "/metrics") {
+    std::string out;
+    src_.requests->render(out);
+    auto snapshot = src_.keys->snapshot(now);
+    out += "# HELP orp_key_state Key state by label (1 = the key is in that state).\n# TYPE orp_key_state gauge\n";
+    for (const auto& k : snapshot)
+      for (auto s : {keys::key_state::active, keys::key_state::cooling, keys::key_state::disabled_invalid,
+                     keys::key_state::disabled_no_credit})
+        out += fmt::format("orp_key_state{{key=\"{}\",state=\"{}\"}} {}\n", label_value(k.display), keys::to_string(s),
+                           k.state == s ? 1 : 0);
+    if (src_.extra_metrics) src_.extra_metrics(out);
+    return reply(200, "OK", "text/plain; version=0.0.4", out);
+  }
+  if (method == "GET" && path == "/stats") {
+    boost::json::object o;
+    o["requests_total"] = src_.requests->total_requests();
+    o["uptime_s"] = std::chrono::duration<double>(now - started_).count();
+    if (src_.extra_stats) src_.extra_stats(o);
+    return reply(200, "OK", "application/json", boost::json::serialize(o) + "\n");
+  }
+  if (method == "POST" && path == "/keys/reload") {
+    bool ok = src_.reload_keys && src_.reload_keys();
+    if (!ok) return json_error(422, "Unprocessable Content", "keys.csv was refused; the old pool is kept (see the log)");
+    return reply(200, "OK", "application/json", keys_json(src_.keys->snapshot(now)));
+  }
+  if (method == "GET" && (path == "/" || path == "/index.html")) return reply(200, "OK", "text/html; charset=utf-8", status_page());
+  if (path == "/keys" || path == "/metrics" || path == "/keys/reload" || path == "/stats" || path == "/")
+    return json_error(405, "Method Not Allowed", "method not allowed");
+  return json_error(404, "Not Found", "no such admin endpoint");
+}
+
+}  // namespace orp::admin

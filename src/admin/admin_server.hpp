@@ -1,0 +1,46 @@
+#pragma once
+// The admin endpoint: GET /healthz, /metrics (Prometheus), /keys (JSON, masked), /stats (JSON),
+// / (a self-contained status page), POST /keys/reload. Plain HTTP on its own listener, served
+// from the main io_context; one request per connection.
+#include <functional>
+#include <string>
+
+#include "admin/metrics.hpp"
+#include "config/settings.hpp"
+#include "keys/key_pool.hpp"
+#include "net/io.hpp"
+
+namespace orp::admin {
+
+struct sources {
+  keys::key_pool* keys = nullptr;
+  metrics* requests = nullptr;
+  std::function<void(std::string&)> extra_metrics;  // gauges owned elsewhere (connections, pools, redis)
+  std::function<void(boost::json::object&)> extra_stats;
+  std::function<bool()> reload_keys;
+  std::string token;  // empty: no token required
+};
+
+class admin_server {
+ public:
+  admin_server(net::asio::io_context& io, sources src);
+  // Throws std::system_error at start-up.
+  net::tcp::endpoint listen(const config::endpoint& where);
+  void start();
+  void stop();
+
+ private:
+  net::asio::awaitable<void> accept_loop();
+  net::asio::awaitable<void> serve(net::tcp::socket socket);
+  std::string respond(const std::string& method, const std::string& path, const std::string& authorization);
+
+  net::asio::io_context& io_;
+  net::tcp::acceptor acceptor_;
+  sources src_;
+  net::clock::time_point started_ = net::clock::now();
+};
+
+// /keys as JSON: labels and masks only.
+std::string keys_json(const std::vector<keys::key_snapshot>& keys);
+
+}  // namespace orp::admin

@@ -1,0 +1,181 @@
+// `keys check` and `keys status`.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <unistd.h>
+
+#include "app/commands.hpp"
+#include "app/table.hpp"
+#include "forward/probe.hpp"
+#include "keys/keys_csv.hpp"
+#include "tls/contexts.hpp"
+#include "upstream/target.hpp"
+
+namespace orp::app {
+
+namespace asio = net::asio;
+
+namespace {
+
+constexpr std::size_t kParallelProbes = 4;
+
+std::string verdict(const forward::probe_result& r) {
+  switch (r.status) {
+    case 200:
+      if (r.limit_remaining && *r.limit_remaining <= 0) return "no credit";
+      return "ok";
+    case 401: return "invalid";
+    case 402: return "no credit";
+    case 429: return "rate limited";
+    case 0: return "unreachable: " + r.error;
+    default: return "error " + std::to_string(r.status);
+  }
+}
+
+std::string credit_text(const forward::probe_result& r) {
+  if (r.status != 200) return "-";
+  if (!r.limit_remaining) return "unlimited";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4f", *r.limit_remaining);
+  return buf;
+}
+
+}  // namespace
+
+int keys_check(const config::settings& cfg) {
+  std::vector<keys::key_record> records;
+  upstream::target target;
+  tls::ssl_ctx_ptr ctx;
+  try {
+    records = keys::read_keys_csv(cfg.path("keys.file"));
+    target = upstream::parse_api_url(cfg.text("upstream.api_url"));
+    ctx = tls::make_client_context(cfg.path("upstream.ca_file"));
+  } catch (const std::exception& e) {
+    std::cerr << "openrouter-proxy: " << e.what() << "\n";
+    return 2;
+  }
+  if (records.empty()) {
+    std::cerr << "openrouter-proxy: " << cfg.path("keys.file").string() << " holds no keys\n";
+    return 1;
+  }
+
+  asio::io_context io(1);
+  upstream::connection_pool pool(io.get_executor(), ctx.get(), target,
+                                 upstream::parse_resolve_overrides(cfg.text("upstream.resolve")),
+                                 cfg.duration("upstream.connect_timeout"), std::chrono::seconds(60));
+  std::vector<forward::probe_result> results(records.size());
+  std::size_t next = 0, done = 0;
+  bool tty = ::isatty(STDERR_FILENO);
+  auto worker = [&]() -> asio::awaitable<void> {
+    while (next < records.size()) {
+      std::size_t i = next++;
+      results[i] = co_await forward::probe_key(pool, records[i].key, cfg.duration("upstream.connect_timeout") * 3);
+      ++done;
+      std::cerr << (tty ? "\r" : "") << "probing keys: " << done << "/" << records.size() << (tty ? "" : "\n")
+                << std::flush;
+    }
+  };
+  for (std::size_t i = 0; i < std::min(kParallelProbes, records.size()); ++i) asio::co_spawn(io, worker(), asio::detached);
+  io.run();
+  if (tty) std::cerr << "\n";
+
+  table t({"label", "key", "state", "credit left", "free tier"});
+  int unusable = 0;
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const auto& r = results[i];
+    auto v = verdict(r);
+    if (v != "ok") ++unusable;
+    t.add({records[i].label.empty() ? "-" : records[i].label, keys::mask_secret(records[i].key.reveal()), v,
+           credit_text(r), r.is_free_tier ? (*r.is_free_tier ? "yes" : "no") : "-"});
+  }
+  std::cout << t.render();
+  std::cout << records.size() - unusable << " of " << records.size() << " keys usable\n";
+  return unusable == 0 ? 0 : 1;
+}
+
+}  // namespace orp::app
+
+namespace orp::app {
+
+namespace {
+
+// A small blocking GET against the admin endpoint (a command, not the data path).
+std::string admin_get(const config::endpoint& where, const std::string& path, const std::string& token,
+                      unsigned& status) {
+  asio::io_context io;
+  net::tcp::resolver resolver(io);
+  net::tcp::socket socket(io);
+  asio::connect(socket, resolver.resolve(where.host, std::to_string(where.port)));
+  std::string req = "GET " + path + " HTTP/1.1\r\nHost: " + where.to_string() + "\r\nConnection: close\r\n";
+  if (!token.empty()) req += "Authorization: Bearer " + token + "\r\n";
+  req += "\r\n";
+  asio::write(socket, asio::buffer(req));
+  std::string response;
+  net::error_code ec;
+  std::array<char, 8192> buf;
+  while (true) {
+    std::size_t n = socket.read_some(asio::buffer(buf), ec);
+    response.append(buf.data(), n);
+    if (ec) break;
+  }
+  auto head_end = response.find("\r\n\r\n");
+  if (response.size() < 12 || head_end == std::string::npos) throw std::runtime_error("malformed admin answer");
+  status = static_cast<unsigned>(std::stoul(response.substr(9, 3)));
+  return response.substr(head_end + 4);
+}
+
+std::string json_text(const boost::json::value& v, int precision = -1) {
+  if (v.is_null()) return "-";
+  if (v.is_string()) return std::string(v.as_string());
+  if (v.is_double() && precision >= 0) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.*f", precision, v.as_double());
+    return buf;
+  }
+  return boost::json::serialize(v);
+}
+
+}  // namespace
+
+int keys_status(const config::settings& cfg) {
+  auto where = cfg.address("admin.listen");
+  if (where.host.empty()) {
+    std::cerr << "openrouter-proxy: admin.listen is empty, so the running proxy has no admin endpoint to ask\n";
+    return 2;
+  }
+  unsigned status = 0;
+  std::string body;
+  try {
+    body = admin_get(where, "/keys", cfg.text("admin.token"), status);
+  } catch (const std::exception& e) {
+    std::cerr << "openrouter-proxy: cannot reach the admin endpoint at " << where.to_string() << ": " << e.what()
+              << " (is the proxy running?)\n";
+    return 1;
+  }
+  if (status != 200) {
+    std::cerr << "openrouter-proxy: admin endpoint answered " << status << ": " << body;
+    return 1;
+  }
+  boost::system::error_code ec;
+  auto v = boost::json::parse(body, ec);
+  if (ec || !v.is_object() || !v.as_object().contains("keys")) {
+    std::cerr << "openrouter-proxy: unexpected admin answer\n";
+    return 1;
+  }
+  table t({"key", "state", "reason", "cooling", "requests", "ok", "failed", "in flight", "credit"});
+  for (const auto& k : v.at("keys").as_array()) {
+    const auto& o = k.as_object();
+    t.add({json_text(o.at("label")), json_text(o.at("state")), json_text(o.at("reason")),
+           o.at("cooling_left_s").is_null() ? "-" : json_text(o.at("cooling_left_s"), 0) + "s",
+           json_text(o.at("requests")), json_text(o.at("successes")), json_text(o.at("failures")),
+           json_text(o.at("in_flight")), json_text(o.at("credit_left"), 2)});
+  }
+  std::cout << t.render();
+  return 0;
+}
+
+}  // namespace orp::app

@@ -1,0 +1,237 @@
+#!/usr/bin/python3
+"""Key state over the proxy's life: the state file across a restart, keys.csv reloads (SIGHUP
+and a changed file, a malformed new file keeping the old pool), graceful SIGTERM, and no pool
+key in full in the log or the state file."""
+
+import json
+import os
+import re
+import signal
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import harness as h  # noqa: E402
+
+API = "https://openrouter.ai/api/v1/chat/completions"
+
+KEY_A = "sk-or-v1-test-persist-a-4d9b2e7f1c3a5068"
+KEY_B = "sk-or-v1-test-persist-b-7e1a3c5b9d2f4086"
+KEY_C = "sk-or-v1-test-persist-c-0f6d8b2a4c1e3597"
+KEY_D = "sk-or-v1-test-persist-d-5a2c7e9b1d3f4608"
+ALL_KEYS = (KEY_A, KEY_B, KEY_C, KEY_D)
+LABEL = {KEY_A: "per-a", KEY_B: "per-b", KEY_C: "per-c", KEY_D: "per-d"}
+OVERRIDES = {"proxy.workers": 2, "keys.key_recovery_interval": 3600, "retry.retry_delay": 0.05,
+             "keys.strategy": "round_robin"}
+STATE_FILE = os.path.join("data", "key_state.json")
+
+ERR_401 = {"error": {"code": 401, "message": "User not found."}}
+
+
+class PersistenceTest(h.FreshProxyTestCase):
+    def post(self, proxy, body=None, status=200):
+        res, headers = h.curl_with_headers(h.via_proxy(proxy, *h.chat_args(body), API))
+        self.assertEqual(res.returncode, 0, "curl failed: %s\n%s" % (res.stderr, proxy.diagnostics()))
+        if status is not None:
+            self.assertEqual(res.status, status, "%r\n%s" % (res.stdout[:500], proxy.diagnostics()))
+        return res, headers
+
+    def chat_keys(self):
+        return [r["key"] for r in self.fake.requests(h.CHAT_PATH)]
+
+    def state_path(self, proxy):
+        return os.path.join(proxy.dir, STATE_FILE)
+
+    def read_state(self, proxy):
+        try:
+            with open(self.state_path(proxy), encoding="utf-8") as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    def wait_for_label(self, proxy, label, timeout=15):
+        """Send requests until one is served by `label` (round robin reaches every key)."""
+        seen = []
+
+        def served():
+            _, headers = self.post(proxy)
+            seen.append(headers.get("x-proxy-key"))
+            return seen[-1] == label
+        try:
+            h.wait_until(served, timeout, interval=0.1, message="key %s serving" % label)
+        except AssertionError as exc:
+            raise AssertionError("%s; labels seen: %s\n%s" % (exc, seen[-10:], proxy.diagnostics())) from None
+        return seen
+
+    def assertNoPoolKeyIn(self, text, where):
+        for key in ALL_KEYS:
+            self.assertNotIn(key, text, "a full pool key appears in %s" % where)
+
+    # -------------------------------------------------------------------------------------------
+    def test_disabled_key_stays_disabled_across_restart(self):
+        proxy = self.start_proxy(((KEY_A, "per-a"), (KEY_B, "per-b")), OVERRIDES)
+        self.fake.script([{"key": KEY_A, "path": h.CHAT_PATH, "status": 401, "body": ERR_401}])
+        for _ in range(3):
+            _, headers = self.post(proxy)
+            self.assertEqual(headers.get("x-proxy-key"), "per-b")
+        self.assertEqual(self.chat_keys().count(KEY_A), 1)
+        # Written soon after the change, not only at shutdown.
+        h.wait_until(lambda: (self.read_state(proxy) or "").find("per-a") >= 0, 10, interval=0.1,
+                     message="the state file naming the disabled key\n" + proxy.diagnostics())
+
+        proxy.restart()
+        self.fake.reset()  # A would answer 200 now: only the persisted state keeps it out
+        for _ in range(6):
+            _, headers = self.post(proxy)
+            self.assertEqual(headers.get("x-proxy-key"), "per-b", headers)
+        seen = [r["key"] for r in self.fake.requests()]
+        self.assertNotIn(KEY_A, seen, "the key disabled before the restart reached the upstream")
+        self.assertEqual(seen.count(KEY_B), 6)
+        self.assertNoPoolKeyIn(self.read_state(proxy), "the state file")
+
+    def test_sighup_adds_a_key_that_then_serves(self):
+        proxy = self.start_proxy(((KEY_A, "per-a"),), OVERRIDES)
+        _, headers = self.post(proxy)
+        self.assertEqual(headers.get("x-proxy-key"), "per-a")
+        proxy.write_keys([(KEY_A, "per-a"), (KEY_C, "per-c")])
+        proxy.send_signal(signal.SIGHUP)
+        self.wait_for_label(proxy, "per-c")
+        self.assertTrue(proxy.alive(), "SIGHUP killed the proxy\n" + proxy.diagnostics())
+        self.assertIn(KEY_C, self.chat_keys())
+        # Both keys now share the work.
+        labels = [self.post(proxy)[1].get("x-proxy-key") for _ in range(4)]
+        self.assertEqual(sorted(set(labels)), ["per-a", "per-c"], labels)
+
+    def test_sighup_removed_key_is_no_longer_chosen(self):
+        proxy = self.start_proxy(((KEY_A, "per-a"), (KEY_B, "per-b")), OVERRIDES)
+        self.post(proxy)
+        proxy.write_keys([(KEY_B, "per-b"), (KEY_C, "per-c")])
+        proxy.send_signal(signal.SIGHUP)
+        self.wait_for_label(proxy, "per-c")  # the new file is in force
+        self.fake.reset()
+        labels = [self.post(proxy)[1].get("x-proxy-key") for _ in range(6)]
+        self.assertNotIn("per-a", labels)
+        self.assertNotIn(KEY_A, self.chat_keys(), "a removed key was still used")
+
+    def test_changed_keys_csv_reloads_without_signal(self):
+        proxy = self.start_proxy(((KEY_A, "per-a"),), OVERRIDES)
+        self.post(proxy)
+        proxy.write_keys([(KEY_A, "per-a"), (KEY_D, "per-d")])
+        self.wait_for_label(proxy, "per-d", timeout=20)
+        self.assertIn(KEY_D, self.chat_keys())
+
+    def test_malformed_keys_csv_on_sighup_keeps_old_pool(self):
+        proxy = self.start_proxy(((KEY_A, "per-a"), (KEY_B, "per-b")), OVERRIDES)
+        self.post(proxy)
+        # Line 4 repeats the key of line 3.
+        proxy.write_keys("key,label,weight\n%s,per-c,\n%s,per-d,\n%s,per-d2,\n" % (KEY_C, KEY_D, KEY_D))
+        proxy.send_signal(signal.SIGHUP)
+        pattern = re.compile(r"keys\.csv(:| line |, line |.{0,40}line )4\b", re.I)
+        h.wait_until(lambda: pattern.search(proxy.log_text()), 10, interval=0.1,
+                     message="a logged error naming keys.csv line 4\n" + proxy.diagnostics())
+        self.assertTrue(proxy.alive(), "a bad keys.csv killed the proxy\n" + proxy.diagnostics())
+        self.fake.reset()
+        labels = [self.post(proxy)[1].get("x-proxy-key") for _ in range(6)]
+        self.assertEqual(sorted(set(labels)), ["per-a", "per-b"], labels)
+        self.assertTrue(set(self.chat_keys()) <= {KEY_A, KEY_B}, self.chat_keys())
+        self.assertNoPoolKeyIn(proxy.all_output(), "the proxy's output")
+
+    def test_malformed_line_on_sighup_is_named(self):
+        proxy = self.start_proxy(((KEY_A, "per-a"),), OVERRIDES)
+        self.post(proxy)
+        proxy.write_keys("# pool\nkey,label,weight\n%s,per-c,heavy\n" % KEY_C)
+        proxy.send_signal(signal.SIGHUP)
+        pattern = re.compile(r"keys\.csv(:| line |, line |.{0,40}line )3\b", re.I)
+        h.wait_until(lambda: pattern.search(proxy.log_text()), 10, interval=0.1,
+                     message="a logged error naming keys.csv line 3\n" + proxy.diagnostics())
+        for _ in range(3):
+            self.assertEqual(self.post(proxy)[1].get("x-proxy-key"), "per-a")
+        self.assertNotIn(KEY_C, self.chat_keys())
+
+    def test_sigterm_exits_0_and_saves_state(self):
+        proxy = self.start_proxy(((KEY_A, "per-a"), (KEY_B, "per-b")), OVERRIDES)
+        for _ in range(4):
+            self.post(proxy)
+        proxy.send_signal(signal.SIGTERM)
+        proxy.stop(expect_code=0)
+        text = self.read_state(proxy)
+        self.assertIsNotNone(text, "no state file at %s after SIGTERM" % STATE_FILE)
+        json.loads(text)
+        self.assertIn("per-a", text)
+        self.assertIn("per-b", text)
+        self.assertNoPoolKeyIn(text, "the state file")
+        leftovers = [n for n in os.listdir(os.path.dirname(self.state_path(proxy)))
+                     if n != "key_state.json"]
+        self.assertEqual(leftovers, [], "temporary files left next to the state file")
+
+    def test_sigterm_lets_an_inflight_stream_finish(self):
+        proxy = self.start_proxy(((KEY_A, "per-a"),), OVERRIDES)
+        signalled = []
+
+        def terminate_when_streaming():
+            try:
+                h.wait_until(lambda: any((r.get("events_sent") or 0) >= 2
+                                         for r in self.fake.requests(h.CHAT_PATH)), 10)
+                signalled.append(time.monotonic())
+                proxy.send_signal(signal.SIGTERM)
+            except AssertionError:
+                pass
+
+        thread = threading.Thread(target=terminate_when_streaming, daemon=True)
+        thread.start()
+        res = h.curl_stream(h.via_proxy(proxy, *h.chat_args(
+            h.chat_body(stream=True), extra_headers=["X-Fake-Events: 10", "X-Fake-Interval-Ms: 100"]),
+            API), timeout=30)
+        thread.join(timeout=15)
+        self.assertTrue(signalled, "the stream never got going")
+        self.assertEqual(res.returncode, 0, res.stderr + "\n" + proxy.diagnostics())
+        payloads = res.data_payloads()
+        self.assertEqual(payloads[-1:], [b"[DONE]"], "the stream was cut by SIGTERM")
+        self.assertEqual(len(payloads), 12)
+        # It exits by itself once the stream is done.
+        h.wait_until(lambda: not proxy.alive(), 10, message="the proxy to exit after SIGTERM")
+        self.assertEqual(proxy.stop(), 0)
+        self.assertIsNotNone(self.read_state(proxy), "no state file after SIGTERM")
+
+    def test_no_full_key_in_log_or_state_after_many_errors(self):
+        keys = ((KEY_A, "per-a"), (KEY_B, ""), (KEY_C, "per-c"), (KEY_D, ""))
+        proxy = self.start_proxy(keys, dict(OVERRIDES, **{"log.level": "debug",
+                                                          "retry.max_retries": 1}))
+        self.fake.script([
+            {"key": KEY_A, "path": h.CHAT_PATH, "status": 429, "times": 2,
+             "headers": {"Retry-After": "1"},
+             "body": {"error": {"code": 429, "message": "Rate limit exceeded for key " + KEY_A}}},
+            {"key": KEY_B, "path": h.CHAT_PATH, "status": 401,
+             "body": {"error": {"code": 401, "message": "Invalid API key: " + KEY_B}}},
+            {"key": KEY_B, "path": "/api/v1/key", "status": 401,
+             "body": {"error": {"code": 401, "message": "Invalid API key: " + KEY_B}}},
+            {"key": KEY_C, "path": h.CHAT_PATH, "status": 502, "times": 3,
+             "body": {"error": {"code": 502, "message": "Provider error (key %s)" % KEY_C,
+                                "metadata": {"error_type": "provider_error"}}}},
+            {"key": KEY_D, "path": h.CHAT_PATH, "times": 1,
+             "stream_error_first": {"code": 402, "message": "Key %s has no credits" % KEY_D,
+                                    "metadata": {"limit_source": "openrouter_key_limit"}}},
+            {"path": h.CHAT_PATH, "status": 403, "times": 1,
+             "body": {"error": {"code": 403, "message": "flagged"}}},
+        ])
+        for i in range(10):
+            res, headers = self.post(proxy, h.chat_body(stream=(i % 2 == 0)), status=None)
+            self.assertIn(res.status, (200, 403, 429, 502, 503), res.stdout[:300])
+            for value in headers.values():
+                self.assertNoPoolKeyIn(value, "a response header")
+        self.fake.script([{"path": h.CHAT_PATH, "stream_error_after": 1,
+                           "stream_error": {"error": {"code": 502, "message": "lost " + KEY_A}}}])
+        self.post(proxy, h.chat_body(stream=True), status=None)
+        proxy.send_signal(signal.SIGTERM)
+        proxy.stop()
+        self.assertIn("per-a", proxy.log_text(), "no access lines in the log?")
+        self.assertNoPoolKeyIn(proxy.all_output(), "the proxy's log/stderr/stdout")
+        state = self.read_state(proxy)
+        self.assertIsNotNone(state, "no state file")
+        self.assertNoPoolKeyIn(state, "the state file")
+
+
+if __name__ == "__main__":
+    unittest.main()

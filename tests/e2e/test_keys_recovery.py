@@ -1,0 +1,120 @@
+#!/usr/bin/python3
+"""Recovery of disabled keys: every `keys.key_recovery_interval` the proxy probes disabled keys
+with `GET {api_url}/key` and brings back those that answer 200 with credit left."""
+
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import harness as h  # noqa: E402
+
+API = "https://openrouter.ai/api/v1/chat/completions"
+KEY_PATH = "/api/v1/key"
+
+KEY_A = "sk-or-v1-test-recovery-a-1a7c3e5f9b2d4086"
+KEY_B = "sk-or-v1-test-recovery-b-6b0d2f4a8c1e3597"
+TWO_KEYS = ((KEY_A, "rec-a"), (KEY_B, "rec-b"))
+OVERRIDES = {"proxy.workers": 2, "keys.key_recovery_interval": 1, "retry.retry_delay": 0.1}
+
+ERR_401 = {"error": {"code": 401, "message": "User not found."}}
+ERR_402 = {"error": {"code": 402, "message": "Insufficient credits",
+                     "metadata": {"limit_source": "openrouter_credits"}}}
+
+
+class RecoveryTest(h.FreshProxyTestCase):
+    def post(self, proxy):
+        res, headers = h.curl_with_headers(h.via_proxy(proxy, *h.chat_args(), API))
+        self.assertEqual((res.returncode, res.status), (0, 200),
+                         "%s %r\n%s" % (res.stderr, res.stdout[:500], proxy.diagnostics()))
+        return headers
+
+    def probes_of(self, key):
+        return [r for r in self.fake.requests(KEY_PATH) if r["key"] == key and r["method"] == "GET"]
+
+    def chat_count(self, key):
+        return sum(1 for r in self.fake.requests(h.CHAT_PATH) if r["key"] == key)
+
+    def disable_a(self, proxy, rule):
+        """Script A to fail on chat completions and send requests until the proxy met it."""
+        self.fake.script([rule])
+        for _ in range(4):
+            self.assertEqual(self.post(proxy).get("x-proxy-key"), "rec-b")
+        self.assertEqual(self.chat_count(KEY_A), 1, self.fake.requests(h.CHAT_PATH))
+
+    def wait_for_probes(self, proxy, key, n, timeout=10):
+        h.wait_until(lambda: len(self.probes_of(key)) >= n, timeout,
+                     interval=0.1, message="%d probes of a disabled key\n%s" % (n, proxy.diagnostics()))
+
+    def wait_for_key_in_use(self, proxy, label, timeout=15):
+        """Send requests (round robin over two keys) until one is served by `label`."""
+        seen = []
+
+        def served():
+            seen.append(self.post(proxy).get("x-proxy-key"))
+            return seen[-1] == label
+        try:
+            h.wait_until(served, timeout, interval=0.2, message="key %s serving again" % label)
+        except AssertionError as exc:
+            raise AssertionError("%s; labels seen: %s; probes: %s\n%s"
+                                 % (exc, seen[-10:], len(self.fake.requests(KEY_PATH)),
+                                    proxy.diagnostics())) from None
+
+    # -------------------------------------------------------------------------------------------
+    def test_401_key_recovers_when_key_endpoint_answers_with_credit(self):
+        proxy = self.start_proxy(TWO_KEYS, OVERRIDES)
+        # While the key is invalid, /key answers 401 too (as OpenRouter does).
+        self.fake.script([{"key": KEY_A, "path": h.CHAT_PATH, "status": 401, "body": ERR_401},
+                          {"key": KEY_A, "path": KEY_PATH, "status": 401, "body": ERR_401}])
+        for _ in range(4):
+            self.assertEqual(self.post(proxy).get("x-proxy-key"), "rec-b")
+        self.assertEqual(self.chat_count(KEY_A), 1)
+        # Probes happen (bounded wait: interval 1 s) and fail; the key stays out.
+        self.wait_for_probes(proxy, KEY_A, 2)
+        for _ in range(4):
+            self.assertEqual(self.post(proxy).get("x-proxy-key"), "rec-b")
+        self.assertEqual(self.chat_count(KEY_A), 1, "a key whose probe failed was used")
+        # A healthy key is never probed.
+        self.assertEqual(self.probes_of(KEY_B), [], "an active key was probed")
+        # The key is fixed upstream: /key answers 200 with credit left, chat succeeds.
+        self.fake.script([])
+        self.fake.configure(key_info={KEY_A: {"limit": 10, "limit_remaining": 9.5, "usage": 0.5}})
+        self.wait_for_key_in_use(proxy, "rec-a")
+        self.assertGreaterEqual(self.chat_count(KEY_A), 2)
+        self.assertNoFullKeys(proxy)
+
+    def test_402_key_recovers_only_once_key_endpoint_shows_credit(self):
+        proxy = self.start_proxy(TWO_KEYS, OVERRIDES)
+        self.fake.configure(key_info={KEY_A: {"limit": 5, "limit_remaining": 0, "usage": 5}})
+        self.disable_a(proxy, {"key": KEY_A, "path": h.CHAT_PATH, "status": 402, "body": ERR_402})
+        # /key answers 200 but with no credit left: probes must not bring the key back.
+        self.wait_for_probes(proxy, KEY_A, 2)
+        probes_before = len(self.probes_of(KEY_A))
+        for _ in range(4):
+            self.assertEqual(self.post(proxy).get("x-proxy-key"), "rec-b")
+        self.assertEqual(self.chat_count(KEY_A), 1, "a key with limit_remaining 0 was used")
+        # Credit is topped up.
+        self.fake.script([])
+        self.fake.configure(key_info={KEY_A: {"limit": 15, "limit_remaining": 10, "usage": 5}})
+        self.wait_for_key_in_use(proxy, "rec-a")
+        self.assertGreater(len(self.probes_of(KEY_A)), probes_before)
+        self.assertNoFullKeys(proxy)
+
+    def test_probe_interval_is_respected(self):
+        proxy = self.start_proxy(TWO_KEYS, dict(OVERRIDES, **{"keys.key_recovery_interval": 2}))
+        self.fake.configure(key_info={KEY_A: {"limit_remaining": 0}})
+        self.disable_a(proxy, {"key": KEY_A, "path": h.CHAT_PATH, "status": 402, "body": ERR_402})
+        self.wait_for_probes(proxy, KEY_A, 2, timeout=12)
+        at = [r["received_at_monotonic"] for r in self.probes_of(KEY_A)]
+        gaps = [b - a for a, b in zip(at, at[1:])]
+        self.assertTrue(all(g >= 1.5 for g in gaps), "probes closer than the interval: %s" % gaps)
+
+    def assertNoFullKeys(self, proxy):
+        text = proxy.all_output()
+        for key, _ in TWO_KEYS:
+            self.assertNotIn(key, text, "a full pool key appears in the proxy's output")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,275 @@
+#!/usr/bin/python3
+"""The key pool answering for upstream errors, through the real binary and curl: rotation on
+key-specific failures (429, 401, 402), pass-through of the client's own errors (400, 403),
+back-off on provider outages (5xx), every key cooling or disabled, and an empty pool."""
+
+import json
+import os
+import re
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import harness as h  # noqa: E402
+
+API = "https://openrouter.ai/api/v1/chat/completions"
+
+KEY_A = "sk-or-v1-test-rotation-a-5c1e9b7d2f40a6e3"
+KEY_B = "sk-or-v1-test-rotation-b-8d3a0f6c1e9b7a24"
+KEY_C = "sk-or-v1-test-rotation-c-2b7e4d9f0a1c3e85"
+LABEL = {KEY_A: "rot-a", KEY_B: "rot-b", KEY_C: "rot-c"}
+TWO_KEYS = ((KEY_A, "rot-a"), (KEY_B, "rot-b"))
+
+# Long recovery interval: a key disabled in a test stays disabled for the whole test.
+BASE_OVERRIDES = {"proxy.workers": 2, "keys.key_recovery_interval": 3600, "retry.retry_delay": 0.2}
+
+ERR_402 = {"error": {"code": 402, "message": "Insufficient credits",
+                     "metadata": {"limit_source": "openrouter_credits"}}}
+ERR_401 = {"error": {"code": 401, "message": "User not found."}}
+ERR_429 = {"error": {"code": 429, "message": "Rate limit exceeded: limit_rpm/openai/gpt-4o-mini",
+                     "metadata": {"error_type": "rate_limit_exceeded"}}}
+ERR_403_MODERATION = {"error": {
+    "code": 403, "message": "openai/gpt-4o-mini requires moderation on OpenAI. Your input was flagged "
+                            "for \"violence\". No credits were charged.",
+    "metadata": {"reasons": ["violence"], "flagged_input": "Say hello...", "provider_name": "OpenAI",
+                 "model_slug": "openai/gpt-4o-mini"}}}
+ERR_400 = {"error": {"code": 400, "message": "openai/gpt-4o-mini is not a valid model ID",
+                     "metadata": {"provider_name": None}}}
+
+
+def overrides(**extra):
+    o = dict(BASE_OVERRIDES)
+    o.update({k.replace("__", "."): v for k, v in extra.items()})
+    return o
+
+
+class KeysTestBase(h.FreshProxyTestCase):
+    def post(self, proxy, body=None, timeout=30):
+        return h.curl_with_headers(h.via_proxy(proxy, *h.chat_args(body), API), timeout=timeout)
+
+    def chat_keys(self):
+        """The pool keys the fake saw on chat completions, in order."""
+        return [r["key"] for r in self.fake.requests(h.CHAT_PATH)]
+
+    def assertStatus(self, proxy, res, status):
+        self.assertEqual(res.returncode, 0, "curl failed: %s\n%s" % (res.stderr, proxy.diagnostics()))
+        self.assertEqual(res.status, status, "body: %r\n%s" % (res.stdout[:600], proxy.diagnostics()))
+
+    def assertOpenRouterError(self, res, code):
+        try:
+            doc = res.json()
+        except ValueError:
+            self.fail("the error body is not JSON: %r" % res.stdout[:500])
+        self.assertIsInstance(doc.get("error"), dict, doc)
+        self.assertEqual(doc["error"].get("code"), code, doc)
+        self.assertIsInstance(doc["error"].get("message"), str, doc)
+        self.assertTrue(doc["error"]["message"], doc)
+        return doc["error"]["message"]
+
+
+class RotationTest(KeysTestBase):
+    # -------------------------------------------------------------------------------------------
+    def test_429_on_first_key_then_success_on_the_other(self):
+        proxy = self.start_proxy(TWO_KEYS, overrides())
+        # Whichever key the pool picks first is rate limited (for a minute); the other one works.
+        self.fake.script([{"path": h.CHAT_PATH, "status": 429, "body": ERR_429,
+                           "headers": {"Retry-After": "60"}, "times": 1}])
+        res, headers = self.post(proxy)
+        self.assertStatus(proxy, res, 200)
+        self.assertEqual(res.json()["object"], "chat.completion")
+        seen = self.chat_keys()
+        self.assertEqual(len(seen), 2, seen)
+        first, second = seen
+        self.assertNotEqual(first, second, "the rate-limited key was retried for the same request")
+        self.assertEqual(headers.get("x-proxy-attempts"), "2", headers)
+        self.assertEqual(headers.get("x-proxy-key"), LABEL[second], headers)
+        # Exactly one response reached the client: one status line, one JSON document.
+        self.assertEqual(len(res.all_metrics), 1)
+        self.assertNotIn(b"Rate limit exceeded", res.stdout)
+
+        # The cooling key (Retry-After 60) is not chosen by the next requests.
+        for _ in range(4):
+            res, headers = self.post(proxy)
+            self.assertStatus(proxy, res, 200)
+            self.assertEqual(headers.get("x-proxy-attempts"), "1", headers)
+            self.assertEqual(headers.get("x-proxy-key"), LABEL[second], headers)
+        self.assertEqual(self.chat_keys()[2:], [second] * 4)
+
+    def test_401_key_is_never_chosen_again(self):
+        proxy = self.start_proxy(TWO_KEYS, overrides())
+        self.fake.script([{"key": KEY_A, "path": h.CHAT_PATH, "status": 401, "body": ERR_401}])
+        for _ in range(6):
+            res, headers = self.post(proxy)
+            self.assertStatus(proxy, res, 200)
+            self.assertEqual(headers.get("x-proxy-key"), "rot-b", headers)
+        seen = self.chat_keys()
+        self.assertLessEqual(seen.count(KEY_A), 1, "an invalid key was chosen again: %s" % seen)
+        self.assertEqual(seen.count(KEY_B), 6, seen)
+
+    def test_402_key_is_never_chosen_again(self):
+        proxy = self.start_proxy(TWO_KEYS, overrides())
+        self.fake.script([{"key": KEY_A, "path": h.CHAT_PATH, "status": 402, "body": ERR_402}])
+        for _ in range(6):
+            res, headers = self.post(proxy)
+            self.assertStatus(proxy, res, 200)
+            self.assertEqual(headers.get("x-proxy-key"), "rot-b", headers)
+        seen = self.chat_keys()
+        self.assertLessEqual(seen.count(KEY_A), 1, "a key without credit was chosen again: %s" % seen)
+        self.assertEqual(seen.count(KEY_B), 6, seen)
+
+    def test_403_moderation_passed_through_and_key_kept(self):
+        proxy = self.start_proxy(((KEY_A, "rot-a"),), overrides())
+        raw = json.dumps(ERR_403_MODERATION, separators=(",", ":"))
+        self.fake.script([{"path": h.CHAT_PATH, "status": 403, "raw_body": raw,
+                           "headers": {"X-Upstream-Marker": "moderation"}, "times": 1}])
+        res, headers = self.post(proxy)
+        self.assertStatus(proxy, res, 403)
+        self.assertEqual(res.stdout, raw.encode(), "the 403 body was not passed through unchanged")
+        self.assertEqual(headers.get("x-upstream-marker"), "moderation", headers)
+        self.assertEqual(headers.get("x-proxy-attempts"), "1", headers)
+        self.assertEqual(len(self.chat_keys()), 1, "a 403 must not be retried")
+        # The key is not benched: the next request uses it and succeeds.
+        res, headers = self.post(proxy)
+        self.assertStatus(proxy, res, 200)
+        self.assertEqual(headers.get("x-proxy-key"), "rot-a", headers)
+        self.assertEqual(self.chat_keys(), [KEY_A, KEY_A])
+
+    def test_400_passed_through_unchanged(self):
+        proxy = self.start_proxy(TWO_KEYS, overrides())
+        raw = json.dumps(ERR_400)
+        self.fake.script([{"path": h.CHAT_PATH, "status": 400, "raw_body": raw, "times": 1}])
+        res, headers = self.post(proxy)
+        self.assertStatus(proxy, res, 400)
+        self.assertEqual(res.stdout, raw.encode())
+        self.assertEqual(headers.get("x-proxy-attempts"), "1", headers)
+        self.assertIn(headers.get("x-proxy-key"), ("rot-a", "rot-b"), headers)
+        self.assertEqual(len(self.chat_keys()), 1, "a 400 must not be retried")
+
+    def test_502_then_503_retried_with_backoff(self):
+        proxy = self.start_proxy(TWO_KEYS, overrides(retry__max_retries=3, retry__retry_delay=0.2))
+        self.fake.script([
+            {"path": h.CHAT_PATH, "status": 502, "times": 1,
+             "body": {"error": {"code": 502, "message": "Provider returned error",
+                                "metadata": {"error_type": "provider_error", "provider_name": "Fake"}}}},
+            {"path": h.CHAT_PATH, "status": 503, "times": 1,
+             "body": {"error": {"code": 503, "message": "No available provider"}}},
+        ])
+        started = time.monotonic()
+        res, headers = self.post(proxy)
+        elapsed = time.monotonic() - started
+        self.assertStatus(proxy, res, 200)
+        self.assertEqual(headers.get("x-proxy-attempts"), "3", headers)
+        recs = self.fake.requests(h.CHAT_PATH)
+        self.assertEqual([r["status"] for r in recs], [502, 503, 200])
+        self.assertEqual(headers.get("x-proxy-key"), LABEL[recs[-1]["key"]], headers)
+        # Back-off (src/keys/backoff.hpp): retry n waits a uniform draw in [d/2, d] with
+        # d = retry_delay * 2^(n-1): at least 0.1 s before the 2nd attempt, 0.2 s before the 3rd.
+        at = [r["received_at_monotonic"] for r in recs]
+        slack = 0.01
+        self.assertGreaterEqual(at[1] - at[0], 0.1 - slack, "no back-off before retry 1: %s" % at)
+        self.assertGreaterEqual(at[2] - at[1], 0.2 - slack, "no back-off before retry 2: %s" % at)
+        self.assertGreaterEqual(elapsed, 0.3 - slack)
+        self.assertLess(elapsed, 5.0, "back-off far longer than retry_delay calls for")
+        # A provider outage does not bench a key: the next request is answered at once.
+        res, headers = self.post(proxy)
+        self.assertStatus(proxy, res, 200)
+        self.assertEqual(headers.get("x-proxy-attempts"), "1", headers)
+
+    def test_5xx_beyond_max_retries_answers_with_the_upstream_error(self):
+        proxy = self.start_proxy(TWO_KEYS, overrides(retry__max_retries=2, retry__retry_delay=0.05))
+        self.fake.script([{"path": h.CHAT_PATH, "status": 502,
+                           "body": {"error": {"code": 502, "message": "Provider returned error"}}}])
+        res, headers = self.post(proxy)
+        self.assertStatus(proxy, res, 502)
+        self.assertEqual(headers.get("x-proxy-attempts"), "3", headers)
+        self.assertEqual(len(self.chat_keys()), 3)
+        self.assertOpenRouterError(res, 502)
+
+    def test_every_key_429_with_long_retry_after_gives_429(self):
+        proxy = self.start_proxy(TWO_KEYS, overrides(upstream__request_timeout=2))
+        self.fake.script([{"path": h.CHAT_PATH, "status": 429, "body": ERR_429,
+                           "headers": {"Retry-After": "30"}}])
+        started = time.monotonic()
+        res, headers = self.post(proxy)
+        elapsed = time.monotonic() - started
+        self.assertStatus(proxy, res, 429)
+        self.assertIn("retry-after", headers, headers)
+        retry_after = int(headers["retry-after"])
+        self.assertGreaterEqual(retry_after, 1, headers)
+        self.assertLessEqual(retry_after, 31, headers)
+        self.assertOpenRouterError(res, 429)
+        self.assertLess(elapsed, 2.0 + 1.5, "the answer came after the request deadline")
+        self.assertEqual(sorted(self.chat_keys()), sorted([KEY_A, KEY_B]),
+                         "each key should be tried once")
+
+    def test_every_key_429_with_short_retry_after_waits_and_succeeds(self):
+        proxy = self.start_proxy(TWO_KEYS, overrides(upstream__request_timeout=10))
+        self.fake.script([{"path": h.CHAT_PATH, "status": 429, "body": ERR_429,
+                           "headers": {"Retry-After": "1"}, "times": 2}])
+        started = time.monotonic()
+        res, headers = self.post(proxy)
+        elapsed = time.monotonic() - started
+        self.assertStatus(proxy, res, 200)
+        recs = self.fake.requests(h.CHAT_PATH)
+        self.assertEqual([r["status"] for r in recs], [429, 429, 200], recs)
+        self.assertEqual(len({r["key"] for r in recs[:2]}), 2, "both keys should be tried first")
+        # The third attempt waited for a cool-down (Retry-After: 1 s).
+        self.assertGreaterEqual(recs[2]["received_at_monotonic"] - recs[0]["received_at_monotonic"], 0.9)
+        self.assertGreaterEqual(elapsed, 0.9)
+        self.assertLess(elapsed, 10.0)
+        self.assertEqual(headers.get("x-proxy-attempts"), "3", headers)
+
+    def test_every_key_invalid_gives_503(self):
+        proxy = self.start_proxy(TWO_KEYS, overrides())
+        self.fake.script([{"path": h.CHAT_PATH, "status": 401, "body": ERR_401}])
+        res, headers = self.post(proxy)
+        self.assertStatus(proxy, res, 503)
+        message = self.assertOpenRouterError(res, 503)
+        self.assertIn("disabled", message.lower(), message)
+        self.assertEqual(sorted(self.chat_keys()), sorted([KEY_A, KEY_B]))
+        # Later requests are answered without troubling the upstream.
+        res, _ = self.post(proxy)
+        self.assertStatus(proxy, res, 503)
+        self.assertIn("disabled", self.assertOpenRouterError(res, 503).lower())
+        self.assertEqual(len(self.chat_keys()), 2, "disabled keys were tried again")
+
+
+class EmptyPoolTest(KeysTestBase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        try:
+            cls.target = h.FakeOpenRouter(pki=cls.pki, tunnel_cert=True).start()
+        except BaseException:
+            super().tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.target.__exit__(None, None, None)
+        finally:
+            super().tearDownClass()
+
+    def test_no_keys_starts_answers_503_and_tunnels(self):
+        proxy = self.start_proxy((), overrides())
+        self.assertRegex(proxy.all_output().lower(), r"no (api )?keys|0 keys|keys\.csv",
+                         "the start does not say the pool is empty")
+        res, headers = self.post(proxy)
+        self.assertStatus(proxy, res, 503)
+        message = self.assertOpenRouterError(res, 503)
+        self.assertIn("keys.csv", message)
+        self.assertRegex(message.lower(), r"\badd\b", message)
+        self.assertEqual(self.fake.requests(), [], "nothing should reach the upstream")
+        # Tunnelling is unaffected.
+        res = h.curl(["-x", proxy.url, "--cacert", self.pki.ca_cert,
+                      "https://localhost:%d/api/v1/key" % self.target.port,
+                      "-H", "Authorization: Bearer " + h.CLIENT_KEY], metrics=True)
+        self.assertEqual((res.returncode, res.status), (0, 200), res.stderr)
+        self.assertIn(b'"data"', res.stdout)
+        self.assertEqual(len(self.target.requests()), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,121 @@
+#!/usr/bin/python3
+"""Streams and the key pool: an error in the first `data:` event (after processing comments) is
+retried on another key without the client seeing it; an error after the first event is passed
+through and never retried."""
+
+import json
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import harness as h  # noqa: E402
+
+API = "https://openrouter.ai/api/v1/chat/completions"
+
+KEY_A = "sk-or-v1-test-streams-a-9e2c4a7b1d3f5086"
+KEY_B = "sk-or-v1-test-streams-b-3f8d1b6e0c2a4975"
+LABEL = {KEY_A: "str-a", KEY_B: "str-b"}
+TWO_KEYS = ((KEY_A, "str-a"), (KEY_B, "str-b"))
+OVERRIDES = {"proxy.workers": 2, "keys.key_recovery_interval": 3600, "retry.retry_delay": 0.1}
+
+
+class StreamKeysTest(h.FreshProxyTestCase):
+    def stream(self, proxy, head_path, events=4, timeout=30):
+        args = h.via_proxy(proxy, "-D", head_path, *h.chat_args(
+            h.chat_body(stream=True), extra_headers=["X-Fake-Events: %d" % events]), API)
+        return h.curl_stream(args, timeout=timeout)
+
+    def run_stream(self, proxy, events=4):
+        head_path = os.path.join(proxy.dir, "stream.headers")
+        res = self.stream(proxy, head_path, events)
+        try:
+            with open(head_path) as f:
+                headers = h.parse_header_block(f.read())
+        except FileNotFoundError:
+            headers = {}
+        return res, headers
+
+    def assertGoodStream(self, proxy, res, events):
+        self.assertEqual(res.returncode, 0, res.stderr + "\n" + proxy.diagnostics())
+        payloads = res.data_payloads()
+        # N content events, the usage event, [DONE].
+        self.assertEqual(len(payloads), events + 2, res.output[-2000:])
+        self.assertEqual(payloads[-1], b"[DONE]")
+        for i in range(events):
+            self.assertIn(b'"tok%d ' % i, payloads[i])
+
+    # -------------------------------------------------------------------------------------------
+    def test_first_event_429_retried_invisibly_on_another_key(self):
+        proxy = self.start_proxy(TWO_KEYS, OVERRIDES)
+        reset_ms = int((time.time() + 60) * 1000)
+        self.fake.script([{
+            "path": h.CHAT_PATH, "times": 1, "processing_comments": 2,
+            "stream_error_first": {"code": 429, "message": "Rate limit exceeded: free-models-per-min.",
+                                   "metadata": {"headers": {"X-RateLimit-Limit": "20",
+                                                            "X-RateLimit-Remaining": "0",
+                                                            "X-RateLimit-Reset": str(reset_ms)}}}}])
+        res, headers = self.run_stream(proxy, events=4)
+        self.assertGoodStream(proxy, res, 4)
+        self.assertNotIn(b"error", res.output, "the client saw the upstream's error event")
+        self.assertNotIn(b"Rate limit", res.output)
+        recs = self.fake.requests(h.CHAT_PATH)
+        self.assertEqual(len(recs), 2, recs)
+        self.assertEqual(recs[0].get("stream_result"), "error_first")
+        self.assertEqual(recs[1].get("stream_result"), "complete")
+        self.assertNotEqual(recs[0]["key"], recs[1]["key"], "retried on the rate-limited key")
+        self.assertEqual(headers.get("x-proxy-attempts"), "2", headers)
+        self.assertEqual(headers.get("x-proxy-key"), LABEL[recs[1]["key"]], headers)
+        self.assertIn("text/event-stream", headers.get("content-type", ""), headers)
+
+    def test_first_event_401_disables_key_and_retries(self):
+        proxy = self.start_proxy(TWO_KEYS, OVERRIDES)
+        self.fake.script([{"key": KEY_A, "path": h.CHAT_PATH, "processing_comments": 1,
+                           "stream_error_first": {"code": 401, "message": "User not found."}}])
+        for _ in range(3):
+            res, headers = self.run_stream(proxy, events=2)
+            self.assertGoodStream(proxy, res, 2)
+            self.assertNotIn(b"User not found", res.output)
+            self.assertEqual(headers.get("x-proxy-key"), "str-b", headers)
+        keys = [r["key"] for r in self.fake.requests(h.CHAT_PATH)]
+        self.assertLessEqual(keys.count(KEY_A), 1, "the invalid key was used again: %s" % keys)
+
+    def test_mid_stream_error_passed_through_without_retry(self):
+        proxy = self.start_proxy(TWO_KEYS, OVERRIDES)
+        self.fake.script([{"path": h.CHAT_PATH, "times": 1, "stream_error_after": 3,
+                           "stream_error": {"error": {"code": 502, "message": "Provider disconnected",
+                                                      "metadata": {"error_type": "provider_error"}}}}])
+        res, headers = self.run_stream(proxy, events=6)
+        payloads = res.data_payloads()
+        self.assertGreaterEqual(len(payloads), 4, res.output[-2000:])
+        for i in range(3):
+            self.assertIn(b'"tok%d ' % i, payloads[i])
+        error_event = json.loads(payloads[3])
+        self.assertEqual(error_event["error"]["code"], 502, payloads[3])
+        self.assertEqual(error_event["error"]["message"], "Provider disconnected")
+        self.assertEqual(len(payloads), 4, "events after the error: %s" % payloads[4:])
+        self.assertNotIn(b"[DONE]", res.output)
+        recs = self.fake.requests(h.CHAT_PATH)
+        self.assertEqual(len(recs), 1, "a stream that already reached the client was retried")
+        self.assertEqual(recs[0]["stream_result"], "error_after")
+        self.assertEqual(headers.get("x-proxy-attempts"), "1", headers)
+
+    def test_mid_stream_cut_passed_through_without_retry(self):
+        proxy = self.start_proxy(TWO_KEYS, OVERRIDES)
+        self.fake.script([{"path": h.CHAT_PATH, "times": 1, "stream_error_after": 2,
+                           "cut_connection": True}])
+        res, _ = self.run_stream(proxy, events=6)
+        payloads = res.data_payloads()
+        self.assertEqual(len(payloads), 2, res.output[-2000:])
+        self.assertNotIn(b"[DONE]", res.output)
+        # The client learns the response is incomplete (no terminating chunk).
+        self.assertNotEqual(res.returncode, 0, "curl saw a complete response after a cut")
+        self.assertEqual(len(self.fake.requests(h.CHAT_PATH)), 1, "a cut stream was retried")
+        # The proxy keeps serving.
+        res, _ = self.run_stream(proxy, events=2)
+        self.assertGoodStream(proxy, res, 2)
+
+
+if __name__ == "__main__":
+    unittest.main()
