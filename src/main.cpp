@@ -42,6 +42,7 @@ orp::config::settings load_settings(const common_options& o) {
 int main(int argc, char** argv) {
   CLI::App app{"openrouter-proxy: one pool of OpenRouter keys for every tool, via HTTPS_PROXY"};
   app.set_version_flag("--version", std::string("openrouter-proxy ") + ORP_VERSION);
+  app.footer(orp::config::render_help_footer());
   common_options common;
   add_common(app, common);
   std::string ready_file;

@@ -105,6 +105,16 @@ asio::awaitable<void> drain_and_stop(asio::io_context& io, proxy::shared_context
   io.stop();
 }
 
+// Runs a parser of one setting's value, naming the setting when it refuses.
+template <class F>
+auto parse_setting(std::string_view name, F&& parse) {
+  try {
+    return parse();
+  } catch (const std::invalid_argument& e) {
+    throw startup_error(std::string(name) + ": " + e.what());
+  }
+}
+
 bool is_loopback_host(const std::string& host) {
   if (host == "localhost") return true;
   net::error_code ec;
@@ -142,14 +152,16 @@ int run(const config::settings& cfg, const run_options& opts) {
   upstream::resolve_overrides overrides;
   tls::ssl_ctx_ptr client_ctx;
   try {
+    // Everything the user can get wrong is checked before anything is created or logged.
+    target = parse_setting("upstream.api_url", [&] { return upstream::parse_api_url(cfg.text("upstream.api_url")); });
+    overrides = parse_setting("upstream.resolve",
+                              [&] { return upstream::parse_resolve_overrides(cfg.text("upstream.resolve")); });
+    check_exposure(cfg);
+    records = load_keys(cfg);
+    client_ctx = tls::make_client_context(cfg.path("upstream.ca_file"));
     log::init(log_options_from(cfg));
-    target = upstream::parse_api_url(cfg.text("upstream.api_url"));
-    overrides = upstream::parse_resolve_overrides(cfg.text("upstream.resolve"));
     ca = std::make_unique<tls::certificate_authority>(prepare_ca(cfg));
     leaves = std::make_unique<tls::leaf_cache>(*ca);
-    client_ctx = tls::make_client_context(cfg.path("upstream.ca_file"));
-    records = load_keys(cfg);
-    check_exposure(cfg);
   } catch (const std::exception& e) {
     std::cerr << "openrouter-proxy: " << e.what() << "\n";
     return 2;

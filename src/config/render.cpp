@@ -35,4 +35,16 @@ std::string render_markdown_reference() {
   return out;
 }
 
+std::string render_help_footer() {
+  std::string out = "Settings (config.ini sections, or --set SECTION.KEY=VALUE), with defaults:\n";
+  for (const auto& s : all_settings()) {
+    std::string name = std::string(s.section) + "." + std::string(s.key);
+    std::string line = "  " + name + " = " + std::string(s.default_value);
+    if (line.size() < 46) line.resize(46, ' ');
+    else line += "  ";
+    out += line + std::string(s.help) + "\n";
+  }
+  return out;
+}
+
 }  // namespace orp::config

@@ -81,7 +81,8 @@ server_handshake::server_handshake(bool require_auth) : require_auth_(require_au
 
 step server_handshake::feed(std::string_view data) {
   if (state_ == state::failed) return fail{{}, "SOCKS5 handshake already failed"};
-  if (state_ != state::done && buffer_.size() + data.size() > max_pending_bytes) {
+  const bool pending = state_ == state::auth_pending || state_ == state::reply_pending;
+  if (pending && buffer_.size() + data.size() > max_pending_bytes) {
     return failure({}, "too many bytes before the SOCKS5 handshake completed");
   }
   buffer_.append(data);

@@ -71,8 +71,8 @@ class server_handshake {
   explicit server_handshake(bool require_auth);
 
   // Appends data and advances. While a decision is pending (after authenticate or
-  // connect_request) bytes are only kept; before the CONNECT request completes at most
-  // max_pending_bytes may wait this way.
+  // connect_request) bytes are only kept (need_more), at most max_pending_bytes of them. Once the
+  // reply succeeded, fed bytes only add to the leftover.
   step feed(std::string_view data);
   // Answer to an authenticate step: send{01 00} and continue with feed({}), or fail{01 01}.
   step auth_result(bool ok);

@@ -82,14 +82,43 @@ class PersistenceTest(h.FreshProxyTestCase):
                      message="the state file naming the disabled key\n" + proxy.diagnostics())
 
         proxy.restart()
-        self.fake.reset()  # A would answer 200 now: only the persisted state keeps it out
-        for _ in range(6):
+        # A would answer 200 now (chat and /key): only the persisted state keeps it out.
+        self.fake.reset()
+        # Requests over a window long enough for the proxy's background work to run several
+        # times: with key_recovery_interval = 3600 not even a probe of A is due.
+        window_end = time.monotonic() + 2.0
+        served = 0
+        while time.monotonic() < window_end or served < 6:
+            _, headers = self.post(proxy)
+            self.assertEqual(headers.get("x-proxy-key"), "per-b",
+                             "%s\n%s" % (headers, proxy.diagnostics()))
+            served += 1
+            time.sleep(0.05)
+        seen = [(r["method"], r["path"], r["key"]) for r in self.fake.requests()]
+        self.assertEqual([s for s in seen if s[2] == KEY_A], [],
+                         "the key disabled before the restart reached the upstream")
+        self.assertEqual([s[2] for s in seen].count(KEY_B), served)
+        self.assertNoPoolKeyIn(self.read_state(proxy), "the state file")
+
+    def test_disabled_key_not_used_after_restart_while_key_endpoint_refuses_it(self):
+        # Persistence alone, whatever the probing policy at start: /key still refuses A, so
+        # only the restored state can explain A not being chosen for completions.
+        proxy = self.start_proxy(((KEY_A, "per-a"), (KEY_B, "per-b")), OVERRIDES)
+        self.fake.script([{"key": KEY_A, "path": h.CHAT_PATH, "status": 401, "body": ERR_401}])
+        for _ in range(3):
+            self.post(proxy)
+        self.assertEqual(self.chat_keys().count(KEY_A), 1)
+        proxy.restart()
+        self.fake.reset()
+        self.fake.script([{"key": KEY_A, "path": "/api/v1/key", "status": 401, "body": ERR_401}])
+        window_end = time.monotonic() + 1.5
+        served = 0
+        while time.monotonic() < window_end or served < 6:
             _, headers = self.post(proxy)
             self.assertEqual(headers.get("x-proxy-key"), "per-b", headers)
-        seen = [r["key"] for r in self.fake.requests()]
-        self.assertNotIn(KEY_A, seen, "the key disabled before the restart reached the upstream")
-        self.assertEqual(seen.count(KEY_B), 6)
-        self.assertNoPoolKeyIn(self.read_state(proxy), "the state file")
+            served += 1
+            time.sleep(0.05)
+        self.assertNotIn(KEY_A, self.chat_keys(), "the key disabled before the restart was used")
 
     def test_sighup_adds_a_key_that_then_serves(self):
         proxy = self.start_proxy(((KEY_A, "per-a"),), OVERRIDES)

@@ -1,0 +1,202 @@
+"""Configuration errors, --set, the access log (text and JSON), and keys never reaching any output."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
+import harness  # noqa: E402
+from harness import CLIENT_KEY, POOL_KEY_A, POOL_KEY_B, FakeOpenRouter, Proxy, chat_args, curl, via_proxy  # noqa: E402
+
+
+CHAT_URL = "https://openrouter.ai/api/v1/chat/completions"
+
+
+def run_binary(args, cwd, timeout=20):
+    return subprocess.run([harness.binary_path(), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+class ConfigErrorTest(unittest.TestCase):
+    """Bad input at start: one line naming file, line and setting; exit code 2."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="orp-config-")
+        with open(os.path.join(self.dir, "keys.csv"), "w") as f:
+            f.write("key,label\nsk-or-v1-test-one,one\n")
+
+    def tearDown(self):
+        subprocess.run(["rm", "-rf", self.dir])
+
+    def start_with(self, config_text, keys_text=None, admin_off=True):
+        with open(os.path.join(self.dir, "config.ini"), "w") as f:
+            f.write(config_text)
+        if keys_text is not None:
+            with open(os.path.join(self.dir, "keys.csv"), "w") as f:
+                f.write(keys_text)
+        args = ["run", "--config", "config.ini", "--set", "proxy.listen=127.0.0.1:0"]
+        if admin_off:
+            args += ["--set", "admin.listen="]
+        return run_binary(args, self.dir)
+
+    def assertRefused(self, result, *needles):
+        self.assertEqual(result.returncode, 2, result.stderr)
+        lines = [l for l in result.stderr.splitlines() if l.strip()]
+        self.assertEqual(len(lines), 1, result.stderr)
+        for needle in needles:
+            self.assertIn(needle, lines[0])
+
+    def test_unknown_key(self):
+        r = self.start_with("[proxy]\nworkers = 1\nlisten_port = 8080\n")
+        self.assertRefused(r, "config.ini:3", "proxy.listen_port", "unknown setting")
+
+    def test_unknown_section(self):
+        r = self.start_with("[proxy]\nworkers = 1\n[upstreams]\n")
+        self.assertRefused(r, "config.ini:3", "unknown section [upstreams]")
+
+    def test_bad_value(self):
+        r = self.start_with("[retry]\nmax_retries = three\n")
+        self.assertRefused(r, "config.ini:2", "retry.max_retries", "whole number")
+
+    def test_out_of_range(self):
+        r = self.start_with("[upstream]\nrequest_timeout = -5\n")
+        self.assertRefused(r, "config.ini:2", "upstream.request_timeout")
+
+    def test_missing_config_file(self):
+        r = run_binary(["run", "--config", "nope.ini"], self.dir)
+        self.assertRefused(r, "nope.ini")
+
+    def test_bad_keys_line(self):
+        r = self.start_with("[proxy]\nworkers = 1\n", "key,label,weight\nsk-or-v1-test-one,one,1\nsk-or-v1-test-two,two,heavy\n")
+        self.assertRefused(r, "keys.csv:3")
+        self.assertNotIn("sk-or-v1-test-two", r.stderr)
+
+    def test_duplicate_key(self):
+        r = self.start_with("[proxy]\nworkers = 1\n",
+                            "sk-or-v1-test-dup-key,a\n# comment\nsk-or-v1-test-dup-key,b\n")
+        self.assertRefused(r, "keys.csv:3", "1")
+        self.assertNotIn("sk-or-v1-test-dup-key", r.stderr)
+
+    def test_bad_set_override(self):
+        r = run_binary(["run", "--set", "proxy.workers=many"], self.dir)
+        self.assertRefused(r, "--set proxy.workers=many", "proxy.workers")
+
+    def test_admin_off_loopback_needs_token(self):
+        r = self.start_with("[admin]\nlisten = 0.0.0.0:0\n", admin_off=False)
+        self.assertRefused(r, "admin.listen", "admin.token")
+
+    def test_help_lists_every_setting_and_version(self):
+        r = run_binary(["--help"], self.dir)
+        self.assertEqual(r.returncode, 0)
+        for name in ("proxy.listen", "upstream.api_url", "retry.max_retries", "keys.strategy", "log.format",
+                     "admin.token", "state.redis_url"):
+            self.assertIn(name, r.stdout)
+        v = run_binary(["--version"], self.dir)
+        self.assertEqual(v.returncode, 0)
+        self.assertRegex(v.stdout, r"openrouter-proxy \d+\.\d+\.\d+")
+
+
+class SetOverrideTest(unittest.TestCase):
+    def test_set_overrides_config_file(self):
+        with FakeOpenRouter() as fake:
+            # config.ini says 3 retries; --set makes it 0, so one 502 reaches the client at once.
+            with Proxy(fake, overrides={"retry.max_retries": 3},
+                       extra_args=["--set", "retry.max_retries=0"]) as proxy:
+                fake.script([{"key": "*", "status": 502, "body": {"error": {"code": 502, "message": "down"}}}])
+                res = curl(via_proxy(proxy, *chat_args(), CHAT_URL), metrics=True)
+                self.assertEqual(res.returncode, 0, res.stderr)
+                self.assertEqual(res.status, 502)
+                self.assertEqual(len(fake.requests("/api/v1/chat/completions")), 1)
+
+
+class AccessLogTest(unittest.TestCase):
+    def run_requests(self, fmt):
+        fake = FakeOpenRouter()
+        fake.start()
+        self.addCleanup(fake.stop)
+        proxy = Proxy(fake, keys=[(POOL_KEY_A, "pool-a"), (POOL_KEY_B, "pool-b")],
+                      overrides={"log.format": fmt, "proxy.workers": 1})
+        proxy.start()
+        self.addCleanup(proxy.cleanup)
+        fake.script([{"key": POOL_KEY_A, "status": 429, "times": 1,
+                      "body": {"error": {"code": 429, "message": "Rate limit exceeded for " + POOL_KEY_A}}}])
+        res = curl(via_proxy(proxy, *chat_args(body=harness.chat_body("openai/gpt-4o-mini", False, "hi")), CHAT_URL), metrics=True)
+        self.assertEqual(res.status, 200, res.stderr)
+        proxy.stop()
+        return proxy
+
+    def test_text_access_line_has_every_field(self):
+        proxy = self.run_requests("text")
+        lines = [l for l in proxy.log_text().splitlines() if " access " in l]
+        self.assertEqual(len(lines), 1, proxy.log_text())
+        line = lines[0]
+        for field in ("id=", "client=127.0.0.1:", "mode=connect", "POST /api/v1/chat/completions",
+                      "model=openai/gpt-4o-mini", "key=pool-b", "attempts=2", "status=200", "upstream_ms=",
+                      "duration_ms=", "bytes_in=", "bytes_out=", "prompt_tokens=", "completion_tokens=", "cost="):
+            self.assertIn(field, line)
+        # The failed attempt is logged at info with its key label and reason, masked.
+        attempt = [l for l in proxy.log_text().splitlines() if "attempt" in l and "pool-a" in l]
+        self.assertTrue(attempt, proxy.log_text())
+        self.assertIn("429", attempt[0])
+
+    def test_json_lines_parse_with_the_same_fields(self):
+        proxy = self.run_requests("json")
+        records = []
+        for line in proxy.log_text().splitlines():
+            if line.strip():
+                records.append(json.loads(line))  # every line is one JSON object
+        access = [r for r in records if r.get("msg") == "access"]
+        self.assertEqual(len(access), 1, records)
+        a = access[0]
+        self.assertEqual((a["method"], a["path"], a["status"], a["attempts"], a["key"], a["mode"]),
+                         ("POST", "/api/v1/chat/completions", 200, 2, "pool-b", "connect"))
+        self.assertEqual(a["model"], "openai/gpt-4o-mini")
+        for field in ("time", "level", "id", "client", "upstream_ms", "duration_ms", "bytes_in", "bytes_out",
+                      "prompt_tokens", "completion_tokens", "cost"):
+            self.assertIn(field, a)
+
+    def test_log_is_appended_not_truncated(self):
+        proxy = self.run_requests("text")
+        before = proxy.log_text()
+        proxy.start()
+        proxy.stop()
+        self.assertTrue(proxy.log_text().startswith(before))
+
+
+class NoKeyLeaksTest(unittest.TestCase):
+    """After a run full of errors, no pool key appears in the log, stderr, the state file or the admin API."""
+
+    def test_no_key_anywhere(self):
+        keys = [(POOL_KEY_A, ""), (POOL_KEY_B, "pool-b"), ("sk-or-v1-test-pool-c", "")]
+        with FakeOpenRouter() as fake:
+            with Proxy(fake, keys=keys, overrides={"keys.key_recovery_interval": 1}) as proxy:
+                quote = lambda k: {"error": {"code": 401, "message": "Invalid key " + k}}
+                fake.script([
+                    {"key": POOL_KEY_A, "status": 401, "body": quote(POOL_KEY_A)},
+                    {"key": POOL_KEY_B, "status": 402, "body": {"error": {"code": 402, "message": "No credit on " + POOL_KEY_B}}},
+                    {"key": "sk-or-v1-test-pool-c", "status": 429, "raw_body": "slow down sk-or-v1-test-pool-c", "times": 2},
+                    {"key": "*", "path": "/api/v1/key", "status": 401, "body": quote("key")},
+                ])
+                for _ in range(4):
+                    curl(via_proxy(proxy, *chat_args(), CHAT_URL))
+                admin = ""
+                for path in ("/keys", "/metrics", "/stats", "/"):
+                    status, body = proxy.admin_get(path)
+                    admin += body if isinstance(body, str) else body.decode()
+                status_out = run_binary(["keys", "status", "--set", "admin.listen=" + proxy.ready["admin"]], proxy.dir)
+                admin += status_out.stdout + status_out.stderr
+                harness.wait_until(lambda: os.path.exists(os.path.join(proxy.dir, "data", "key_state.json")), 10,
+                                   message="state file written")
+                proxy.stop()
+                with open(os.path.join(proxy.dir, "data", "key_state.json")) as f:
+                    state = f.read()
+                everything = proxy.all_output() + state + admin
+                for key, _ in keys + [(CLIENT_KEY, "")]:
+                    self.assertNotIn(key, everything)
+                self.assertIn("sk-or-v1-…ol-a", everything)  # the mask stands in for the key
+
+
+if __name__ == "__main__":
+    unittest.main()

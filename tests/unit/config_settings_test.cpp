@@ -1,0 +1,115 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "config/render.hpp"
+#include "config/settings.hpp"
+
+namespace orp::config {
+namespace {
+
+TEST(ConfigSettings, DefaultsComeFromTheTable) {
+  settings s;
+  EXPECT_EQ(s.text("proxy.listen"), "127.0.0.1:8080");
+  EXPECT_EQ(s.size("proxy.max_request_body"), 32u * 1024 * 1024);
+  EXPECT_DOUBLE_EQ(s.seconds("retry.retry_delay"), 1.0);
+  EXPECT_EQ(s.integer("retry.max_retries"), 3);
+  EXPECT_EQ(s.list("proxy.intercept_hosts"), std::vector<std::string>{"openrouter.ai"});
+  for (const auto& def : all_settings())
+    EXPECT_NO_THROW(validate_value(def, def.default_value)) << def.section << "." << def.key;
+}
+
+TEST(ConfigSettings, ReadsSectionsCommentsAndFractions) {
+  settings s;
+  s.load_text("; comment\n# another\n[upstream]\nrequest_timeout = 2.5\n\n[proxy]\nmax_request_body = 1MiB\n"
+              "intercept_hosts = a.example , b.example\n",
+              "config.ini");
+  EXPECT_EQ(s.duration("upstream.request_timeout"), std::chrono::milliseconds(2500));
+  EXPECT_EQ(s.size("proxy.max_request_body"), 1024u * 1024);
+  EXPECT_EQ(s.list("proxy.intercept_hosts"), (std::vector<std::string>{"a.example", "b.example"}));
+}
+
+void expect_error(std::string_view text, std::string_view needle) {
+  settings s;
+  try {
+    s.load_text(text, "config.ini");
+    FAIL() << "no error for: " << text;
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+TEST(ConfigSettings, ErrorsNameFileLineAndSetting) {
+  expect_error("[proxy]\nlisten = 127.0.0.1:8080\nlistne = 1\n", "config.ini:3: unknown setting proxy.listne");
+  expect_error("[proxyy]\n", "config.ini:1: unknown section [proxyy]");
+  expect_error("[retry]\n\nmax_retries = lots\n", "config.ini:3: retry.max_retries = 'lots': expected a whole number");
+  expect_error("[retry]\nmax_retries = 1000\n", "config.ini:2: retry.max_retries = '1000': must be between 0 and 100");
+  expect_error("[proxy]\nmax_request_body = 3 parsecs\n", "config.ini:2: proxy.max_request_body");
+  expect_error("[keys]\nstrategy = fastest\n", "must be one of round_robin|least_used|random");
+  expect_error("[proxy]\nlisten = nowhere\n", "config.ini:2: proxy.listen");
+  expect_error("listen = 1\n", "config.ini:1: setting outside of a [section]");
+  expect_error("[proxy]\njust words\n", "config.ini:2: expected 'key = value'");
+  expect_error("[upstream]\napi_url = not a url\n", "upstream.api_url");
+  expect_error("[log]\nlevel = loud\n", "log.level");
+}
+
+TEST(ConfigSettings, OverridesWinAndAreValidated) {
+  settings s;
+  s.load_text("[proxy]\nworkers = 2\n", "config.ini");
+  s.apply_override("proxy.workers=4");
+  EXPECT_EQ(s.integer("proxy.workers"), 4);
+  EXPECT_THROW(s.apply_override("proxy.workers=-1"), config_error);
+  EXPECT_THROW(s.apply_override("proxy.nothing=1"), config_error);
+  EXPECT_THROW(s.apply_override("workers=1"), config_error);
+  try {
+    s.apply_override("retry.retry_delay=soon");
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("--set retry.retry_delay=soon"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ConfigSettings, MissingFileIsAClearError) {
+  settings s;
+  try {
+    s.load_file("/nonexistent/config.ini");
+    FAIL();
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/config.ini"), std::string::npos);
+  }
+}
+
+TEST(ConfigSettings, ParsersAcceptUnitsAndRefuseJunk) {
+  EXPECT_EQ(parse_size("512"), 512u);
+  EXPECT_EQ(parse_size("64KiB"), 64u * 1024);
+  EXPECT_EQ(parse_size("10 MiB"), 10u * 1024 * 1024);
+  EXPECT_EQ(parse_size("1GiB"), 1024u * 1024 * 1024);
+  EXPECT_THROW(parse_size("-1"), std::invalid_argument);
+  EXPECT_THROW(parse_size("12 furlongs"), std::invalid_argument);
+  EXPECT_DOUBLE_EQ(parse_seconds("0.25"), 0.25);
+  EXPECT_DOUBLE_EQ(parse_seconds("3s"), 3);
+  EXPECT_THROW(parse_seconds("-2"), std::invalid_argument);
+  EXPECT_THROW(parse_seconds("nan"), std::invalid_argument);
+  auto ep = parse_endpoint("[::1]:9090");
+  EXPECT_EQ(ep.host, "::1");
+  EXPECT_EQ(ep.port, 9090);
+  EXPECT_THROW(parse_endpoint("host:99999"), std::invalid_argument);
+  EXPECT_THROW(parse_endpoint("host"), std::invalid_argument);
+}
+
+// The committed config.ini and docs/configuration.md are renderings of the table.
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST(ConfigSettings, CommittedConfigIniMatchesTheTable) {
+  EXPECT_EQ(read_file(std::string(ORP_SOURCE_DIR) + "/config.ini"), render_default_ini())
+      << "regenerate with: build/openrouter-proxy config defaults > config.ini";
+  EXPECT_EQ(read_file(std::string(ORP_SOURCE_DIR) + "/docs/configuration.md"), render_markdown_reference())
+      << "regenerate with: build/openrouter-proxy config reference > docs/configuration.md";
+  settings s;
+  EXPECT_NO_THROW(s.load_text(render_default_ini(), "config.ini"));
+}
+
+}  // namespace
+}  // namespace orp::config
