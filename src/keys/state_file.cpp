@@ -230,7 +230,8 @@ void key_pool::restore(const persisted_state& state, steady_time now, wall_time 
       set_state(e, key_state::cooling, now, "restored: " + p.reason);
     } else if (is_disabled(p.state)) {
       set_state(e, p.state, now, "restored: " + p.reason);
-      e.last_probe.reset();  // probe soon: credit may have been added while the proxy was down
+      // The probe schedule carries on from the start: a restart is not a reason to hammer the
+      // upstream with probes of keys that were just found bad (set_state marked it probed now).
     }
   }
 }
