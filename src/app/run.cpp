@@ -187,6 +187,7 @@ int run(const config::settings& cfg, const run_options& opts) {
 
   proxy::shared_context shared;
   shared.intercept_hosts = cfg.list("proxy.intercept_hosts");
+  shared.tunnel = proxy::tunnel_policy::parse(cfg.text("proxy.tunnel"));
   shared.leaves = leaves.get();
   shared.lim = limits_from(cfg);
   auto fwd = forward_from(cfg);

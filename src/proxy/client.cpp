@@ -137,6 +137,11 @@ asio::awaitable<void> serve_client(net::tcp::socket socket, shared_context& shar
     }
     std::string early = in.substr(head_end);
     if (!shared.intercepts(target.host)) {
+      if (!shared.tunnel.allows(target.host)) {
+        log::info("client {}: tunnel to {} refused by proxy.tunnel", client, target.host);
+        co_await refuse(socket, 403, "tunnelling to " + target.host + " is not allowed by this proxy (proxy.tunnel)");
+        co_return;
+      }
       co_await tunnel(std::move(socket), target.host, target.port, std::move(early), client, shared);
       co_return;
     }

@@ -27,8 +27,17 @@ struct limits {
   std::int64_t max_connections = 10000;
 };
 
+// proxy.tunnel: which non-intercepted hosts may be tunnelled.
+struct tunnel_policy {
+  bool all = true;                 // "all"
+  std::vector<std::string> hosts;  // allow-list when !all ("none" = empty)
+  static tunnel_policy parse(std::string_view setting);
+  bool allows(std::string_view host) const;
+};
+
 struct shared_context {
   std::vector<std::string> intercept_hosts;
+  tunnel_policy tunnel;
   tls::leaf_cache* leaves = nullptr;
   limits lim;
   std::atomic<std::uint64_t> next_request_id{1};

@@ -6,6 +6,7 @@
 
 #include "forward/responses.hpp"
 #include "http/parser.hpp"
+#include "config/settings.hpp"
 #include "log/logging.hpp"
 
 namespace orp::proxy {
@@ -118,13 +119,29 @@ template asio::awaitable<void> run_session<net::tls_stream>(net::tls_stream&, se
 template asio::awaitable<void> run_session<net::tcp::socket>(net::tcp::socket&, session_info, std::string,
                                                              shared_context&, worker&);
 
-bool shared_context::intercepts(std::string_view host) const {
-  for (const auto& h : intercept_hosts) {
-    if (h.size() == host.size() &&
-        std::equal(h.begin(), h.end(), host.begin(), [](char a, char b) { return std::tolower(a) == std::tolower(b); }))
+namespace {
+bool host_in(const std::vector<std::string>& hosts, std::string_view host) {
+  for (const auto& h : hosts) {
+    if (h.size() == host.size() && std::equal(h.begin(), h.end(), host.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+        }))
       return true;
   }
   return false;
 }
+}  // namespace
+
+bool shared_context::intercepts(std::string_view host) const { return host_in(intercept_hosts, host); }
+
+tunnel_policy tunnel_policy::parse(std::string_view setting) {
+  tunnel_policy p;
+  if (setting == "all" || setting.empty()) return p;
+  p.all = false;
+  if (setting == "none") return p;
+  p.hosts = config::split_list(setting);
+  return p;
+}
+
+bool tunnel_policy::allows(std::string_view host) const { return all || host_in(hosts, host); }
 
 }  // namespace orp::proxy

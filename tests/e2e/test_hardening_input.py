@@ -1,0 +1,161 @@
+"""Bad input on the proxy port: each gets a clear answer (or a closed connection), and a good
+request on another connection still succeeds afterwards."""
+import os
+import socket
+import ssl
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
+import harness  # noqa: E402
+from harness import FakeOpenRouter, Proxy, chat_args, curl, via_proxy  # noqa: E402
+
+CHAT_URL = "https://openrouter.ai/api/v1/chat/completions"
+
+
+def exchange(port, data, timeout=10.0, shut=False):
+    """Sends raw bytes, returns everything the proxy answers until it closes (bounded)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        if shut:
+            s.shutdown(socket.SHUT_WR)
+        out = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(65536)
+            except (ConnectionResetError, socket.timeout):
+                break
+            if not chunk:
+                break
+            out += chunk
+        return out
+
+
+def status_of(answer):
+    if not answer.startswith(b"HTTP/1.1 "):
+        return None
+    return int(answer[9:12])
+
+
+class HardeningTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.fake = FakeOpenRouter()
+        cls.fake.start()
+        cls.proxy = Proxy(cls.fake, overrides={"proxy.header_timeout": 2, "proxy.tunnel": "localhost",
+                                               "proxy.max_request_body": "1MiB"})
+        cls.proxy.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proxy.cleanup()
+        cls.fake.stop()
+
+    def setUp(self):
+        self.fake.reset()
+
+    def tearDown(self):
+        # After every bad input: the proxy is alive and serves a good request on a new connection.
+        self.assertTrue(self.proxy.alive(), self.proxy.diagnostics())
+        res = curl(via_proxy(self.proxy, *chat_args(), CHAT_URL), metrics=True)
+        self.assertEqual((res.returncode, res.status), (0, 200), res.stderr + self.proxy.diagnostics())
+
+    def base_url_request(self, head, body=b""):
+        return head.replace(b"\n", b"\r\n") + body
+
+    def test_malformed_request_line(self):
+        answer = exchange(self.proxy.port, b"GET / HTTP/1.1 extra\r\nHost: x\r\n\r\n")
+        self.assertEqual(status_of(answer), 400, answer)
+        self.assertIn(b'"error"', answer)
+
+    def test_seventy_kib_of_headers(self):
+        head = b"GET /api/v1/models HTTP/1.1\r\nHost: x\r\n" + b"".join(
+            b"X-Filler-%05d: %s\r\n" % (i, b"a" * 60) for i in range(1100)) + b"\r\n"
+        self.assertGreater(len(head), 70 * 1024)
+        answer = exchange(self.proxy.port, head)
+        self.assertEqual(status_of(answer), 431, answer[:200])
+
+    def test_content_length_with_transfer_encoding(self):
+        answer = exchange(self.proxy.port, self.base_url_request(
+            b"POST /api/v1/chat/completions HTTP/1.1\nHost: x\nContent-Length: 5\n"
+            b"Transfer-Encoding: chunked\n\n", b"0\r\n\r\n"))
+        self.assertEqual(status_of(answer), 400, answer)
+        self.assertEqual(len(self.fake.requests("/api/v1/chat/completions")), 0)
+
+    def test_chunked_body_with_bad_size(self):
+        answer = exchange(self.proxy.port, self.base_url_request(
+            b"POST /api/v1/chat/completions HTTP/1.1\nHost: x\nTransfer-Encoding: chunked\n\n", b"zz\r\nhello\r\n0\r\n\r\n"))
+        self.assertEqual(status_of(answer), 400, answer)
+        self.assertEqual(len(self.fake.requests("/api/v1/chat/completions")), 0)
+
+    def test_body_longer_than_content_length(self):
+        # The extra bytes are read as the start of a next request, which is malformed: the first
+        # request is answered, the rest refused, and nothing smuggled reaches the upstream.
+        body = b'{"model":"x"}' + b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+        answer = exchange(self.proxy.port, self.base_url_request(
+            b"POST /api/v1/chat/completions HTTP/1.1\nHost: x\nContent-Length: 13\n\n", body + b"garbage\r\n\r\n"))
+        self.assertEqual(status_of(answer), 200, answer[:300])
+        paths = [r["path"] for r in self.fake.requests()]
+        self.assertNotIn("/smuggled", paths)
+        self.assertEqual(paths.count("/api/v1/chat/completions"), 1)
+
+    def test_body_over_max_request_body(self):
+        answer = exchange(self.proxy.port, self.base_url_request(
+            b"POST /api/v1/chat/completions HTTP/1.1\nHost: x\nContent-Length: 2000000\n\n", b"x" * 1000))
+        self.assertEqual(status_of(answer), 413, answer)
+
+    def test_garbage_on_the_port(self):
+        answer = exchange(self.proxy.port, os.urandom(4096), shut=True)
+        self.assertIn(status_of(answer), (400, None), answer[:100])
+
+    def test_tls_client_hello_garbage_after_connect(self):
+        with socket.create_connection(("127.0.0.1", self.proxy.port), timeout=10) as s:
+            s.sendall(b"CONNECT openrouter.ai:443 HTTP/1.1\r\nHost: openrouter.ai:443\r\n\r\n")
+            reply = s.recv(4096)
+            self.assertTrue(reply.startswith(b"HTTP/1.1 200"), reply)
+            s.sendall(b"\x16\x03\x01\x02\x00" + os.urandom(512))
+            s.settimeout(10)
+            try:
+                rest = s.recv(4096)
+            except ConnectionResetError:
+                rest = b""
+            # A TLS alert (0x15) or a plain close: never an HTTP answer, never a hang.
+            self.assertTrue(rest == b"" or rest[:1] == b"\x15", rest[:20])
+
+    def test_slow_header_gets_408(self):
+        with socket.create_connection(("127.0.0.1", self.proxy.port), timeout=10) as s:
+            s.sendall(b"GET /api/v1/models HTTP/1.1\r\nHost: x\r\n")  # never finished
+            start = time.monotonic()
+            answer = s.recv(4096)
+            self.assertEqual(status_of(answer), 408, answer)
+            self.assertLess(time.monotonic() - start, 8)
+
+    def test_five_hundred_silent_connections(self):
+        socks = []
+        try:
+            for _ in range(500):
+                socks.append(socket.create_connection(("127.0.0.1", self.proxy.port), timeout=10))
+            # While they sit there, others are served.
+            res = curl(via_proxy(self.proxy, *chat_args(), CHAT_URL), metrics=True)
+            self.assertEqual(res.status, 200, res.stderr)
+            # And the proxy closes them once proxy.header_timeout (2 s) passes.
+            socks[0].settimeout(10)
+            self.assertEqual(socks[0].recv(10), b"")
+        finally:
+            for s in socks:
+                s.close()
+
+    def test_tunnel_to_forbidden_host(self):
+        answer = exchange(self.proxy.port, b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+        self.assertEqual(status_of(answer), 403, answer)
+        self.assertIn(b"proxy.tunnel", answer)
+
+    def test_connect_without_port(self):
+        answer = exchange(self.proxy.port, b"CONNECT openrouter.ai HTTP/1.1\r\nHost: openrouter.ai\r\n\r\n")
+        self.assertEqual(status_of(answer), 400, answer)
+
+
+if __name__ == "__main__":
+    unittest.main()
