@@ -93,6 +93,10 @@ void key_maintenance::flush() {
 }
 
 asio::awaitable<void> key_maintenance::probe(keys::key_lease lease) {
+  if (probe_gate_ && !co_await probe_gate_(lease.fingerprint)) {
+    log::debug("recovery probe of key {} left to another instance this interval", lease.display);
+    co_return;
+  }
   auto r = co_await forward::probe_key(probe_pool_, *lease.key, options_.probe_timeout);
   log::info("recovery probe of key {}: status {}{}{}", lease.display, r.status,
             r.limit_remaining ? ", limit_remaining " + std::to_string(*r.limit_remaining) : std::string(),

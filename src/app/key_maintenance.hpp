@@ -3,6 +3,7 @@
 // state file soon after a change, reloading keys.csv (SIGHUP or a changed file), and probing
 // disabled keys until they recover.
 #include <filesystem>
+#include <functional>
 #include <optional>
 
 #include "keys/key_pool.hpp"
@@ -10,6 +11,9 @@
 #include "upstream/connection_pool.hpp"
 
 namespace orp::app {
+
+// Asked before each recovery probe; false: another instance probes this key this interval.
+using probe_gate = std::function<net::asio::awaitable<bool>(std::string fingerprint)>;
 
 struct maintenance_options {
   std::filesystem::path keys_file;
@@ -30,6 +34,7 @@ class key_maintenance {
   bool reload(std::string_view why);
   // Logs pending changes and writes the state file now (shutdown).
   void flush();
+  void set_probe_gate(probe_gate gate) { probe_gate_ = std::move(gate); }
 
  private:
   net::asio::awaitable<void> tick_loop();
@@ -42,6 +47,7 @@ class key_maintenance {
   keys::key_pool& pool_;
   upstream::connection_pool& probe_pool_;
   maintenance_options options_;
+  probe_gate probe_gate_;
   bool dirty_ = false;
   net::clock::time_point last_save_{};
   std::optional<std::filesystem::file_time_type> keys_mtime_;

@@ -17,6 +17,8 @@
 #include "keys/keys_csv.hpp"
 #include "log/logging.hpp"
 #include "proxy/server.hpp"
+#include "state/redis_url.hpp"
+#include "state/shared_state.hpp"
 #include "tls/ca.hpp"
 #include "tls/contexts.hpp"
 #include "tls/leaf_cache.hpp"
@@ -124,6 +126,12 @@ bool is_loopback_host(const std::string& host) {
 
 // A proxy or admin endpoint reachable from other machines must not be open to all of them.
 void check_exposure(const config::settings& cfg) {
+  parse_setting("proxy.clients", [&] { return proxy::client_credentials(cfg.text("proxy.clients")); });
+  auto listen = cfg.address("proxy.listen");
+  if (!is_loopback_host(listen.host) && proxy::client_credentials(cfg.text("proxy.clients")).empty())
+    throw startup_error("proxy.listen = " + cfg.text("proxy.listen") +
+                        " is reachable from other machines but proxy.clients is empty: add clients "
+                        "(proxy.clients = name:secret,...) or listen on 127.0.0.1");
   auto admin = cfg.address("admin.listen");
   if (!admin.host.empty() && !is_loopback_host(admin.host) && cfg.text("admin.token").empty())
     throw startup_error("admin.listen = " + cfg.text("admin.listen") +
@@ -157,6 +165,8 @@ int run(const config::settings& cfg, const run_options& opts) {
     overrides = parse_setting("upstream.resolve",
                               [&] { return upstream::parse_resolve_overrides(cfg.text("upstream.resolve")); });
     check_exposure(cfg);
+    if (cfg.text("state.backend") == "redis")
+      parse_setting("state.redis_url", [&] { return state::parse_redis_url(cfg.text("state.redis_url")); });
     records = load_keys(cfg);
     client_ctx = tls::make_client_context(cfg.path("upstream.ca_file"));
     log::init(log_options_from(cfg));
@@ -184,10 +194,22 @@ int run(const config::settings& cfg, const run_options& opts) {
                             std::chrono::seconds(static_cast<long>(cfg.seconds("keys.key_recovery_interval")))};
   key_maintenance maintenance(main_io, pool, probe_pool, mopts);
   maintenance.restore_state();
+  // After the restore, before serving: the first requests already see the fleet's key state.
+  auto fleet = state::make_shared_state(cfg, pool);
+  if (fleet) {
+    fleet->start();
+    // The lock lapses just before the next local probe is due, so its owner keeps it.
+    const auto interval = std::chrono::duration_cast<std::chrono::milliseconds>(mopts.recovery_interval);
+    const auto lock_ttl = interval - std::min<std::chrono::milliseconds>(interval / 10, std::chrono::milliseconds(200));
+    maintenance.set_probe_gate([&fleet, lock_ttl](std::string fingerprint) {
+      return state::acquire_probe_lock(*fleet, std::move(fingerprint), lock_ttl);
+    });
+  }
 
   proxy::shared_context shared;
   shared.intercept_hosts = cfg.list("proxy.intercept_hosts");
   shared.tunnel = proxy::tunnel_policy::parse(cfg.text("proxy.tunnel"));
+  shared.clients = proxy::client_credentials(cfg.text("proxy.clients"));
   shared.leaves = leaves.get();
   shared.lim = limits_from(cfg);
   auto fwd = forward_from(cfg);
@@ -211,7 +233,10 @@ int run(const config::settings& cfg, const run_options& opts) {
     admin::sources src;
     src.keys = &pool;
     src.requests = &request_metrics;
-    src.extra_metrics = [&srv](std::string& out) { srv.render_metrics(out); };
+    src.extra_metrics = [&srv, &fleet](std::string& out) {
+      srv.render_metrics(out);
+      if (fleet) fleet->render_metrics(out);
+    };
     src.extra_stats = [&srv](boost::json::object& o) { srv.add_stats(o); };
     src.reload_keys = [&maintenance] { return maintenance.reload("admin request"); };
     src.token = cfg.text("admin.token");
@@ -252,6 +277,7 @@ int run(const config::settings& cfg, const run_options& opts) {
 
   main_io.run();
   srv.stop();
+  if (fleet) fleet->stop();  // sends what is still queued, bounded
   maintenance.flush();
   log::info("stopped");
   log::shutdown();

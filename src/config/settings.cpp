@@ -68,6 +68,8 @@ std::uint64_t parse_size(std::string_view text) {
   else if (unit == "m" || unit == "mb" || unit == "mib") mult = 1024.0 * 1024;
   else if (unit == "g" || unit == "gb" || unit == "gib") mult = 1024.0 * 1024 * 1024;
   else throw std::invalid_argument("unknown size unit '" + unit + "' (use B, KiB, MiB or GiB)");
+  // Checked before the cast: converting a double past 2^64 to an integer is undefined.
+  if (!(v * mult < 18446744073709551616.0)) throw std::invalid_argument("size too large");
   return static_cast<std::uint64_t>(v * mult);
 }
 

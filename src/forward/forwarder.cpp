@@ -238,6 +238,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, const client_request
   log::access_record rec;
   rec.id = req.id;
   rec.client = std::string(req.client);
+  rec.client_name = std::string(req.client_name);
   rec.mode = std::string(req.mode);
   rec.method = req.head.method;
   rec.path = req.head.target;

@@ -38,6 +38,7 @@ struct client_request {
   std::string_view client;  // peer address, for the log
   std::string_view mode;    // "connect", "socks", "base_url"
   std::uint64_t id = 0;
+  std::string_view client_name;  // the authenticated proxy client, if any
 };
 
 // Returns true when the client connection can carry another request.

@@ -108,9 +108,17 @@ void key_pool::record(state_change change) {
 void key_pool::set_state(entry& e, key_state to, steady_time now, std::string reason) {
   if (is_disabled(to) && !is_disabled(e.state)) e.last_probe = now;  // first probe one interval later
   record(state_change{e.key->display(), e.key->fingerprint(), e.state, to, reason, false});
+  const key_state from = e.state;
   e.state = to;
   e.state_since = now;
   e.reason = std::move(reason);
+  notify(e, from);
+}
+
+void key_pool::notify(const entry& e, key_state from) {
+  if (!observer_ || applying_remote_) return;
+  if (e.state == key_state::cooling || is_disabled(e.state) || is_disabled(from))
+    observer_(key_event{e.key->fingerprint(), e.key->display(), e.state, e.cooling_until, e.reason});
 }
 
 // Cool-downs end by themselves; the transition is recorded lazily, on the next call that looks.
@@ -293,7 +301,10 @@ void key_pool::cool_down(entry& e, const outcome& result, steady_time now) {
 
   const steady_time until = now + length;
   if (e.state == key_state::cooling) {
-    e.cooling_until = std::max(e.cooling_until, until);
+    if (until > e.cooling_until) {
+      e.cooling_until = until;
+      notify(e, e.state);
+    }
     return;
   }
   e.cooling_until = until;
@@ -386,6 +397,41 @@ std::vector<key_snapshot> key_pool::snapshot(steady_time now) const {
     out.push_back(std::move(s));
   }
   return out;
+}
+
+void key_pool::set_observer(std::function<void(const key_event&)> observer) {
+  std::lock_guard lock(mutex_);
+  observer_ = std::move(observer);
+}
+
+bool key_pool::apply_remote(std::string_view fingerprint, const remote_key_state& remote, steady_time now,
+                            wall_time now_wall) {
+  std::lock_guard lock(mutex_);
+  entry* e = find(fingerprint);
+  if (!e) return false;
+  refresh(now);
+  applying_remote_ = true;
+  const key_state before = e->state;
+  bool extended = false;
+  if (remote.status && is_disabled(*remote.status) && e->state != *remote.status) {
+    set_state(*e, *remote.status, now, "fleet: " + remote.reason);
+  } else if (remote.status == key_state::active && is_disabled(e->state)) {
+    e->counters.consecutive_429 = 0;
+    set_state(*e, key_state::active, now, "fleet: " + remote.reason);
+  }
+  if (remote.cooling_until && *remote.cooling_until > now_wall && !is_disabled(e->state)) {
+    const steady_time until = now + std::chrono::ceil<milliseconds>(*remote.cooling_until - now_wall);
+    if (e->state == key_state::cooling) {
+      extended = until > e->cooling_until;
+      e->cooling_until = std::max(e->cooling_until, until);
+    } else {
+      e->cooling_until = until;
+      set_state(*e, key_state::cooling, now,
+                "fleet: " + remote.cooling_reason + ", cooling " + seconds_text(std::chrono::ceil<milliseconds>(until - now)));
+    }
+  }
+  applying_remote_ = false;
+  return extended || e->state != before;
 }
 
 std::vector<state_change> key_pool::drain_changes() {

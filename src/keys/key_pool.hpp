@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -99,6 +100,25 @@ struct pool_options {
   std::chrono::milliseconds min_cooldown{1'000};
 };
 
+// A local change other instances should learn of (state/ forwards it to Redis): a key was
+// disabled, recovered from a disable, or began or extended a cool-down. Cool-downs ending and
+// the global (per-IP) back-off are not fleet news.
+struct key_event {
+  std::string fingerprint;
+  std::string label;
+  key_state state = key_state::active;  // disabled_*: disabled; active: recovered; cooling
+  steady_time cooling_until{};          // for cooling
+  std::string reason;
+};
+
+// What the fleet knows of a key that this pool has not applied yet (see apply_remote).
+struct remote_key_state {
+  std::optional<wall_time> cooling_until;  // the fleet's latest cool-down deadline
+  std::string cooling_reason;
+  std::optional<key_state> status;  // disabled_*: disabled elsewhere; active: recovered elsewhere
+  std::string reason;
+};
+
 struct persisted_state;
 
 class key_pool {
@@ -136,6 +156,14 @@ class key_pool {
   // Applies a loaded state file to keys that still exist; others are dropped.
   void restore(const persisted_state& state, steady_time now, wall_time now_wall);
 
+  // Called under the pool's lock for every key_event: keep it short, no I/O (queue and return).
+  void set_observer(std::function<void(const key_event&)> observer);
+  // Merges another instance's news: a cool-down never shortens (the later deadline wins) and
+  // does not touch a disabled key; a disable applies; a recovery re-activates a disabled key.
+  // Not echoed to the observer. Returns whether the key's state or deadline changed.
+  bool apply_remote(std::string_view fingerprint, const remote_key_state& remote, steady_time now,
+                    wall_time now_wall);
+
  private:
   struct entry {
     std::shared_ptr<const api_key> key;
@@ -164,6 +192,7 @@ class key_pool {
   void set_state(entry& e, key_state to, steady_time now, std::string reason);
   void cool_down(entry& e, const outcome& result, steady_time now);
   void record(state_change change);
+  void notify(const entry& e, key_state from);
   std::size_t choose(const std::vector<std::size_t>& candidates);
 
   mutable std::mutex mutex_;
@@ -178,6 +207,8 @@ class key_pool {
   std::optional<steady_time> global_until_;
   int global_episode_ = 0;
   std::vector<state_change> changes_;
+  std::function<void(const key_event&)> observer_;
+  bool applying_remote_ = false;
 };
 
 }  // namespace orp::keys

@@ -1,12 +1,18 @@
 #include "proxy/client.hpp"
 
+#include <sys/socket.h>
+
 #include <array>
+
+#include <boost/asio/ip/address.hpp>
 
 #include "config/settings.hpp"
 #include "forward/responses.hpp"
 #include "http/parser.hpp"
 #include "log/logging.hpp"
 #include "proxy/session.hpp"
+#include "proxy/sni.hpp"
+#include "proxy/socks5.hpp"
 #include "proxy/tunnel.hpp"
 
 namespace orp::proxy {
@@ -17,8 +23,8 @@ using net::error_code;
 
 namespace {
 
-constexpr unsigned char kSocks5Version = 0x05;
 constexpr std::string_view kEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
+constexpr std::string_view kProxyAuthenticate = "Proxy-Authenticate: Basic realm=\"openrouter-proxy\"\r\n";
 
 std::string peer_of(const net::tcp::socket& s) {
   error_code ec;
@@ -29,8 +35,9 @@ std::string peer_of(const net::tcp::socket& s) {
   return addr + ":" + std::to_string(ep.port());
 }
 
-asio::awaitable<void> refuse(net::tcp::socket& s, unsigned status, std::string_view message) {
-  auto text = forward::error_response(status, message, false);
+asio::awaitable<void> refuse(net::tcp::socket& s, unsigned status, std::string_view message,
+                             std::string_view extra_headers = {}) {
+  auto text = forward::error_response(status, message, false, 0, std::nullopt, extra_headers);
   co_await net::write_all(s, asio::buffer(text), clock::now() + std::chrono::seconds(5));
 }
 
@@ -40,11 +47,32 @@ struct counted {
   ~counted() { --n; }
 };
 
-asio::awaitable<void> intercept(net::tcp::socket socket, std::string host, std::string client, std::string mode,
+bool is_ip_literal(const std::string& host) {
+  error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+// What the proxy made of a CONNECT or SOCKS5 request, told back in that protocol's words.
+enum class verdict { ok, forbidden, unreachable };
+
+// Writes the protocol's answer; returns false when the client is gone.
+using reply_fn = std::function<asio::awaitable<bool>(net::tcp::socket&, verdict, std::string_view why)>;
+
+struct target_request {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string early;        // client bytes that arrived with the request
+  std::string client;       // peer address
+  std::string client_name;  // authenticated proxy client
+  std::string mode;         // connect | socks
+};
+
+asio::awaitable<void> intercept(net::tcp::socket socket, std::string host, const target_request& req,
                                 shared_context& shared, worker& w) {
   auto identity = shared.leaves->get(host, std::chrono::system_clock::now());
   if (!identity) {
-    log::error("client {}: the local CA may not sign for {}; run `openrouter-proxy ca init --force`", client, host);
+    log::error("client {}: the local CA may not sign for {}; run `openrouter-proxy ca init --force`", req.client, host);
     co_return;
   }
   SSL* ssl = SSL_new(identity->context.get());
@@ -52,43 +80,147 @@ asio::awaitable<void> intercept(net::tcp::socket socket, std::string host, std::
   net::tls_stream stream(std::move(socket), ssl);
   if (auto ec = co_await net::handshake(stream, asio::ssl::stream_base::server,
                                         clock::now() + shared.lim.handshake_timeout)) {
-    log::info("client {}: TLS handshake for {} failed: {}", client, host, ec.message());
+    log::info("client {}: TLS handshake for {} failed: {}", req.client, host, ec.message());
     co_return;
   }
   // Named, not a temporary in the co_await: GCC 12 mishandles aggregate temporaries passed by
   // value to a coroutine (double destruction).
-  session_info info{client, std::move(mode), host};
+  session_info info{req.client, req.mode, host, req.client_name, true};
   std::string nothing_buffered;
   co_await run_session(stream, std::move(info), std::move(nothing_buffered), shared, w);
   co_await net::shutdown(stream, std::chrono::seconds(2));
 }
 
-asio::awaitable<void> tunnel(net::tcp::socket socket, std::string host, std::uint16_t port, std::string early,
-                             std::string client, shared_context& shared) {
+asio::awaitable<void> tunnel(net::tcp::socket socket, const target_request& req, bool already_answered,
+                             const reply_fn& reply, shared_context& shared) {
   net::tcp::resolver resolver(socket.get_executor());
-  auto [rec, endpoints] = co_await resolver.async_resolve(host, std::to_string(port), net::use_tuple);
+  auto [rec, endpoints] = co_await resolver.async_resolve(req.host, std::to_string(req.port), net::use_tuple);
   net::tcp::socket target(socket.get_executor());
   error_code ec = rec;
   if (!ec) ec = co_await net::connect(target, endpoints, clock::now() + shared.lim.connect_timeout);
   if (ec) {
-    log::info("client {}: tunnel to {}:{} failed: {}", client, host, port, ec.message());
-    co_await refuse(socket, 502, "cannot reach " + host + ": " + ec.message());
+    log::info("client {}: tunnel to {}:{} failed: {}", req.client, req.host, req.port, ec.message());
+    if (!already_answered) co_await reply(socket, verdict::unreachable, "cannot reach " + req.host + ": " + ec.message());
     co_return;
   }
   target.set_option(net::tcp::no_delay(true));
-  if (co_await net::write_all(socket, asio::buffer(kEstablished), clock::now() + shared.lim.header_timeout)) co_return;
-  log::debug("client {}: tunnel to {}:{}", client, host, port);
-  co_await relay(socket, target, std::move(early), shared.lim.tunnel_idle_timeout);
+  if (!already_answered && !co_await reply(socket, verdict::ok, {})) co_return;
+  log::debug("client {}: tunnel to {}:{}", req.client, req.host, req.port);
+  co_await relay(socket, target, req.early, shared.lim.tunnel_idle_timeout);
+}
+
+// Peeks at the client's first TLS bytes (MSG_PEEK: the TLS engine reads them again) for the
+// server name it asks for.
+asio::awaitable<sni_result> peek_client_hello(net::tcp::socket& socket, clock::time_point deadline) {
+  std::string peeked(max_client_hello_bytes, '\0');
+  while (true) {
+    asio::steady_timer timer(socket.get_executor(), deadline);
+    using namespace asio::experimental::awaitable_operators;
+    auto r = co_await (socket.async_wait(net::tcp::socket::wait_read, net::use_tuple) || timer.async_wait(net::use_tuple));
+    if (r.index() != 0 || std::get<0>(std::get<0>(r))) co_return sni_result{sni_status::not_tls, {}};
+    ssize_t n = ::recv(socket.native_handle(), peeked.data(), peeked.size(), MSG_PEEK | MSG_DONTWAIT);
+    if (n <= 0) co_return sni_result{sni_status::not_tls, {}};
+    auto result = peek_sni(std::string_view(peeked.data(), static_cast<std::size_t>(n)));
+    if (result.status != sni_status::need_more) co_return result;
+    if (static_cast<std::size_t>(n) >= peeked.size()) co_return sni_result{sni_status::not_tls, {}};
+    // More of the hello is on its way; wait for it without spinning on the same bytes.
+    timer.expires_after(std::chrono::milliseconds(5));
+    co_await timer.async_wait(net::use_tuple);
+  }
+}
+
+// The decision both CONNECT and SOCKS5 come to: intercept, tunnel, or refuse.
+asio::awaitable<void> route(net::tcp::socket socket, target_request req, const reply_fn& reply, shared_context& shared,
+                            worker& w) {
+  std::string intercept_host;
+  bool answered = false;
+  if (shared.intercepts(req.host)) {
+    intercept_host = req.host;
+  } else if (is_ip_literal(req.host) && req.early.empty()) {
+    // An IP address says nothing about the site: the TLS ClientHello's SNI does.
+    if (!co_await reply(socket, verdict::ok, {})) co_return;
+    answered = true;
+    auto sni = co_await peek_client_hello(socket, clock::now() + shared.lim.header_timeout);
+    if (sni.status == sni_status::found && shared.intercepts(sni.host_name)) intercept_host = sni.host_name;
+    else if (!shared.tunnel.allows(req.host) && !(sni.status == sni_status::found && shared.tunnel.allows(sni.host_name))) {
+      log::info("client {}: tunnel to {} ({}) refused by proxy.tunnel", req.client, req.host, sni.host_name);
+      co_return;
+    }
+  }
+  if (!intercept_host.empty()) {
+    if (!req.early.empty()) {
+      // The client did not wait for the answer: its TLS bytes cannot be handed to the TLS engine.
+      co_await reply(socket, verdict::forbidden, "data sent before the tunnel was answered");
+      co_return;
+    }
+    if (!answered && !co_await reply(socket, verdict::ok, {})) co_return;
+    co_await intercept(std::move(socket), intercept_host, req, shared, w);
+    co_return;
+  }
+  if (!answered && !shared.tunnel.allows(req.host)) {
+    log::info("client {}: tunnel to {} refused by proxy.tunnel", req.client, req.host);
+    co_await reply(socket, verdict::forbidden, "tunnelling to " + req.host + " is not allowed by this proxy (proxy.tunnel)");
+    co_return;
+  }
+  co_await tunnel(std::move(socket), req, answered, reply, shared);
+}
+
+asio::awaitable<bool> connect_reply(net::tcp::socket& s, verdict v, std::string_view why) {
+  if (v == verdict::ok) co_return !co_await net::write_all(s, asio::buffer(kEstablished), clock::now() + std::chrono::seconds(10));
+  co_await refuse(s, v == verdict::forbidden ? 403 : 502, why);
+  co_return false;
+}
+
+asio::awaitable<void> serve_socks5(net::tcp::socket socket, std::string first, std::string client,
+                                   shared_context& shared, worker& w) {
+  socks5::server_handshake hs(!shared.clients.empty());
+  auto deadline = clock::now() + shared.lim.header_timeout;
+  std::string client_name;
+  std::array<char, 1024> buf;
+  auto step = hs.feed(first);
+  while (true) {
+    if (std::holds_alternative<socks5::need_more>(step)) {
+      auto [ec, n] = co_await net::read_some(socket, asio::buffer(buf), deadline);
+      if (ec) co_return;
+      step = hs.feed(std::string_view(buf.data(), n));
+    } else if (auto* s = std::get_if<socks5::send>(&step)) {
+      if (co_await net::write_all(socket, asio::buffer(s->bytes), deadline)) co_return;
+      step = hs.feed({});
+    } else if (auto* a = std::get_if<socks5::authenticate>(&step)) {
+      auto name = shared.clients.check_pair(a->username, a->password);
+      if (!name) log::info("client {}: SOCKS5 authentication failed", client);
+      client_name = name.value_or("");
+      step = hs.auth_result(name.has_value());
+    } else if (auto* f = std::get_if<socks5::fail>(&step)) {
+      log::info("client {}: SOCKS5 refused: {}", client, f->reason);
+      if (!f->bytes.empty()) co_await net::write_all(socket, asio::buffer(f->bytes), deadline);
+      co_return;
+    } else {
+      auto& c = std::get<socks5::connect_request>(step);
+      target_request req{c.host, c.port, hs.take_leftover(), client, client_name, "socks"};
+      reply_fn reply = [&hs](net::tcp::socket& s, verdict v, std::string_view) -> asio::awaitable<bool> {
+        auto code = v == verdict::ok          ? socks5::reply_code::succeeded
+                    : v == verdict::forbidden ? socks5::reply_code::not_allowed
+                                              : socks5::reply_code::host_unreachable;
+        std::string bytes = hs.reply(code);
+        auto ec = co_await net::write_all(s, asio::buffer(bytes), clock::now() + std::chrono::seconds(10));
+        co_return !ec && v == verdict::ok;
+      };
+      co_await route(std::move(socket), std::move(req), reply, shared, w);
+      co_return;
+    }
+  }
 }
 
 }  // namespace
 
 asio::awaitable<void> serve_client(net::tcp::socket socket, shared_context& shared, worker& w) {
   counted open(shared.open_connections);
-  socket.set_option(net::tcp::no_delay(true));
+  error_code ignored;
+  socket.set_option(net::tcp::no_delay(true), ignored);
   std::string client = peer_of(socket);
   if (open.n > shared.lim.max_connections) {
-    co_await refuse(socket, 503, "too many connections");
+    co_await refuse(socket, 503, "too many connections; try again later");
     co_return;
   }
 
@@ -103,8 +235,8 @@ asio::awaitable<void> serve_client(net::tcp::socket socket, shared_context& shar
       if (ec == asio::error::timed_out && !in.empty()) co_await refuse(socket, 408, "request head not received in time");
       co_return;
     }
-    if (in.empty() && static_cast<unsigned char>(buf[0]) == kSocks5Version) {
-      log::info("client {}: SOCKS5 is not supported yet", client);
+    if (in.empty() && static_cast<std::uint8_t>(buf[0]) == socks5::version) {
+      co_await serve_socks5(std::move(socket), std::string(buf.data(), n), client, shared, w);
       co_return;
     }
     std::string_view fresh(buf.data(), n);
@@ -120,9 +252,19 @@ asio::awaitable<void> serve_client(net::tcp::socket socket, shared_context& shar
     std::size_t head_end = in.size() - (fresh.size() - r.consumed);
     const auto& head = parser.head();
     if (head.method != "CONNECT") {
-      session_info info{client, "base_url", ""};
+      session_info info{client, "base_url", "", "", false};
       co_await run_session(socket, std::move(info), std::move(in), shared, w);
       co_return;
+    }
+    std::string client_name;
+    if (!shared.clients.empty()) {
+      auto name = shared.clients.check_basic(http::find_header(head.headers, "Proxy-Authorization").value_or(""));
+      if (!name) {
+        log::info("client {}: CONNECT without valid proxy credentials", client);
+        co_await refuse(socket, 407, "proxy authentication required", kProxyAuthenticate);
+        co_return;
+      }
+      client_name = *name;
     }
     config::endpoint target;
     bool valid_target = true;
@@ -135,24 +277,9 @@ asio::awaitable<void> serve_client(net::tcp::socket socket, shared_context& shar
       co_await refuse(socket, 400, "CONNECT needs host:port");
       co_return;
     }
-    std::string early = in.substr(head_end);
-    if (!shared.intercepts(target.host)) {
-      if (!shared.tunnel.allows(target.host)) {
-        log::info("client {}: tunnel to {} refused by proxy.tunnel", client, target.host);
-        co_await refuse(socket, 403, "tunnelling to " + target.host + " is not allowed by this proxy (proxy.tunnel)");
-        co_return;
-      }
-      co_await tunnel(std::move(socket), target.host, target.port, std::move(early), client, shared);
-      co_return;
-    }
-    if (!early.empty()) {
-      // The client did not wait for our 200: its TLS bytes cannot be handed to the TLS engine.
-      co_await refuse(socket, 400, "data sent before the CONNECT was answered");
-      co_return;
-    }
-    if (co_await net::write_all(socket, asio::buffer(kEstablished), clock::now() + shared.lim.header_timeout))
-      co_return;
-    co_await intercept(std::move(socket), target.host, client, "connect", shared, w);
+    target_request req{target.host, target.port, in.substr(head_end), client, client_name, "connect"};
+    reply_fn reply = connect_reply;
+    co_await route(std::move(socket), std::move(req), reply, shared, w);
     co_return;
   }
 }

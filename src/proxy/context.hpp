@@ -11,6 +11,7 @@
 
 #include "forward/forwarder.hpp"
 #include "net/io.hpp"
+#include "proxy/proxy_auth.hpp"
 #include "tls/leaf_cache.hpp"
 #include "upstream/connection_pool.hpp"
 
@@ -38,6 +39,7 @@ struct tunnel_policy {
 struct shared_context {
   std::vector<std::string> intercept_hosts;
   tunnel_policy tunnel;
+  client_credentials clients;  // empty: no authentication
   tls::leaf_cache* leaves = nullptr;
   limits lim;
   std::atomic<std::uint64_t> next_request_id{1};

@@ -20,8 +20,8 @@ namespace {
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 template <class Stream>
-asio::awaitable<void> refuse(Stream& s, unsigned status, std::string_view message) {
-  auto text = forward::error_response(status, message, false);
+asio::awaitable<void> refuse(Stream& s, unsigned status, std::string_view message, std::string_view extra_headers = {}) {
+  auto text = forward::error_response(status, message, false, 0, std::nullopt, extra_headers);
   co_await net::write_all(s, asio::buffer(text), clock::now() + std::chrono::seconds(5));
 }
 
@@ -106,7 +106,26 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
                       "plain-HTTP proxying is only for intercepted hosts; use HTTPS (CONNECT) for " + host);
       co_return;
     }
-    forward::client_request req{head, body, info.client, info.mode, shared.next_request_id++};
+    std::string client_name = info.client_name;
+    if (!info.authenticated && !shared.clients.empty()) {
+      // Plain HTTP proves itself on every request: a proxy request (absolute form) with
+      // Proxy-Authorization, a base-URL request with its client secret as the bearer token.
+      bool proxy_form = !host.empty();
+      auto name = proxy_form
+                      ? shared.clients.check_basic(http::find_header(head.headers, "Proxy-Authorization").value_or(""))
+                      : shared.clients.check_bearer(http::find_header(head.headers, "Authorization").value_or(""));
+      if (!name) {
+        log::info("client {}: request without valid proxy credentials", info.client);
+        if (proxy_form)
+          co_await refuse(stream, 407, "proxy authentication required",
+                          "Proxy-Authenticate: Basic realm=\"openrouter-proxy\"\r\n");
+        else
+          co_await refuse(stream, 401, "this proxy needs `Authorization: Bearer <client secret>` (proxy.clients)");
+        co_return;
+      }
+      client_name = *name;
+    }
+    forward::client_request req{head, body, info.client, info.mode, shared.next_request_id++, client_name};
     ++shared.active_requests;
     bool keep = co_await forward::forward_request(stream, req, *w.forward);
     --shared.active_requests;

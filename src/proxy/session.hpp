@@ -10,9 +10,11 @@
 namespace orp::proxy {
 
 struct session_info {
-  std::string client;     // peer address
-  std::string mode;       // connect | socks | base_url
-  std::string host;       // the intercepted host ("" on plain HTTP)
+  std::string client;       // peer address
+  std::string mode;         // connect | socks | base_url
+  std::string host;         // the intercepted host ("" on plain HTTP)
+  std::string client_name;  // the authenticated proxy client, if any
+  bool authenticated = false;  // by CONNECT/SOCKS5; plain HTTP checks each request
 };
 
 // `buffered` holds bytes already read from the client that belong to the first request.

@@ -6,6 +6,7 @@ OpenRouter through the proxy with nothing but those exports: the fake must see t
 the client's. docs/clients.md names the test behind each recipe.
 """
 
+import atexit
 import json
 import os
 import re
@@ -151,13 +152,27 @@ def parse_exports(text, shell):
 
 # ---- running env and clients -------------------------------------------------------------------
 
+def _empty_files(*names):
+    d = tempfile.mkdtemp(prefix="orp-npmrc-")
+    atexit.register(shutil.rmtree, d, True)
+    paths = {}
+    for name in names:
+        paths[name] = os.path.join(d, name + ".npmrc")
+        open(paths[name], "w").close()
+    return paths
+
+
+# npm refuses one file as both its user and its global config.
+EMPTY_NPMRC = _empty_files("user", "global")
+
+
 def client_env(extra=None):
     """A hermetic environment: no proxy/CA variables, no user config for git, pip, npm, curl."""
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
     env.update({
         "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_TERMINAL_PROMPT": "0",
         "PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1",
-        "NPM_CONFIG_USERCONFIG": os.devnull, "NPM_CONFIG_GLOBALCONFIG": os.devnull,
+        "NPM_CONFIG_USERCONFIG": EMPTY_NPMRC["user"], "NPM_CONFIG_GLOBALCONFIG": EMPTY_NPMRC["global"],
         "NPM_CONFIG_UPDATE_NOTIFIER": "false", "NPM_CONFIG_FUND": "false", "NPM_CONFIG_AUDIT": "false",
         "PYTHONDONTWRITEBYTECODE": "1",
     })
@@ -364,12 +379,14 @@ class EnvRecipesTest(ClientsTestBase):
     def test_pip_trusts_bundle_through_proxy(self):
         # No package index here: pip asks the intercepted host for a simple index page. A TLS failure
         # would read "CERTIFICATE_VERIFY_FAILED"; reaching the fake proves proxy and trust.
+        scratch = tempfile.mkdtemp(prefix="orp-pip-")
+        self.addCleanup(shutil.rmtree, scratch, True)
         ran = self.run_client(h.PYTHON, "-m", "pip", "download", "--no-deps", "--retries", "0", "--timeout", "15",
-                              "-d", self.proxy.dir, "--index-url", "https://openrouter.ai/pip-simple/",
+                              "-d", scratch, "--index-url", "https://openrouter.ai/pip-simple/",
                               "orp-nonexistent-package", timeout=90)
         self.assertNotEqual(ran.returncode, 0)
         self.assertNotIn("CERTIFICATE_VERIFY_FAILED", ran.stdout + ran.stderr)
-        recs = self.fake.requests("/pip-simple/")
+        recs = [r for r in self.fake.requests() if "/pip-simple/" in r["path"]]
         self.assertTrue(recs, "pip never reached the fake: %s\n%s" % (ran.stderr[-2000:], self.proxy.diagnostics()))
         self.assertIn("pip/", h.header(recs[0], "User-Agent", ""))
 
@@ -396,15 +413,16 @@ class EnvRecipesTest(ClientsTestBase):
     def test_npm_trusts_bundle_through_proxy(self):
         # npm asks the intercepted host for a package document: a certificate error would fail before
         # any request; a 404 from the fake proves proxy and trust.
+        scratch = tempfile.mkdtemp(prefix="orp-npm-")
+        self.addCleanup(shutil.rmtree, scratch, True)
         ran = self.run_client("npm", "view", "orp-nonexistent-package", "version",
                               "--registry", "https://openrouter.ai/npm-registry/", "--fetch-retries", "0",
-                              cwd=self.proxy.dir, timeout=90,
-                              extra_env={"NPM_CONFIG_CACHE": os.path.join(self.proxy.dir, "npm-cache")})
+                              cwd=scratch, timeout=90, extra_env={"NPM_CONFIG_CACHE": os.path.join(scratch, "cache")})
         self.assertNotEqual(ran.returncode, 0)
         out = ran.stdout + ran.stderr
         for bad in ("SELF_SIGNED", "UNABLE_TO_VERIFY", "unable to get local issuer", "CERT_"):
             self.assertNotIn(bad, out)
-        recs = self.fake.requests("/npm-registry/")
+        recs = [r for r in self.fake.requests() if "/npm-registry/" in r["path"]]
         self.assertTrue(recs, "npm never reached the fake: %s\n%s" % (out[-2000:], self.proxy.diagnostics()))
         self.assertIn("npm/", h.header(recs[0], "User-Agent", ""))
 
@@ -416,7 +434,7 @@ class EnvRecipesTest(ClientsTestBase):
         self.assertNotEqual(ran.returncode, 0)
         self.assertNotIn("SSL certificate problem", ran.stderr)
         self.assertNotIn("certificate", ran.stderr.lower())
-        recs = self.fake.requests("/orp-test/repo.git/info/refs")
+        recs = [r for r in self.fake.requests() if "/orp-test/repo.git/info/refs" in r["path"]]
         self.assertTrue(recs, "git never reached the fake: %s\n%s" % (ran.stderr, self.proxy.diagnostics()))
         self.assertIn("git/", h.header(recs[0], "User-Agent", ""))
         values = self.exports()
@@ -646,7 +664,8 @@ class InstallCaScriptTest(unittest.TestCase):
         for _ in range(2):
             ran = self.install("--remove")
             self.assertEqual(ran.returncode, 0, ran.stderr)
-            self.assertEqual(self.bundle_blocks(), [normalized_pem(open(self.pki.ca_cert).read())])
+            with open(self.pki.ca_cert) as f:
+                self.assertEqual(self.bundle_blocks(), [normalized_pem(f.read())])
             self.assertFalse(os.path.lexists(os.path.join(self.root, "etc", "ssl", "certs", "openrouter-proxy.pem")))
 
     def test_refuses_bad_input(self):

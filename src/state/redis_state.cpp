@@ -1,0 +1,518 @@
+#include "state/redis_state.hpp"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+
+#include <cerrno>
+#include <random>
+
+#include "config/settings.hpp"
+#include "log/logging.hpp"
+
+namespace orp::state {
+
+namespace asio = net::asio;
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+using wall = std::chrono::system_clock;
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr milliseconds kFirstBackoff = 100ms;
+
+std::string make_instance_id() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  char suffix[16];
+  std::snprintf(suffix, sizeof suffix, "%08x", std::random_device{}());
+  return std::string(host) + ":" + std::to_string(::getpid()) + ":" + suffix;
+}
+
+milliseconds jittered(milliseconds d) {
+  thread_local std::mt19937 rng(std::random_device{}());
+  return milliseconds(std::uniform_int_distribution<long>(d.count() / 2, d.count())(rng));
+}
+
+std::string prom_label(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+redis_state::redis_state(keys::key_pool& pool, redis_options options)
+    : pool_(pool),
+      options_(std::move(options)),
+      instance_id_(make_instance_id()),
+      script_{events_channel(options_.endpoint.db), instance_id_, options_.record_ttl},
+      queue_(options_.max_queued_keys),
+      view_(instance_id_) {
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+}
+
+redis_state::~redis_state() {
+  stop();
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+bool redis_state::stopping() const {
+  std::lock_guard lock(mutex_);
+  return stopping_;
+}
+
+void redis_state::start() {
+  if (started_) return;
+  started_ = true;
+  // Counters restored from the state file were sent by the run that counted them.
+  for (const auto& k : pool_.snapshot(steady::now())) counters_sent_[k.fingerprint] = k.counters;
+  pool_.set_observer([this](const keys::key_event& e) { on_local_change(e); });
+  sync_thread_ = std::thread([this] { sync_loop(); });
+  sub_thread_ = std::thread([this] { subscribe_loop(); });
+  std::unique_lock lock(mutex_);
+  wake_.wait_for(lock, options_.start_wait, [&] { return first_attempt_done_; });
+}
+
+void redis_state::stop() {
+  if (!started_) return;
+  started_ = false;
+  pool_.set_observer(nullptr);
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  wake_subscriber();
+  if (sync_thread_.joinable()) sync_thread_.join();
+  if (sub_thread_.joinable()) sub_thread_.join();
+  std::vector<lock_request> left;
+  {
+    std::lock_guard lock(mutex_);
+    left = std::exchange(lock_requests_, {});
+  }
+  for (auto& r : left) r.done(true);
+}
+
+void redis_state::wake_subscriber() {
+  const std::uint64_t one = 1;
+  if (wake_fd_ >= 0) [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+}
+
+void redis_state::first_attempt_done() {
+  {
+    std::lock_guard lock(mutex_);
+    if (first_attempt_done_) return;
+    first_attempt_done_ = true;
+  }
+  wake_.notify_all();
+}
+
+// Runs under the pool's lock, on whatever thread changed the key: queue and return.
+void redis_state::on_local_change(const keys::key_event& e) {
+  auto update = to_update(e, steady::now(), wall::now());
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push(std::move(update));
+  }
+  wake_.notify_all();
+}
+
+void redis_state::try_probe_lock(std::string fingerprint, milliseconds ttl, std::function<void(bool)> done) {
+  {
+    std::lock_guard lock(mutex_);
+    if (up_.load() && !stopping_) {
+      lock_requests_.push_back({std::move(fingerprint), ttl, std::move(done)});
+      done = nullptr;
+    }
+  }
+  if (done) {
+    done(true);  // the fleet cannot be asked: probing locally beats never recovering
+    return;
+  }
+  wake_.notify_all();
+}
+
+// ---------------------------------------------------------------------------------------------
+// sync thread
+
+void redis_state::sync_loop() {
+  milliseconds backoff = kFirstBackoff;
+  auto next_attempt = steady::now();
+  auto next_reconcile = steady::now() + options_.reconcile_every;
+  while (!stopping()) {
+    if (!conn_) {
+      if (steady::now() >= next_attempt) {
+        if (connect_and_catch_up()) {
+          backoff = kFirstBackoff;
+          next_reconcile = steady::now() + options_.reconcile_every;
+        } else {
+          next_attempt = steady::now() + jittered(backoff);
+          backoff = std::min(backoff * 2, options_.max_backoff);
+        }
+        first_attempt_done();
+        continue;
+      }
+      std::vector<lock_request> granted;
+      {
+        std::unique_lock lock(mutex_);
+        wake_.wait_until(lock, next_attempt, [&] { return stopping_ || !lock_requests_.empty(); });
+        granted = std::exchange(lock_requests_, {});
+      }
+      for (auto& r : granted) r.done(true);
+      continue;
+    }
+
+    std::vector<pending_update> updates;
+    std::vector<lock_request> locks;
+    bool full = false;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait_until(lock, next_reconcile, [&] {
+        return stopping_ || !queue_.empty() || !lock_requests_.empty() || reconcile_requested_;
+      });
+      if (stopping_) break;
+      updates = queue_.take_all();
+      locks = std::exchange(lock_requests_, {});
+      full = std::exchange(reconcile_requested_, false) || steady::now() >= next_reconcile;
+    }
+    bool ok = send_updates(std::move(updates), update_op::change);
+    if (ok) ok = serve_locks(locks);
+    else
+      for (auto& r : locks) r.done(true);
+    if (ok && full) {
+      ok = push_counters() && reconcile();
+      next_reconcile = steady::now() + options_.reconcile_every;
+    }
+    if (!ok) {
+      lost(conn_ ? conn_->error() : std::string("connection lost"));
+      next_attempt = steady::now() + jittered(backoff);
+      backoff = std::min(backoff * 2, options_.max_backoff);
+    }
+  }
+  // Last words: what is still queued, within the I/O timeout.
+  if (conn_) {
+    std::vector<pending_update> updates;
+    {
+      std::lock_guard lock(mutex_);
+      updates = queue_.take_all();
+    }
+    send_updates(std::move(updates), update_op::change);
+  }
+  conn_.reset();
+  up_ = false;
+}
+
+bool redis_state::connect_and_catch_up() {
+  std::string error;
+  conn_ = redis_connection::open(options_.endpoint, options_.io_timeout, true, error);
+  if (!conn_) {
+    lost(error);
+    return false;
+  }
+  auto loaded = conn_->command({"SCRIPT", "LOAD", std::string(update_script)});
+  if (!loaded || loaded->type != REDIS_REPLY_STRING) {
+    lost(loaded ? "SCRIPT LOAD: " + reply_text(loaded.get()) : conn_->error());
+    return false;
+  }
+  script_sha_ = reply_text(loaded.get());
+  // Changes made while Redis was away, then what a fresh Redis lacks, then everyone else's news.
+  std::vector<pending_update> queued;
+  {
+    std::lock_guard lock(mutex_);
+    queued = queue_.take_all();
+  }
+  const std::size_t sent = queued.size();
+  if (!send_updates(std::move(queued), update_op::change) || !send_updates(local_state_for_seed(), update_op::seed) ||
+      !push_counters() || !reconcile()) {
+    lost(conn_ ? conn_->error() : std::string("connection lost"));
+    return false;
+  }
+  up_ = true;
+  ++connects_;
+  if (!ever_connected_)
+    log::info("shared key state in redis {} (instance {})", options_.endpoint.display(), instance_id_);
+  else
+    log::info("redis {} is reachable again: sent {} queued key changes and reconciled", options_.endpoint.display(),
+              sent);
+  ever_connected_ = true;
+  warned_down_ = false;
+  return true;
+}
+
+// One warning per outage, not one per attempt (or request): the proxy carries on with local state.
+void redis_state::lost(std::string_view why) {
+  conn_.reset();
+  if (up_.exchange(false)) ++disconnects_;
+  if (!warned_down_) {
+    log::warn("redis {} unreachable ({}): serving with local key state, reconnecting in the background",
+              options_.endpoint.display(), why);
+    warned_down_ = true;
+  } else {
+    log::debug("redis {} still unreachable: {}", options_.endpoint.display(), why);
+  }
+}
+
+bool redis_state::send_updates(std::vector<pending_update> updates, update_op op) {
+  if (updates.empty()) return true;
+  for (const auto& u : updates) conn_->append(update_command(script_sha_, u, op, script_));
+  std::size_t done = 0;
+  for (; done < updates.size(); ++done) {
+    auto r = conn_->read_reply();
+    if (!r) break;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+      log::debug("redis update of key {} refused: {}", updates[done].label, reply_text(r.get()));
+      break;  // NOSCRIPT after a Redis restart, for one: reconnecting loads the script again
+    }
+    const bool changed = r->element[0]->integer == 1;
+    const auto version = static_cast<std::uint64_t>(r->element[1]->integer);
+    ++sent_;
+    // A status this instance just wrote (or found already there) is no news to it.
+    if (updates[done].status && (op == update_op::change || changed)) {
+      std::lock_guard lock(view_mutex_);
+      view_.acknowledge(updates[done].fingerprint, version);
+    }
+  }
+  if (done == updates.size()) return true;
+  if (op == update_op::change) {
+    // Unconfirmed updates go back; the script makes a repeat harmless.
+    updates.erase(updates.begin(), updates.begin() + static_cast<std::ptrdiff_t>(done));
+    std::lock_guard lock(mutex_);
+    queue_.put_back(std::move(updates));
+  }
+  if (conn_ && !conn_->broken()) conn_.reset();  // replies of the rest are still in flight
+  return false;
+}
+
+bool redis_state::serve_locks(std::vector<lock_request>& requests) {
+  bool ok = true;
+  for (auto& req : requests) {
+    if (!ok) {
+      req.done(true);
+      continue;
+    }
+    auto r = conn_->command({"SET", probe_lock_name(req.fingerprint), instance_id_, "NX", "PX",
+                             std::to_string(std::max<long long>(1, req.ttl.count()))});
+    if (!r) ok = false;
+    // OK: ours for the interval; nil: another instance probes this key.
+    req.done(!r || r->type != REDIS_REPLY_NIL);
+  }
+  return ok;
+}
+
+std::vector<pending_update> redis_state::local_state_for_seed() const {
+  std::vector<pending_update> out;
+  const auto now_wall = wall::now();
+  for (const auto& k : pool_.snapshot(steady::now())) {
+    pending_update u;
+    u.fingerprint = k.fingerprint;
+    u.label = k.display;
+    u.at = now_wall;
+    if (keys::is_disabled(k.state)) {
+      u.status = k.state;
+      u.status_reason = k.reason;
+    } else if (k.state == keys::key_state::cooling && k.cooling_left) {
+      u.cooling_until = now_wall + *k.cooling_left;
+      u.cooling_reason = k.reason;
+    } else {
+      continue;
+    }
+    out.push_back(std::move(u));
+  }
+  return out;
+}
+
+// Counter deltas since the last push (HINCRBY). A push cut off half-way may count some twice:
+// counters are for humans and dashboards, not for billing.
+bool redis_state::push_counters() {
+  const auto snapshot = pool_.snapshot(steady::now());
+  std::vector<std::pair<std::string, keys::key_counters>> pushed;
+  std::size_t commands = 0;
+  for (const auto& k : snapshot) {
+    const keys::key_counters& before = counters_sent_[k.fingerprint];
+    const std::string key = key_name(k.fingerprint);
+    bool any = false;
+    auto add = [&](const char* field, std::uint64_t now, std::uint64_t then) {
+      if (now <= then) return;
+      conn_->append({"HINCRBY", key, field, std::to_string(now - then)});
+      ++commands;
+      any = true;
+    };
+    add("c:requests", k.counters.requests, before.requests);
+    add("c:successes", k.counters.successes, before.successes);
+    add("c:client_errors", k.counters.client_errors, before.client_errors);
+    add("c:failures", k.counters.failures, before.failures);
+    add("c:cancelled", k.counters.cancelled, before.cancelled);
+    if (any) {
+      conn_->append({"PEXPIRE", key, std::to_string(options_.record_ttl.count())});
+      ++commands;
+    }
+    pushed.emplace_back(k.fingerprint, k.counters);
+  }
+  for (std::size_t i = 0; i < commands; ++i)
+    if (!conn_->read_reply()) return false;
+  for (auto& [fp, counters] : pushed) counters_sent_[fp] = counters;
+  return true;
+}
+
+bool redis_state::reconcile() {
+  const auto snapshot = pool_.snapshot(steady::now());
+  for (const auto& k : snapshot) conn_->append({"HGETALL", key_name(k.fingerprint)});
+  std::vector<fleet_record> records;
+  records.reserve(snapshot.size());
+  for (const auto& k : snapshot) {
+    auto r = conn_->read_reply();
+    if (!r) return false;
+    records.push_back(parse_record_fields(k.fingerprint, field_pairs(r.get())));
+  }
+  std::vector<std::pair<std::string, fleet_counters>> counters;
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    apply(records[i]);
+    counters.emplace_back(snapshot[i].display, records[i].counters);
+  }
+  std::lock_guard lock(fleet_mutex_);
+  fleet_counters_ = std::move(counters);
+  return true;
+}
+
+void redis_state::apply(const fleet_record& r) {
+  std::lock_guard lock(view_mutex_);
+  const auto now_wall = wall::now();
+  auto news = view_.take(r, now_wall);
+  if (news && pool_.apply_remote(r.fingerprint, *news, steady::now(), now_wall)) ++applied_;
+}
+
+// ---------------------------------------------------------------------------------------------
+// subscriber thread
+
+void redis_state::subscribe_loop() {
+  milliseconds backoff = kFirstBackoff;
+  while (!stopping()) {
+    std::string error;
+    if (auto sub = redis_connection::open(options_.endpoint, options_.io_timeout, false, error)) {
+      auto r = sub->command({"SUBSCRIBE", script_.channel});
+      if (r && r->type == REDIS_REPLY_ARRAY) {
+        subscribed_ = true;
+        backoff = kFirstBackoff;
+        {
+          std::lock_guard lock(mutex_);
+          reconcile_requested_ = true;  // whatever was published while unsubscribed
+        }
+        wake_.notify_all();
+        read_messages(*sub);
+        subscribed_ = false;
+      }
+    } else {
+      log::debug("redis subscriber: {}", error);
+    }
+    pollfd wait{wake_fd_, POLLIN, 0};
+    ::poll(&wait, 1, static_cast<int>(jittered(backoff).count()));
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
+void redis_state::read_messages(redis_connection& sub) {
+  while (true) {
+    for (auto r = sub.buffered_reply(); r; r = sub.buffered_reply()) {
+      if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || reply_text(r->element[0]) != "message") continue;
+      auto record = decode_message(reply_text(r->element[2]));
+      if (!record || record->from == instance_id_) continue;
+      ++messages_;
+      if (record->sent_at) {
+        const auto us = std::chrono::duration_cast<std::chrono::microseconds>(wall::now() - *record->sent_at).count();
+        last_latency_us_ = us;
+        auto max = max_latency_us_.load();
+        while (us > max && !max_latency_us_.compare_exchange_weak(max, us)) {
+        }
+      }
+      apply(*record);
+    }
+    if (sub.broken()) return;
+    pollfd fds[2] = {{sub.fd(), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    const int n = ::poll(fds, 2, 1000);
+    if (stopping()) return;
+    if (n < 0 && errno != EINTR) return;
+    if (fds[1].revents & POLLIN) {
+      std::uint64_t drained;
+      [[maybe_unused]] auto got = ::read(wake_fd_, &drained, sizeof drained);
+    }
+    if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) && !sub.read_socket()) return;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+void redis_state::render_metrics(std::string& out) const {
+  auto line = [&](const char* name, const char* type, const char* help, auto value) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+           std::to_string(value) + "\n";
+  };
+  line("orp_redis_up", "gauge", "1 when the shared-state Redis (state.redis_url) is reachable", up_.load() ? 1 : 0);
+  line("orp_redis_subscribed", "gauge", "1 while subscribed to the fleet's key-change channel",
+       subscribed_.load() ? 1 : 0);
+  line("orp_redis_connects_total", "counter", "Connections (re)established to Redis", connects_.load());
+  line("orp_redis_disconnects_total", "counter", "Connections to Redis lost", disconnects_.load());
+  std::size_t queued = 0;
+  std::uint64_t dropped = 0;
+  {
+    std::lock_guard lock(mutex_);
+    queued = queue_.size();
+    dropped = queue_.dropped();
+  }
+  line("orp_redis_queued_keys", "gauge", "Keys with local changes not yet sent to Redis", queued);
+  line("orp_redis_queue_dropped_total", "counter", "Local changes dropped because the queue was full", dropped);
+  line("orp_redis_updates_sent_total", "counter", "Key updates sent to Redis", sent_.load());
+  line("orp_redis_messages_received_total", "counter", "Key changes received from other instances", messages_.load());
+  line("orp_redis_remote_changes_applied_total", "counter", "Remote key changes that changed the local pool",
+       applied_.load());
+  const auto last = last_latency_us_.load();
+  if (last >= 0) {
+    line("orp_redis_propagation_seconds", "gauge", "Change-to-apply delay of the last message from another instance",
+         static_cast<double>(last) / 1e6);
+    line("orp_redis_propagation_max_seconds", "gauge", "Largest change-to-apply delay seen",
+         static_cast<double>(max_latency_us_.load()) / 1e6);
+  }
+  std::lock_guard lock(fleet_mutex_);
+  if (fleet_counters_.empty()) return;
+  out += "# HELP orp_fleet_key_requests_total Requests by key across every instance sharing the Redis\n"
+         "# TYPE orp_fleet_key_requests_total counter\n";
+  for (const auto& [label, c] : fleet_counters_)
+    out += "orp_fleet_key_requests_total{key=\"" + prom_label(label) + "\"} " + std::to_string(c.requests) + "\n";
+  out += "# HELP orp_fleet_key_failures_total Key-specific and transient failures by key across the fleet\n"
+         "# TYPE orp_fleet_key_failures_total counter\n";
+  for (const auto& [label, c] : fleet_counters_)
+    out += "orp_fleet_key_failures_total{key=\"" + prom_label(label) + "\"} " + std::to_string(c.failures) + "\n";
+}
+
+// ---------------------------------------------------------------------------------------------
+
+std::unique_ptr<shared_state> make_shared_state(const config::settings& cfg, keys::key_pool& pool) {
+  if (cfg.text("state.backend") != "redis") return nullptr;
+  redis_options options;
+  options.endpoint = parse_redis_url(cfg.text("state.redis_url"));
+  return std::make_unique<redis_state>(pool, std::move(options));
+}
+
+asio::awaitable<bool> acquire_probe_lock(shared_state& state, std::string fingerprint, milliseconds ttl) {
+  auto ex = co_await asio::this_coro::executor;
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(bool)>(
+      [&state, ex](auto handler, std::string fp, milliseconds interval) {
+        auto held = std::make_shared<decltype(handler)>(std::move(handler));
+        state.try_probe_lock(std::move(fp), interval, [held, ex](bool ok) {
+          asio::post(ex, [held, ok]() mutable { std::move(*held)(ok); });
+        });
+      },
+      asio::use_awaitable, std::move(fingerprint), ttl);
+}
+
+}  // namespace orp::state

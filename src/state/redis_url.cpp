@@ -1,0 +1,59 @@
+#include "state/redis_url.hpp"
+
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+
+#include <charconv>
+#include <stdexcept>
+
+namespace orp::state {
+
+std::string redis_endpoint::display() const {
+  const bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) + "/" + std::to_string(db);
+}
+
+namespace {
+
+int parse_int(std::string_view text, int min, int max, std::string_view what) {
+  int value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < min || value > max)
+    throw std::invalid_argument("bad " + std::string(what) + " '" + std::string(text) + "' in redis URL");
+  return value;
+}
+
+}  // namespace
+
+redis_endpoint parse_redis_url(std::string_view url) {
+  auto parsed = boost::urls::parse_uri(url);
+  if (!parsed) throw std::invalid_argument("not a URL: expected redis://[:password@]host:port/db");
+  const boost::urls::url_view u = *parsed;
+  if (u.scheme() == "rediss") throw std::invalid_argument("rediss:// (TLS) is not supported; use redis://");
+  if (u.scheme() != "redis") throw std::invalid_argument("scheme must be redis://");
+  if (!u.has_authority() || u.host().empty()) throw std::invalid_argument("redis URL has no host");
+  if (u.has_query() || u.has_fragment()) throw std::invalid_argument("redis URL takes no query or fragment");
+
+  redis_endpoint ep;
+  // Percent-decoded: a password may hold '@' or ':' as %40 / %3A.
+  ep.host = u.host_type() == boost::urls::host_type::ipv6 ? std::string(u.encoded_host_address().substr(1, u.encoded_host_address().size() - 2))
+                                                          : std::string(u.host_address());
+  if (ep.host.empty()) throw std::invalid_argument("redis URL has no host");
+  if (u.has_port()) ep.port = parse_int(u.port(), 1, 65535, "port");
+  if (u.has_userinfo()) {
+    ep.username = u.user();
+    ep.password = u.password();
+    if (!u.has_password()) {  // redis://secret@host: the lone userinfo is the password
+      ep.password = std::move(ep.username);
+      ep.username.clear();
+    }
+  }
+  std::string path = u.path();
+  if (!path.empty() && path != "/") {
+    if (path.front() == '/') path.erase(0, 1);
+    ep.db = parse_int(path, 0, 1 << 20, "database index");
+  }
+  return ep;
+}
+
+}  // namespace orp::state
