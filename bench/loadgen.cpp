@@ -61,7 +61,10 @@ struct options {
   bool resume = false;
   int sse_events = 20;
   int sse_interval_ms = 20;
+  int pace_ms = 0;        // rps: pause between a connection's requests (the 429-rotation row)
   std::string label;
+  std::string before_measure;  // shell command run (and waited for) right before the measured phase
+  std::string after_measure;   // ... and right after it (e.g. callgrind_control -i on/off PID)
 };
 
 // ---- /proc readings -----------------------------------------------------------------------------
@@ -145,6 +148,7 @@ struct connection {
   std::string buf;          // bytes read and not consumed yet (keep-alive leftovers)
   clk::time_point last_read;
   bool resumed = false;
+  int proxy_attempts = 0;   // X-Proxy-Attempts of the last response (0 when absent)
 
   awaitable<void> read_more() {
     char tmp[16384];
@@ -166,6 +170,7 @@ awaitable<int> read_response(connection& c, const body_sink& sink) {
   if (head.size() > 12) std::from_chars(head.data() + 9, head.data() + 12, status);
   std::optional<std::size_t> length;
   bool chunked = false;
+  c.proxy_attempts = 0;
   std::size_t pos = head.find("\r\n") + 2;
   while (pos < head.size()) {
     auto eol = head.find("\r\n", pos);
@@ -176,6 +181,10 @@ awaitable<int> read_response(connection& c, const body_sink& sink) {
       std::size_t n = 0;
       std::from_chars(v.data(), v.data() + v.size(), n);
       length = n;
+    } else if (iequals_prefix(line, "x-proxy-attempts:")) {
+      auto v = line.substr(17);
+      while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+      std::from_chars(v.data(), v.data() + v.size(), c.proxy_attempts);
     } else if (iequals_prefix(line, "transfer-encoding:") && line.find("chunked") != std::string_view::npos) {
       chunked = true;
     }
@@ -295,26 +304,31 @@ std::string proc_json(const proc_sample& a, const proc_sample& b, double units, 
   return o;
 }
 
+void run_hook(const std::string& command) {
+  if (!command.empty() && std::system(command.c_str()) != 0) std::cerr << "loadgen: hook failed: " << command << "\n";
+}
+
 // ---- modes --------------------------------------------------------------------------------------
-awaitable<void> mode_rps(run_state& st, std::string& out) {
-  const auto& o = st.opt;
-  std::vector<std::unique_ptr<connection>> conns;
-  for (int i = 0; i < o.conns; ++i) conns.push_back(co_await open_connection(st));
-  for (auto& c : conns)
-    for (int w = 0; w < o.warmup; ++w) co_await exchange_once(st, *c, st.request);
-  std::vector<double> lat;
-  lat.reserve(static_cast<std::size_t>(o.conns) * o.requests);
-  latch done(st.io, o.conns);
-  auto before = read_proc(o.watch_pid);
-  double self0 = self_cpu_s();
-  auto t0 = clk::now();
+// Every connection sends `count` requests at once (concurrently with the others); latencies
+// go to `lat` when it is given. Stops early at the run's deadline.
+awaitable<void> run_all(run_state& st, std::vector<std::unique_ptr<connection>>& conns, int count,
+                        std::vector<double>* lat, std::vector<double>* retried = nullptr) {
+  latch done(st.io, static_cast<int>(conns.size()));
   for (auto& c : conns) {
     asio::co_spawn(
         st.io,
-        [&st, &lat, &done, conn = c.get()]() -> awaitable<void> {
+        [&st, lat, retried, count, &done, conn = c.get()]() -> awaitable<void> {
           try {
-            for (int i = 0; i < st.opt.requests && clk::now() < st.deadline; ++i)
-              lat.push_back(co_await exchange_once(st, *conn, st.request));
+            asio::steady_timer pause(st.io);
+            for (int i = 0; i < count && clk::now() < st.deadline; ++i) {
+              if (st.opt.pace_ms > 0 && i > 0) {
+                pause.expires_after(std::chrono::milliseconds(st.opt.pace_ms));
+                co_await pause.async_wait(use_awaitable);
+              }
+              double us = co_await exchange_once(st, *conn, st.request);
+              if (retried && conn->proxy_attempts > 1) retried->push_back(us);
+              else if (lat) lat->push_back(us);
+            }
           } catch (const std::exception& e) {
             st.error(e.what());
           }
@@ -323,12 +337,29 @@ awaitable<void> mode_rps(run_state& st, std::string& out) {
         asio::detached);
   }
   co_await done.wait();
+}
+
+awaitable<void> mode_rps(run_state& st, std::string& out) {
+  const auto& o = st.opt;
+  std::vector<std::unique_ptr<connection>> conns;
+  for (int i = 0; i < o.conns; ++i) conns.push_back(co_await open_connection(st));
+  // Warm-up at full concurrency, so that the proxy's upstream pool is as large as it will get.
+  co_await run_all(st, conns, o.warmup, nullptr);
+  std::vector<double> lat, retried;
+  lat.reserve(static_cast<std::size_t>(o.conns) * o.requests);
+  run_hook(o.before_measure);
+  auto before = read_proc(o.watch_pid);
+  double self0 = self_cpu_s();
+  auto t0 = clk::now();
+  co_await run_all(st, conns, o.requests, &lat, &retried);
   double secs = std::chrono::duration<double>(clk::now() - t0).count();
   auto after = read_proc(o.watch_pid);
   double self1 = self_cpu_s();
+  run_hook(o.after_measure);
   out += "\"requests\": " + std::to_string(lat.size()) + ", \"seconds\": " + num(secs, 3) +
          ", \"rps\": " + num(lat.size() / secs, 1) + ", " + latency_json("lat", lat) +
          ", \"loadgen_cpu_s\": " + num(self1 - self0, 3) + proc_json(before, after, lat.size() / 1000.0, "1k_req");
+  if (!retried.empty()) out += ", " + latency_json("retried", retried);
   if (before.ok && after.ok)
     out += ", \"proc_cpu_s_per_1k_req\": " + num((after.cpu_s - before.cpu_s) / (lat.size() / 1000.0), 4);
 }
@@ -531,7 +562,8 @@ void usage() {
   std::cerr << "usage: loadgen --mode rps|idle|streams|connect|sse --connect HOST:PORT [--proxy] --ca FILE\n"
                "  [--host openrouter.ai] [--connect-target H:P] [--path P] [--key K] [--conns N]\n"
                "  [--requests M] [--warmup W] [--time-limit S] [--watch-pid PID] [--settle S] [--hold S]\n"
-               "  [--resume] [--sse-events E] [--sse-interval-ms I] [--label TEXT]\n";
+               "  [--resume] [--sse-events E] [--sse-interval-ms I] [--label TEXT]\n"
+               "  [--before-measure CMD] [--after-measure CMD] [--pace-ms MS]  (rps mode)\n";
 }
 
 options parse(int argc, char** argv) {
@@ -561,6 +593,9 @@ options parse(int argc, char** argv) {
     else if (a == "--sse-events") o.sse_events = std::stoi(next());
     else if (a == "--sse-interval-ms") o.sse_interval_ms = std::stoi(next());
     else if (a == "--label") o.label = next();
+    else if (a == "--pace-ms") o.pace_ms = std::stoi(next());
+    else if (a == "--before-measure") o.before_measure = next();
+    else if (a == "--after-measure") o.after_measure = next();
     else {
       usage();
       throw std::runtime_error("unknown argument " + a);

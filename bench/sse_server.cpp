@@ -5,7 +5,9 @@
 // keep-alive. POST with `"stream": true` in the body gets a chunked text/event-stream of
 // X-Fake-Events `data:` events (default 5), the first at once with the head and then one every
 // X-Fake-Interval-Ms (default 0), then `data: [DONE]`; anything else gets a small completion JSON.
-// The request headers are the ones tests/support/fake_openrouter.py understands.
+// The request headers are the ones tests/support/fake_openrouter.py understands. A request whose
+// key contains "-429" gets a 429 (Retry-After: 1) instead, for the key-rotation row, and
+// GET /_bench/stats answers {"connections": N} (TLS connections accepted so far, this one included).
 //
 // sse_server --cert C --key K [--port 0] [--time-limit S]  prints {"port": N} and serves until
 // SIGTERM/SIGINT or the time limit.
@@ -61,7 +63,10 @@ std::string chunk(std::string_view data) {
   return out;
 }
 
+std::size_t connections_accepted = 0;
+
 awaitable<void> serve(ssl::stream<tcp::socket> stream) {
+  ++connections_accepted;
   try {
     stream.next_layer().set_option(tcp::no_delay(true));
     co_await stream.async_handshake(ssl::stream_base::server, use_awaitable);
@@ -82,6 +87,20 @@ awaitable<void> serve(ssl::stream<tcp::socket> stream) {
       }
       std::string body = buf.substr(end + 4, length);
       buf.erase(0, end + 4 + length);
+      if (head.rfind("GET /_bench/stats ", 0) == 0) {
+        std::string json = "{\"connections\": " + std::to_string(connections_accepted) + "}";
+        std::string out = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                          std::to_string(json.size()) + "\r\n\r\n" + json;
+        co_await asio::async_write(stream, asio::buffer(out), use_awaitable);
+        continue;
+      }
+      if (head.find("Bearer sk-or-v1-bench-429") != std::string::npos) {
+        constexpr std::string_view error = R"({"error":{"code":429,"message":"Rate limit exceeded: bench"}})";
+        std::string out = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+                          "Content-Length: " + std::to_string(error.size()) + "\r\n\r\n" + std::string(error);
+        co_await asio::async_write(stream, asio::buffer(out), use_awaitable);
+        continue;
+      }
       bool stream_requested = body.find("\"stream\":true") != std::string::npos ||
                               body.find("\"stream\": true") != std::string::npos;
       if (!stream_requested) {

@@ -135,7 +135,10 @@ std::vector<line> client_exports(const config::settings& cfg, const fs::path& ca
   const std::string http_url = "http://" + credentials + authority;
   const std::string socks_url = "socks5h://" + credentials + authority;
 
-  out.push_back(comment("HTTP CONNECT for https:// URLs; openrouter.ai is intercepted, other hosts are tunnelled"));
+  std::string intercepted;
+  for (const auto& host : cfg.list("proxy.intercept_hosts")) intercepted += (intercepted.empty() ? "" : ", ") + host;
+  out.push_back(comment("HTTP CONNECT for https:// URLs; intercepted: " + (intercepted.empty() ? "none" : intercepted) +
+                        "; other hosts are tunnelled"));
   for (const char* name : {"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"})
     out.push_back(variable(name, http_url));
   out.push_back(variable("NO_PROXY", "localhost,127.0.0.1,::1"));

@@ -13,6 +13,7 @@
 #include <iostream>
 
 #include "admin/admin_server.hpp"
+#include "app/client_env.hpp"
 #include "app/key_maintenance.hpp"
 #include "keys/keys_csv.hpp"
 #include "log/logging.hpp"
@@ -117,6 +118,17 @@ auto parse_setting(std::string_view name, F&& parse) {
   }
 }
 
+// certs/bundle.pem = the system roots + our CA, for clients whose setting replaces the default
+// bundle (curl, requests, git, npm). A machine without a system bundle only loses that file.
+void write_bundle(const config::settings& cfg) {
+  auto ca_cert = cfg.path("tls.ca_cert");
+  try {
+    write_ca_bundle(ca_cert, ca_cert.parent_path() / "bundle.pem");
+  } catch (const std::exception& e) {
+    log::warn("not writing {}: {}", (ca_cert.parent_path() / "bundle.pem").string(), e.what());
+  }
+}
+
 bool is_loopback_host(const std::string& host) {
   if (host == "localhost") return true;
   net::error_code ec;
@@ -171,6 +183,7 @@ int run(const config::settings& cfg, const run_options& opts) {
     client_ctx = tls::make_client_context(cfg.path("upstream.ca_file"));
     log::init(log_options_from(cfg));
     ca = std::make_unique<tls::certificate_authority>(prepare_ca(cfg));
+    write_bundle(cfg);
     leaves = std::make_unique<tls::leaf_cache>(*ca);
   } catch (const std::exception& e) {
     std::cerr << "openrouter-proxy: " << e.what() << "\n";

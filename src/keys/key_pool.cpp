@@ -422,8 +422,9 @@ bool key_pool::apply_remote(std::string_view fingerprint, const remote_key_state
   if (remote.cooling_until && *remote.cooling_until > now_wall && !is_disabled(e->state)) {
     const steady_time until = now + std::chrono::ceil<milliseconds>(*remote.cooling_until - now_wall);
     if (e->state == key_state::cooling) {
-      extended = until > e->cooling_until;
-      e->cooling_until = std::max(e->cooling_until, until);
+      // Deadlines cross Redis as epoch ms: a difference within a millisecond is rounding, not news.
+      extended = until > e->cooling_until + milliseconds(1);
+      if (extended) e->cooling_until = until;
     } else {
       e->cooling_until = until;
       set_state(*e, key_state::cooling, now,

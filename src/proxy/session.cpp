@@ -57,9 +57,12 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
     // arrive within header_timeout (slowloris).
     auto deadline = clock::now() + (first || !in.empty() ? shared.lim.header_timeout : shared.lim.idle_timeout);
     bool started = !in.empty();
-    bool head_done = false, message_done = false;
+    bool head_done = false, message_done = false, feed_again = false;
     while (!message_done) {
-      if (!in.empty()) {
+      // After the head, feed once more even with nothing buffered: a message without a body
+      // completes on an empty feed.
+      if (!in.empty() || feed_again) {
+        feed_again = false;
         auto r = parser.feed(in, &body);
         in.erase(0, r.consumed);
         if (r.status == http::parse_status::error) {
@@ -75,6 +78,7 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
               co_return;
           }
           deadline = clock::now() + shared.lim.header_timeout;
+          feed_again = true;
           continue;
         }
         if (r.status == http::parse_status::message_complete) {

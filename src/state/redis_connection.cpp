@@ -1,5 +1,7 @@
 #include "state/redis_connection.hpp"
 
+#include <pthread.h>
+#include <signal.h>
 #include <sys/time.h>
 
 namespace orp::state {
@@ -91,6 +93,22 @@ std::string redis_connection::error() const {
   if (context_->err == 0) return "no error";
   // hiredis reports a closed socket as "Server closed the connection" and a timeout as EAGAIN.
   return context_->errstr[0] ? std::string(context_->errstr) : std::string("I/O error");
+}
+
+void block_sigpipe() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+void drop_pending_sigpipe() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  timespec zero{};
+  while (sigtimedwait(&set, nullptr, &zero) == SIGPIPE) {
+  }
 }
 
 bool is_error(const redisReply* r) { return r && r->type == REDIS_REPLY_ERROR; }

@@ -47,6 +47,12 @@ class redis_connection {
   context_ptr context_;
 };
 
+// hiredis writes with write(2): a write to a connection Redis has closed raises SIGPIPE, whose
+// default action ends the process. Blocked in each thread that owns a connection, it stays
+// pending there and the write fails with EPIPE instead; drop_pending_sigpipe() discards it.
+void block_sigpipe();
+void drop_pending_sigpipe();
+
 // "OK" / error text / nil checks on a reply.
 bool is_error(const redisReply* r);
 std::string reply_text(const redisReply* r);

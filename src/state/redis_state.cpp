@@ -1,20 +1,15 @@
 #include "state/redis_state.hpp"
 
-#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
-
-#include <boost/asio/post.hpp>
 
 #include <cerrno>
 #include <random>
 
-#include "config/settings.hpp"
 #include "log/logging.hpp"
 
 namespace orp::state {
 
-namespace asio = net::asio;
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 using wall = std::chrono::system_clock;
@@ -22,19 +17,12 @@ using std::chrono::milliseconds;
 
 namespace {
 
-constexpr milliseconds kFirstBackoff = 100ms;
-
 std::string make_instance_id() {
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
   char suffix[16];
   std::snprintf(suffix, sizeof suffix, "%08x", std::random_device{}());
   return std::string(host) + ":" + std::to_string(::getpid()) + ":" + suffix;
-}
-
-milliseconds jittered(milliseconds d) {
-  thread_local std::mt19937 rng(std::random_device{}());
-  return milliseconds(std::uniform_int_distribution<long>(d.count() / 2, d.count())(rng));
 }
 
 std::string prom_label(std::string_view v) {
@@ -51,6 +39,11 @@ std::string prom_label(std::string_view v) {
 }
 
 }  // namespace
+
+milliseconds jittered(milliseconds d) {
+  thread_local std::mt19937 rng(std::random_device{}());
+  return milliseconds(std::uniform_int_distribution<long>(d.count() / 2, d.count())(rng));
+}
 
 redis_state::redis_state(keys::key_pool& pool, redis_options options)
     : pool_(pool),
@@ -147,14 +140,15 @@ void redis_state::try_probe_lock(std::string fingerprint, milliseconds ttl, std:
 // sync thread
 
 void redis_state::sync_loop() {
-  milliseconds backoff = kFirstBackoff;
+  block_sigpipe();
+  milliseconds backoff = options_.min_backoff;
   auto next_attempt = steady::now();
   auto next_reconcile = steady::now() + options_.reconcile_every;
   while (!stopping()) {
     if (!conn_) {
       if (steady::now() >= next_attempt) {
         if (connect_and_catch_up()) {
-          backoff = kFirstBackoff;
+          backoff = options_.min_backoff;
           next_reconcile = steady::now() + options_.reconcile_every;
         } else {
           next_attempt = steady::now() + jittered(backoff);
@@ -253,6 +247,7 @@ bool redis_state::connect_and_catch_up() {
 // One warning per outage, not one per attempt (or request): the proxy carries on with local state.
 void redis_state::lost(std::string_view why) {
   conn_.reset();
+  drop_pending_sigpipe();
   if (up_.exchange(false)) ++disconnects_;
   if (!warned_down_) {
     log::warn("redis {} unreachable ({}): serving with local key state, reconnecting in the background",
@@ -354,8 +349,9 @@ bool redis_state::push_counters() {
     add("c:failures", k.counters.failures, before.failures);
     add("c:cancelled", k.counters.cancelled, before.cancelled);
     if (any) {
+      conn_->append({"HSET", key, "label", k.display});
       conn_->append({"PEXPIRE", key, std::to_string(options_.record_ttl.count())});
-      ++commands;
+      commands += 2;
     }
     pushed.emplace_back(k.fingerprint, k.counters);
   }
@@ -390,64 +386,6 @@ void redis_state::apply(const fleet_record& r) {
   const auto now_wall = wall::now();
   auto news = view_.take(r, now_wall);
   if (news && pool_.apply_remote(r.fingerprint, *news, steady::now(), now_wall)) ++applied_;
-}
-
-// ---------------------------------------------------------------------------------------------
-// subscriber thread
-
-void redis_state::subscribe_loop() {
-  milliseconds backoff = kFirstBackoff;
-  while (!stopping()) {
-    std::string error;
-    if (auto sub = redis_connection::open(options_.endpoint, options_.io_timeout, false, error)) {
-      auto r = sub->command({"SUBSCRIBE", script_.channel});
-      if (r && r->type == REDIS_REPLY_ARRAY) {
-        subscribed_ = true;
-        backoff = kFirstBackoff;
-        {
-          std::lock_guard lock(mutex_);
-          reconcile_requested_ = true;  // whatever was published while unsubscribed
-        }
-        wake_.notify_all();
-        read_messages(*sub);
-        subscribed_ = false;
-      }
-    } else {
-      log::debug("redis subscriber: {}", error);
-    }
-    pollfd wait{wake_fd_, POLLIN, 0};
-    ::poll(&wait, 1, static_cast<int>(jittered(backoff).count()));
-    backoff = std::min(backoff * 2, options_.max_backoff);
-  }
-}
-
-void redis_state::read_messages(redis_connection& sub) {
-  while (true) {
-    for (auto r = sub.buffered_reply(); r; r = sub.buffered_reply()) {
-      if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || reply_text(r->element[0]) != "message") continue;
-      auto record = decode_message(reply_text(r->element[2]));
-      if (!record || record->from == instance_id_) continue;
-      ++messages_;
-      if (record->sent_at) {
-        const auto us = std::chrono::duration_cast<std::chrono::microseconds>(wall::now() - *record->sent_at).count();
-        last_latency_us_ = us;
-        auto max = max_latency_us_.load();
-        while (us > max && !max_latency_us_.compare_exchange_weak(max, us)) {
-        }
-      }
-      apply(*record);
-    }
-    if (sub.broken()) return;
-    pollfd fds[2] = {{sub.fd(), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-    const int n = ::poll(fds, 2, 1000);
-    if (stopping()) return;
-    if (n < 0 && errno != EINTR) return;
-    if (fds[1].revents & POLLIN) {
-      std::uint64_t drained;
-      [[maybe_unused]] auto got = ::read(wake_fd_, &drained, sizeof drained);
-    }
-    if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) && !sub.read_socket()) return;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -495,24 +433,5 @@ void redis_state::render_metrics(std::string& out) const {
 }
 
 // ---------------------------------------------------------------------------------------------
-
-std::unique_ptr<shared_state> make_shared_state(const config::settings& cfg, keys::key_pool& pool) {
-  if (cfg.text("state.backend") != "redis") return nullptr;
-  redis_options options;
-  options.endpoint = parse_redis_url(cfg.text("state.redis_url"));
-  return std::make_unique<redis_state>(pool, std::move(options));
-}
-
-asio::awaitable<bool> acquire_probe_lock(shared_state& state, std::string fingerprint, milliseconds ttl) {
-  auto ex = co_await asio::this_coro::executor;
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(bool)>(
-      [&state, ex](auto handler, std::string fp, milliseconds interval) {
-        auto held = std::make_shared<decltype(handler)>(std::move(handler));
-        state.try_probe_lock(std::move(fp), interval, [held, ex](bool ok) {
-          asio::post(ex, [held, ok]() mutable { std::move(*held)(ok); });
-        });
-      },
-      asio::use_awaitable, std::move(fingerprint), ttl);
-}
 
 }  // namespace orp::state

@@ -27,10 +27,14 @@ struct redis_options {
   std::chrono::milliseconds io_timeout{500};  // connect and each command
   std::chrono::milliseconds reconcile_every{3000};
   std::chrono::milliseconds start_wait{1500};  // first connect + reconcile before serving
+  std::chrono::milliseconds min_backoff{100};  // reconnects: doubling, with jitter
   std::chrono::milliseconds max_backoff{3000};
   std::chrono::milliseconds record_ttl{std::chrono::hours(24 * 30)};
   std::size_t max_queued_keys = 10000;
 };
+
+// Back-off with jitter: uniformly random in [d/2, d], so a fleet does not reconnect in step.
+std::chrono::milliseconds jittered(std::chrono::milliseconds d);
 
 class redis_state final : public shared_state {
  public:

@@ -36,8 +36,7 @@ redis_endpoint parse_redis_url(std::string_view url) {
 
   redis_endpoint ep;
   // Percent-decoded: a password may hold '@' or ':' as %40 / %3A.
-  ep.host = u.host_type() == boost::urls::host_type::ipv6 ? std::string(u.encoded_host_address().substr(1, u.encoded_host_address().size() - 2))
-                                                          : std::string(u.host_address());
+  ep.host = u.host_address();  // IPv6 without its brackets
   if (ep.host.empty()) throw std::invalid_argument("redis URL has no host");
   if (u.has_port()) ep.port = parse_int(u.port(), 1, 65535, "port");
   if (u.has_userinfo()) {

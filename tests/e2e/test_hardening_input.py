@@ -157,5 +157,37 @@ class HardeningTest(unittest.TestCase):
         self.assertEqual(status_of(answer), 400, answer)
 
 
+class LimitedProxy(Proxy):
+    """The proxy with a small file-descriptor limit (prlimit), to run it out of descriptors."""
+
+    def command(self):
+        return ["prlimit", "--nofile=64:64", "--", *super().command()]
+
+
+class DescriptorExhaustionTest(unittest.TestCase):
+    def test_accept_pauses_and_resumes(self):
+        with FakeOpenRouter() as fake:
+            proxy = LimitedProxy(fake, overrides={"proxy.workers": 1, "proxy.header_timeout": 30})
+            proxy.start()
+            self.addCleanup(proxy.cleanup)
+            socks = []
+            try:
+                for _ in range(120):  # more than the 64 descriptors the proxy may hold
+                    socks.append(socket.create_connection(("127.0.0.1", proxy.port), timeout=10))
+                harness.wait_until(lambda: "accept failed" in proxy.log_text(), 10, message="accept pausing")
+                self.assertTrue(proxy.alive())
+            finally:
+                for s in socks:
+                    s.close()
+            # Descriptors free again: the proxy serves as before.
+            res = None
+            def served():
+                nonlocal res
+                res = curl(via_proxy(proxy, *chat_args(), CHAT_URL), metrics=True, timeout=10)
+                return res.status == 200
+            harness.wait_until(served, 20, interval=0.2, message="a request served after exhaustion")
+            self.assertTrue(proxy.alive())
+
+
 if __name__ == "__main__":
     unittest.main()

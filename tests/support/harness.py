@@ -11,6 +11,7 @@ import os
 import select
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -560,6 +561,115 @@ class Proxy:
             return resp.status, resp.read()
         finally:
             conn.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Redis (state.backend = redis)
+# ---------------------------------------------------------------------------------------------
+
+def free_port():
+    """A loopback port that was free a moment ago (bind port 0, read it, close)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    """A throw-away `redis-server` on 127.0.0.1 without persistence, stopped by its PID.
+
+    with RedisServer() as redis:
+        redis.url, redis.port, redis.cli("HGETALL", "orp:key:<fp>"), redis.kill(), redis.start()
+
+    The port is picked once (bind port 0, close), so start() after stop()/kill() brings the
+    same Redis address back, empty: a restart that lost its data.
+    """
+
+    def __init__(self, password=None, start_timeout=10.0):
+        self.password = password
+        self.start_timeout = start_timeout
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="orp-redis-")
+        self.proc = None
+
+    @property
+    def url(self):
+        auth = ":%s@" % self.password if self.password else ""
+        return "redis://%s127.0.0.1:%d/0" % (auth, self.port)
+
+    def start(self):
+        if shutil.which("redis-server") is None:
+            raise unittest.SkipTest("redis-server not installed (scripts/setup.sh installs it)")
+        cmd = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", "--dir", self.dir, "--loglevel", "warning"]
+        if self.password:
+            cmd += ["--requirepass", self.password]
+        log = open(os.path.join(self.dir, "redis.log"), "ab")
+        try:
+            self.proc = subprocess.Popen(cmd, cwd=self.dir, stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT, env=clean_env())
+        finally:
+            log.close()
+        deadline = time.monotonic() + self.start_timeout
+        while not self.ping():
+            if self.proc.poll() is not None or time.monotonic() >= deadline:
+                self.stop()
+                raise RuntimeError("redis-server did not start on port %d: %s"
+                                   % (self.port, tail(os.path.join(self.dir, "redis.log"))))
+            time.sleep(0.02)
+        return self
+
+    def ping(self, timeout=0.5):
+        """True when the server answers PING (after AUTH when it has a password)."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+                req = b""
+                if self.password:
+                    req += b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(self.password),
+                                                                  self.password.encode())
+                s.sendall(req + b"*1\r\n$4\r\nPING\r\n")
+                data = b""
+                while b"+PONG" not in data:
+                    chunk = s.recv(256)
+                    if not chunk:
+                        return False
+                    data += chunk
+                return True
+        except OSError:
+            return False
+
+    def stop(self):
+        code = stop_process(self.proc, timeout=5)
+        self.proc = None
+        return code
+
+    def kill(self):
+        """SIGKILL, as a crash would: no goodbye to clients."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=5)
+        self.proc = None
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def cli(self, *args, timeout=5):
+        """`redis-cli` against this server; returns its stdout without the final newline."""
+        cmd = ["redis-cli", "-h", "127.0.0.1", "-p", str(self.port)]
+        if self.password:
+            cmd += ["-a", self.password, "--no-auth-warning"]
+        res = subprocess.run(cmd + [str(a) for a in args], capture_output=True, timeout=timeout,
+                             env=clean_env(), stdin=subprocess.DEVNULL)
+        return res.stdout.decode("utf-8", "replace").rstrip("\n")
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.cleanup()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,305 @@
+// Micro-benchmarks (Google Benchmark) for the pure work done once per keep-alive request:
+// parsing the client's request and the upstream's response head (llhttp wrapper), writing the
+// upstream request head, classifying the answer, scanning the body for usage, and picking and
+// reporting a key under contention.
+//
+//   scripts/bench.sh --micro            (or build/bench/micro_bench --benchmark_filter=...)
+//
+// upstream_head_* reproduces forward/forwarder.cpp's build_upstream_head from the same public
+// pieces (it sits in an anonymous namespace); once it is exposed, call it directly instead.
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "forward/usage.hpp"
+#include "http/headers.hpp"
+#include "http/parser.hpp"
+#include "keys/classify.hpp"
+#include "keys/key_pool.hpp"
+#include "upstream/target.hpp"
+
+namespace {
+
+using namespace orp;
+
+// What the OpenAI Python SDK sends (headers and order as on the wire), with a small chat body.
+const std::string kBody =
+    R"({"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one short sentence."}]})";
+const std::string kRequest =
+    "POST /api/v1/chat/completions HTTP/1.1\r\n"
+    "Host: openrouter.ai\r\n"
+    "Accept-Encoding: gzip, deflate\r\n"
+    "Connection: keep-alive\r\n"
+    "Accept: application/json\r\n"
+    "Content-Type: application/json\r\n"
+    "User-Agent: OpenAI/Python 1.54.4\r\n"
+    "X-Stainless-Lang: python\r\n"
+    "X-Stainless-Package-Version: 1.54.4\r\n"
+    "X-Stainless-OS: Linux\r\n"
+    "X-Stainless-Arch: x64\r\n"
+    "X-Stainless-Runtime: CPython\r\n"
+    "X-Stainless-Runtime-Version: 3.11.2\r\n"
+    "Authorization: Bearer sk-or-v1-client-0000000000000000000000000000000000000000000000000000000000000000\r\n"
+    "X-Stainless-Async: false\r\n"
+    "X-Stainless-Retry-Count: 0\r\n"
+    "Content-Length: " +
+    std::to_string(kBody.size()) + "\r\n\r\n" + kBody;
+
+// A completion as OpenRouter answers it (through Cloudflare), head and body.
+const std::string kResponseBody =
+    R"({"id":"gen-1731000000-abcdefghijklmnop","provider":"OpenAI","model":"openai/gpt-4o-mini",)"
+    R"("object":"chat.completion","created":1731000000,"choices":[{"logprobs":null,"finish_reason":"stop",)"
+    R"("native_finish_reason":"stop","index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?",)"
+    R"("refusal":null}}],"usage":{"prompt_tokens":14,"completion_tokens":9,"total_tokens":23,"cost":0.0000075}})";
+const std::string kResponse =
+    "HTTP/1.1 200 OK\r\n"
+    "Date: Tue, 26 Nov 2026 11:00:00 GMT\r\n"
+    "Content-Type: application/json\r\n"
+    "Content-Length: " +
+    std::to_string(kResponseBody.size()) +
+    "\r\n"
+    "Connection: keep-alive\r\n"
+    "Access-Control-Allow-Origin: *\r\n"
+    "x-clerk-auth-message: Invalid JWT form. A JWT consists of three parts separated by dots.\r\n"
+    "x-clerk-auth-reason: token-invalid\r\n"
+    "x-clerk-auth-status: signed-out\r\n"
+    "Vary: Accept-Encoding\r\n"
+    "Server: cloudflare\r\n"
+    "CF-RAY: 8e8f0a0b0c0d0e0f-AMS\r\n"
+    "\r\n" +
+    kResponseBody;
+
+void BM_request_parse(benchmark::State& state) {
+  http::request_parser parser;
+  std::string body;
+  for (auto _ : state) {
+    parser.reset();
+    body.clear();
+    std::string_view data = kRequest;
+    auto r = parser.feed(data, &body);
+    data.remove_prefix(r.consumed);
+    r = parser.feed(data, &body);
+    benchmark::DoNotOptimize(r);
+    benchmark::DoNotOptimize(parser.head());
+  }
+  state.SetBytesProcessed(state.iterations() * kRequest.size());
+}
+BENCHMARK(BM_request_parse);
+
+// A new parser per message: what a connection that builds one per request pays.
+void BM_request_parse_fresh_parser(benchmark::State& state) {
+  for (auto _ : state) {
+    http::request_parser parser;
+    std::string body;
+    std::string_view data = kRequest;
+    auto r = parser.feed(data, &body);
+    data.remove_prefix(r.consumed);
+    r = parser.feed(data, &body);
+    benchmark::DoNotOptimize(r);
+  }
+}
+BENCHMARK(BM_request_parse_fresh_parser);
+
+void BM_response_parse(benchmark::State& state) {
+  http::response_parser parser;
+  std::string body;
+  for (auto _ : state) {
+    parser.reset();
+    body.clear();
+    std::string_view data = kResponse;
+    auto r = parser.feed(data, &body);
+    data.remove_prefix(r.consumed);
+    r = parser.feed(data, &body);
+    benchmark::DoNotOptimize(r);
+    benchmark::DoNotOptimize(parser.head());
+  }
+  state.SetBytesProcessed(state.iterations() * kResponse.size());
+}
+BENCHMARK(BM_response_parse);
+
+// Same request fed in 64-byte pieces (a slow client, or TLS records split mid-head).
+void BM_request_parse_fragmented(benchmark::State& state) {
+  http::request_parser parser;
+  std::string body;
+  for (auto _ : state) {
+    parser.reset();
+    body.clear();
+    std::string_view data = kRequest;
+    while (!data.empty()) {
+      auto piece = data.substr(0, 64);
+      while (!piece.empty()) {
+        auto r = parser.feed(piece, &body);
+        piece.remove_prefix(r.consumed);
+        data.remove_prefix(r.consumed);
+        if (r.status == http::parse_status::message_complete || r.status == http::parse_status::error) {
+          data = {};
+          break;
+        }
+      }
+    }
+    benchmark::DoNotOptimize(parser.head());
+  }
+}
+BENCHMARK(BM_request_parse_fragmented);
+
+// forward/forwarder.cpp build_upstream_head, from the same public pieces.
+std::string upstream_head(const http::request_head& head, std::string_view body, const upstream::target& t,
+                          std::string_view secret) {
+  std::string out;
+  out.reserve(512 + head.target.size());
+  out += head.method;
+  out += ' ';
+  out += upstream::map_request_target(t, head.target);
+  out += " HTTP/1.1\r\nHost: ";
+  out += t.host_header();
+  out += "\r\n";
+  auto connection = http::find_header(head.headers, "Connection");
+  for (const auto& h : head.headers) {
+    if (http::is_hop_by_hop(h.name) || http::iequals(h.name, "Host") || http::iequals(h.name, "Authorization") ||
+        http::iequals(h.name, "Content-Length") || http::iequals(h.name, "Expect") ||
+        http::iequals(h.name, "Accept-Encoding") || (connection && http::has_token(*connection, h.name)))
+      continue;
+    out += h.name;
+    out += ": ";
+    out += h.value;
+    out += "\r\n";
+  }
+  out += "Authorization: Bearer ";
+  out += secret;
+  out += "\r\n";
+  out += "Content-Length: ";
+  out += std::to_string(body.size());
+  out += "\r\n\r\n";
+  return out;
+}
+
+http::request_head parsed_request() {
+  http::request_parser parser;
+  std::string body;
+  parser.feed(kRequest, &body);
+  return parser.head();
+}
+
+void BM_upstream_head(benchmark::State& state) {
+  auto head = parsed_request();
+  auto t = upstream::parse_api_url("https://openrouter.ai/api/v1");
+  const std::string secret = "sk-or-v1-pool-0000000000000000000000000000000000000000000000000000000000000000";
+  for (auto _ : state) {
+    auto out = upstream_head(head, kBody, t, secret);
+    benchmark::DoNotOptimize(out.data());
+  }
+}
+BENCHMARK(BM_upstream_head);
+
+// The pieces of it, to see where its time goes.
+void BM_upstream_head_map_target(benchmark::State& state) {
+  auto t = upstream::parse_api_url("https://openrouter.ai/api/v1");
+  for (auto _ : state) {
+    auto s = upstream::map_request_target(t, "/api/v1/chat/completions");
+    auto h = t.host_header();
+    benchmark::DoNotOptimize(s.data());
+    benchmark::DoNotOptimize(h.data());
+  }
+}
+BENCHMARK(BM_upstream_head_map_target);
+
+void BM_header_filter_only(benchmark::State& state) {
+  auto head = parsed_request();
+  for (auto _ : state) {
+    int kept = 0;
+    auto connection = http::find_header(head.headers, "Connection");
+    for (const auto& h : head.headers) {
+      if (http::is_hop_by_hop(h.name) || http::iequals(h.name, "Host") || http::iequals(h.name, "Authorization") ||
+          http::iequals(h.name, "Content-Length") || http::iequals(h.name, "Expect") ||
+          http::iequals(h.name, "Accept-Encoding") || (connection && http::has_token(*connection, h.name)))
+        continue;
+      ++kept;
+    }
+    benchmark::DoNotOptimize(kept);
+  }
+}
+BENCHMARK(BM_header_filter_only);
+
+// forwarder.cpp classify_exchange for a 200: copy the headers into pairs, then classify.
+void BM_classify_200(benchmark::State& state) {
+  http::response_parser parser;
+  std::string body;
+  parser.feed(kResponse, &body);
+  const auto& h = parser.head();
+  auto now = std::chrono::system_clock::now();
+  for (auto _ : state) {
+    keys::header_list pairs;
+    pairs.reserve(h.headers.size());
+    for (const auto& f : h.headers) pairs.emplace_back(f.name, f.value);
+    auto oc = keys::classify(h.status, pairs, body, now);
+    benchmark::DoNotOptimize(oc);
+  }
+}
+BENCHMARK(BM_classify_200);
+
+void BM_usage_scan(benchmark::State& state) {
+  for (auto _ : state) {
+    forward::usage_scanner scanner;
+    scanner.scan(kResponseBody);
+    log::access_record rec;
+    scanner.apply(rec);
+    benchmark::DoNotOptimize(rec);
+  }
+}
+BENCHMARK(BM_usage_scan);
+
+void BM_model_of(benchmark::State& state) {
+  for (auto _ : state) {
+    auto m = forward::model_of(kBody);
+    benchmark::DoNotOptimize(m.data());
+  }
+}
+BENCHMARK(BM_model_of);
+
+// ---- key selection under contention: one shared pool, pick + report(success) per iteration ------
+keys::key_pool& shared_pool(int keys_count) {
+  static std::vector<std::unique_ptr<keys::key_pool>> pools(64);
+  auto& p = pools[keys_count];
+  if (!p) {
+    p = std::make_unique<keys::key_pool>(keys::strategy::round_robin, 1);
+    std::vector<keys::key_record> records;
+    for (int i = 0; i < keys_count; ++i)
+      records.push_back({keys::api_key("sk-or-v1-bench-" + std::to_string(i) + std::string(48, 'a'),
+                                       "key-" + std::to_string(i)),
+                         "key-" + std::to_string(i), 1.0, i + 2});
+    p->replace(std::move(records));
+  }
+  return *p;
+}
+
+void BM_key_pick_report(benchmark::State& state) {
+  auto& pool = shared_pool(static_cast<int>(state.range(0)));
+  keys::outcome ok{keys::outcome_kind::success, 200, std::nullopt, {}};
+  std::vector<std::string> none;
+  for (auto _ : state) {
+    auto now = std::chrono::steady_clock::now();
+    auto lease = pool.pick(none, now);
+    if (!lease) {
+      state.SkipWithError("no key");
+      break;
+    }
+    pool.report(*lease, ok, now);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_key_pick_report)->Arg(2)->Arg(20)->Threads(1)->Threads(2)->Threads(8)->UseRealTime();
+
+void BM_key_global_backoff_check(benchmark::State& state) {
+  auto& pool = shared_pool(2);
+  for (auto _ : state) {
+    auto until = pool.global_backoff_until(std::chrono::steady_clock::now());
+    benchmark::DoNotOptimize(until);
+  }
+}
+BENCHMARK(BM_key_global_backoff_check)->Threads(1)->Threads(2)->Threads(8)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,498 @@
+#!/usr/bin/env bash
+# The end-to-end benchmark of issue 7: no proxy vs openrouter-proxy (vs mitmproxy where Debian has
+# it), side by side in one run, on loopback only. Prints a table and writes
+# bench/results/<timestamp>.{txt,jsonl,png}.
+#
+# Usage: scripts/bench.sh [--quick] [--no-build] [--no-mitmproxy] [--micro] [--callgrind] [--keep]
+#   --quick          about a minute (fewer requests and connections); the full run takes a few minutes
+#   --no-build       use the binaries already in $ORP_BUILD_DIR (default build/)
+#   --no-mitmproxy   skip the mitmproxy row
+#   --micro          only build and run the Google Benchmark micro-benchmarks (bench/micro_bench.cpp)
+#   --callgrind      only profile: the proxy under valgrind's callgrind while 8 keep-alive connections
+#                    send requests; writes bench/results/<timestamp>-callgrind.txt (top functions)
+#   --keep           keep the work directory (configs, logs) under /tmp
+#
+# Layout (2+ CPUs): the proxy pinned to CPU 0 (workers = 1); nginx, the SSE server and the load
+# generator pinned to CPU 1; then a workers = 2 throughput run with the proxy unpinned. Proxy CPU
+# time comes from /proc/PID/stat and RSS from /proc/PID/status, read by bench/loadgen around each
+# measured phase (--watch-pid). Every process started here is stopped by its PID.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+QUICK=0 BUILD=1 MITM=1 MICRO=0 CALLGRIND=0 KEEP=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --no-build) BUILD=0 ;;
+    --no-mitmproxy) MITM=0 ;;
+    --micro) MICRO=1 ;;
+    --callgrind) CALLGRIND=1 ;;
+    --keep) KEEP=1 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    *) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+BUILD_DIR=${ORP_BUILD_DIR:-build}
+BIN_DIR=$BUILD_DIR/bench
+PROXY_BIN=$ROOT/$BUILD_DIR/openrouter-proxy
+CXX=${CXX:-g++}
+PY=/usr/bin/python3
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# ---- packages -----------------------------------------------------------------------------------
+MITM_NOTE=""
+ensure_packages() {
+  local need=()
+  command -v nginx >/dev/null || need+=(nginx-light)
+  command -v gnuplot >/dev/null || need+=(gnuplot-nox)
+  command -v taskset >/dev/null || need+=(util-linux)
+  if [ "$MITM" -eq 1 ] && ! command -v mitmdump >/dev/null; then
+    if apt-cache policy mitmproxy 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+      need+=(mitmproxy)
+    else
+      MITM_NOTE="mitmproxy: not installable from Debian's archive on this machine (no candidate), row skipped"
+    fi
+  fi
+  if [ ${#need[@]} -gt 0 ]; then
+    log "installing ${need[*]}"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
+  if [ "$MITM" -eq 1 ] && [ -z "$MITM_NOTE" ] && ! command -v mitmdump >/dev/null; then
+    MITM_NOTE="mitmproxy: install failed, row skipped"
+  fi
+  [ "$MITM" -eq 0 ] && MITM_NOTE="mitmproxy: skipped (--no-mitmproxy)"
+  return 0
+}
+
+# ---- build --------------------------------------------------------------------------------------
+build_tool() {  # out src extra-flags...: rebuilt only when the source is newer
+  local out=$1 src=$2
+  shift 2
+  if [ ! -x "$out" ] || [ "$src" -nt "$out" ]; then
+    log "compiling $src"
+    $CXX -std=c++20 -O2 -Wall -Wextra -Wno-mismatched-new-delete -o "$out" "$src" "$@"
+  fi
+}
+
+build_micro() {
+  cmake --build "$BUILD_DIR" --target orp_core llhttp >/dev/null
+  local out=$BIN_DIR/micro_bench
+  if [ ! -x "$out" ] || [ bench/micro_bench.cpp -nt "$out" ] || [ "$BUILD_DIR/liborp_core.a" -nt "$out" ]; then
+    log "compiling bench/micro_bench.cpp"
+    $CXX -std=c++20 -O2 -DNDEBUG -DBOOST_ASIO_SEPARATE_COMPILATION -DBOOST_ASIO_NO_DEPRECATED -I"$ROOT/src" \
+      -o "$out" bench/micro_bench.cpp "$BUILD_DIR/liborp_core.a" "$BUILD_DIR/libllhttp.a" \
+      -lbenchmark -lssl -lcrypto -lboost_json -lboost_url -lspdlog -lfmt -lhiredis -lpthread
+  fi
+}
+
+build_all() {
+  mkdir -p "$BIN_DIR"
+  if [ "$BUILD" -eq 1 ]; then
+    bash scripts/setup.sh --no-build
+    if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+      local gen=()
+      command -v ninja >/dev/null && gen=(-G Ninja)
+      cmake -S . -B "$BUILD_DIR" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release >/dev/null
+    fi
+    grep -q 'CMAKE_BUILD_TYPE:STRING=Release' "$BUILD_DIR/CMakeCache.txt" ||
+      log "warning: $BUILD_DIR is not a Release build"
+    log "building the proxy (Release)"
+    cmake --build "$BUILD_DIR" --target openrouter-proxy >/dev/null
+  fi
+  build_tool "$BIN_DIR/loadgen" bench/loadgen.cpp -lssl -lcrypto -lpthread &
+  local a=$!
+  build_tool "$BIN_DIR/sse_server" bench/sse_server.cpp -lssl -lcrypto -lpthread &
+  local b=$!
+  wait $a
+  wait $b
+  [ -x "$PROXY_BIN" ] || { echo "bench.sh: no proxy binary at $PROXY_BIN" >&2; exit 2; }
+  # A private copy: a rebuild of the tree during the run must not change the binary between rows.
+  cp "$PROXY_BIN" "$WORK/openrouter-proxy"
+  PROXY_BUILT=$(date -r "$PROXY_BIN" '+%Y-%m-%d %H:%M:%S')
+  PROXY_BIN=$WORK/openrouter-proxy
+}
+
+if [ "$MICRO" -eq 1 ]; then
+  mkdir -p "$BIN_DIR"
+  [ "$BUILD" -eq 1 ] && bash scripts/setup.sh --no-build
+  build_micro
+  min_time=0.5
+  [ "$QUICK" -eq 1 ] && min_time=0.1
+  exec "$BIN_DIR/micro_bench" --benchmark_min_time="$min_time"
+fi
+
+# ---- sizes --------------------------------------------------------------------------------------
+if [ "$QUICK" -eq 1 ]; then
+  RPS32_REQ=400 RPS1_REQ=1000 CONNECT_N=300 IDLE_K=300 STREAMS_K=300 SSE_REQ=10 RPS_LIMIT=15
+  MITM_RPS32_REQ=20 MITM_RPS1_REQ=200 MITM_CONNECT_N=50 MITM_IDLE_K=100
+else
+  RPS32_REQ=3000 RPS1_REQ=5000 CONNECT_N=2000 IDLE_K=2000 STREAMS_K=10000 SSE_REQ=40 RPS_LIMIT=30
+  MITM_RPS32_REQ=100 MITM_RPS1_REQ=500 MITM_CONNECT_N=200 MITM_IDLE_K=300
+fi
+SSE_EVENTS=20 SSE_INTERVAL_MS=10 STREAM_INTERVAL_MS=2000 R429_REQ=24
+[ "$QUICK" -eq 1 ] && R429_REQ=12
+
+# ---- processes ----------------------------------------------------------------------------------
+WORK=$(mktemp -d /tmp/orp-bench.XXXXXX)
+RESULTS=$WORK/results.jsonl
+: >"$RESULTS"
+STARTED=()
+stop_pid() {  # PID [seconds]: SIGTERM, up to 5 s (or the given time), then SIGKILL
+  local pid=$1 tenths=$((${2:-5} * 10)) i
+  kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+  for i in $(seq "$tenths"); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  local pid
+  for pid in "${STARTED[@]}"; do stop_pid "$pid"; done
+  if [ "$KEEP" -eq 1 ]; then log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+PROXY_WRAP=()
+READY_TENTHS=150
+NCPU=$(nproc)
+if [ "$NCPU" -ge 2 ]; then
+  PIN_PROXY=(taskset -c 0)
+  PIN_LOAD=(taskset -c 1)
+  PIN_NOTE="proxy pinned to CPU 0; load generator, nginx and the SSE server pinned to CPU 1"
+else
+  PIN_PROXY=() PIN_LOAD=()
+  PIN_NOTE="one CPU: nothing pinned"
+fi
+
+free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_port() {  # port seconds
+  local i
+  for i in $(seq $(($2 * 10))); do
+    $PY -c "import socket; socket.create_connection(('127.0.0.1', $1), 0.2).close()" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+make_pki() {  # a test CA and an EC P-256 leaf for openrouter.ai (as tests/support/harness.py does)
+  local d=$WORK/pki
+  mkdir -p "$d"
+  cat >"$d/openssl.cnf" <<'EOF'
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = placeholder
+[v3_ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = DNS:openrouter.ai, DNS:localhost, IP:127.0.0.1
+EOF
+  local ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+  (
+    cd "$d"
+    export OPENSSL_CONF=/dev/null
+    openssl req -config openssl.cnf -x509 "${ec[@]}" -keyout ca.key -out ca.pem -days 2 \
+      -subj "/CN=openrouter-proxy bench CA" -extensions v3_ca -sha256 2>/dev/null
+    openssl req -config openssl.cnf -new "${ec[@]}" -keyout server.key -out server.csr -subj /CN=openrouter.ai 2>/dev/null
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -set_serial "0x$(openssl rand -hex 16)" -days 2 \
+      -sha256 -extfile openssl.cnf -extensions server -out server.pem 2>/dev/null
+  )
+}
+
+start_nginx() {
+  NGINX_PORT=$(free_port)
+  local d=$WORK/nginx
+  mkdir -p "$d/tmp"
+  cat >"$d/nginx.conf" <<EOF
+# One worker, no master (its PID is the one we stop), keep-alive without limits, no access log.
+worker_processes 1;
+master_process off;
+daemon off;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+worker_rlimit_nofile 20000;
+events { worker_connections 19000; }
+http {
+  access_log off;
+  client_body_temp_path $d/tmp/body;
+  keepalive_requests 100000;
+  keepalive_timeout 300s;
+  server {
+    listen 127.0.0.1:$NGINX_PORT ssl;
+    ssl_certificate $WORK/pki/server.pem;
+    ssl_certificate_key $WORK/pki/server.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    # return answers any method, POST included, and discards the request body.
+    location = /api/v1/chat/completions {
+      default_type application/json;
+      return 200 '{"id":"gen-bench-1","object":"chat.completion","created":1700000000,"model":"openai/gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":14,"completion_tokens":9,"total_tokens":23}}';
+    }
+    location = /api/v1/key {
+      default_type application/json;
+      return 200 '{"data":{"label":"bench","limit":null,"limit_remaining":null,"usage":0,"is_free_tier":false}}';
+    }
+    location / { return 404; }
+  }
+}
+EOF
+  "${PIN_LOAD[@]}" nginx -c "$d/nginx.conf" -p "$d/" >"$d/out.log" 2>&1 &
+  NGINX_PID=$!
+  STARTED+=("$NGINX_PID")
+  wait_port "$NGINX_PORT" 10 || { cat "$d/out.log" "$d/error.log" >&2; exit 1; }
+}
+
+start_sse_server() {
+  "${PIN_LOAD[@]}" "$BIN_DIR/sse_server" --cert "$WORK/pki/server.pem" --key "$WORK/pki/server.key" \
+    --time-limit 1200 >"$WORK/sse.out" 2>"$WORK/sse.err" &
+  SSE_PID=$!
+  STARTED+=("$SSE_PID")
+  local i
+  for i in $(seq 50); do
+    [ -s "$WORK/sse.out" ] && break
+    sleep 0.1
+  done
+  SSE_PORT=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$WORK/sse.out")
+}
+
+# start_proxy NAME WORKERS UPSTREAM_PORT PIN(0|1) [KEYS]: sets PROXY_PID, PROXY_ADDR, PROXY_CA
+start_proxy() {
+  local name=$1 workers=$2 upstream=$3 pin=$4 keys=${5:-sk-or-v1-bench-pool-a sk-or-v1-bench-pool-b} d=$WORK/$1 k
+  mkdir -p "$d"
+  cat >"$d/config.ini" <<EOF
+; written by scripts/bench.sh
+[proxy]
+listen = 127.0.0.1:0
+intercept_hosts = openrouter.ai
+workers = $workers
+max_connections = 30000
+idle_timeout = 300
+[upstream]
+api_url = https://openrouter.ai/api/v1
+ca_file = $WORK/pki/ca.pem
+resolve = openrouter.ai:443=127.0.0.1:$upstream
+[keys]
+file = keys.csv
+state_file = data/key_state.json
+[tls]
+ca_cert = certs/ca.pem
+ca_key = certs/ca.key
+[log]
+file = proxy.log
+[admin]
+listen =
+EOF
+  {
+    echo "key,label,weight"
+    for k in $keys; do echo "$k,${k#sk-or-v1-bench-},"; done
+  } >"$d/keys.csv"
+  local pin_cmd=()
+  [ "$pin" -eq 1 ] && pin_cmd=("${PIN_PROXY[@]}")
+  (cd "$d" && exec "${pin_cmd[@]}" "${PROXY_WRAP[@]}" "$PROXY_BIN" run --config config.ini --ready-file ready.json \
+    >stdout.txt 2>stderr.txt) &
+  PROXY_PID=$!
+  STARTED+=("$PROXY_PID")
+  local i
+  for i in $(seq "$READY_TENTHS"); do
+    [ -s "$d/ready.json" ] && break
+    kill -0 "$PROXY_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  PROXY_ADDR=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["proxy"])' "$d/ready.json" 2>/dev/null) || {
+    echo "bench.sh: proxy $name did not start" >&2
+    tail -20 "$d/stderr.txt" >&2
+    exit 1
+  }
+  PROXY_CA=$d/certs/ca.pem
+}
+
+stop_proxy() { stop_pid "$PROXY_PID"; }
+
+# loadgen LABEL args...: one bounded run, its JSON line appended to the results
+loadgen() {
+  local label=$1
+  shift
+  local line
+  line=$(timeout 300 "${PIN_LOAD[@]}" "$BIN_DIR/loadgen" --label "$label" "$@" 2>>"$WORK/loadgen.err") || true
+  if [ -z "$line" ]; then
+    line="{\"label\": \"$label\", \"errors\": 1, \"first_error\": \"loadgen produced nothing\", \"finished\": false}"
+  fi
+  echo "$line" >>"$RESULTS"
+  log "$label: $(echo "$line" | $PY -c 'import json,sys
+r = json.loads(sys.stdin.read())
+keys = ("rps", "lat_p50_ms", "lat_p99_ms", "proc_cpu_s_per_1k_req", "rss_kib_per_conn", "rss_kib_per_stream",
+        "streams", "proc_cpu_ms_per_conn", "resumed", "first_p99_ms", "gap_p99_ms", "errors", "first_error")
+print(", ".join("%s=%s" % (k, r[k]) for k in keys if r.get(k) not in (None, "")))')"
+}
+
+# ---- profile: callgrind on the keep-alive request path ------------------------------------------
+if [ "$CALLGRIND" -eq 1 ]; then
+  command -v valgrind >/dev/null || { apt-get install -y -qq valgrind >/dev/null; }
+  MITM=0 ensure_packages
+  build_all
+  make_pki
+  start_nginx
+  CG_OUT=$WORK/callgrind.out
+  PROXY_WRAP=(valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$CG_OUT")
+  READY_TENTHS=600
+  start_proxy orp_cg 1 "$NGINX_PORT" 1
+  CG_VIA=(--connect "$PROXY_ADDR" --proxy --ca "$PROXY_CA")
+  CG_REQ=250
+  [ "$QUICK" -eq 1 ] && CG_REQ=60
+  # The instrumentation is switched on by the load generator itself, after its connections are
+  # open and warmed up, so only the keep-alive request path is counted (no handshakes).
+  loadgen cg_measured --mode rps "${CG_VIA[@]}" --conns 8 --requests "$CG_REQ" --warmup 20 --time-limit 240 \
+    --before-measure "callgrind_control -i on $PROXY_PID >/dev/null" \
+    --after-measure "callgrind_control -i off $PROXY_PID >/dev/null"
+  stop_pid "$PROXY_PID" 60
+  STAMP=$(date +%Y%m%d-%H%M%S)
+  mkdir -p bench/results
+  CG_TXT=bench/results/$STAMP-callgrind.txt
+  {
+    echo "callgrind: proxy workers = 1 (Release), 8 keep-alive connections x $CG_REQ requests via CONNECT + TLS, nginx upstream"
+    echo "counted from after warm-up to the last response: the keep-alive request path only"
+    $PY bench/callgrind_top.py "$CG_OUT" $((8 * CG_REQ)) 25
+  } >"$CG_TXT"
+  cp "$CG_OUT" "bench/results/$STAMP-callgrind.out"
+  cat "$CG_TXT"
+  echo "profile: $CG_TXT (raw: bench/results/$STAMP-callgrind.out, open with callgrind_annotate or kcachegrind)"
+  exit 0
+fi
+
+# ---- the run ------------------------------------------------------------------------------------
+ensure_packages
+build_all
+make_pki
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+# As many open files as the hard limit allows: each held stream costs the proxy two descriptors.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+NOFILE=$(ulimit -n)
+MAX_STREAMS=$(((NOFILE - 200) / 2))
+STREAMS_NOTE=""
+if [ "$STREAMS_K" -gt "$MAX_STREAMS" ]; then
+  STREAMS_NOTE="streams: $STREAMS_K wanted, $MAX_STREAMS held (open-file hard limit $NOFILE, 2 per stream in the proxy)"
+  STREAMS_K=$MAX_STREAMS
+fi
+start_nginx
+start_sse_server
+log "nginx on $NGINX_PORT (pid $NGINX_PID), SSE server on $SSE_PORT (pid $SSE_PID); $PIN_NOTE"
+
+DIRECT=(--connect "127.0.0.1:$NGINX_PORT" --ca "$WORK/pki/ca.pem")
+
+# 1. Throughput and latency: no proxy, then the proxy (workers = 1, pinned).
+start_proxy orp1 1 "$NGINX_PORT" 1
+VIA=(--connect "$PROXY_ADDR" --proxy --ca "$PROXY_CA" --watch-pid "$PROXY_PID")
+loadgen direct_rps32 --mode rps "${DIRECT[@]}" --conns 32 --requests "$RPS32_REQ" --warmup 5 --time-limit "$RPS_LIMIT"
+loadgen orp1_rps32 --mode rps "${VIA[@]}" --conns 32 --requests "$RPS32_REQ" --warmup 5 --time-limit "$RPS_LIMIT"
+loadgen direct_rps1 --mode rps "${DIRECT[@]}" --conns 1 --requests "$RPS1_REQ" --warmup 50 --time-limit "$RPS_LIMIT"
+loadgen orp1_rps1 --mode rps "${VIA[@]}" --conns 1 --requests "$RPS1_REQ" --warmup 50 --time-limit "$RPS_LIMIT"
+# 2. New connections: a full handshake each, then resuming the previous session (tickets).
+loadgen orp_connect_full --mode connect "${VIA[@]}" --conns 4 --requests "$CONNECT_N" --time-limit "$RPS_LIMIT"
+loadgen orp_connect_resume --mode connect "${VIA[@]}" --conns 4 --requests "$CONNECT_N" --time-limit "$RPS_LIMIT" --resume
+stop_proxy
+
+# 3. Two workers, nothing pinned on the proxy side.
+start_proxy orp2 2 "$NGINX_PORT" 0
+loadgen orp2_rps32 --mode rps --connect "$PROXY_ADDR" --proxy --ca "$PROXY_CA" --watch-pid "$PROXY_PID" \
+  --conns 32 --requests "$RPS32_REQ" --warmup 5 --time-limit "$RPS_LIMIT"
+stop_proxy
+
+# 4. Memory per idle intercepted connection, on a fresh proxy (a used heap would hide the cost).
+start_proxy orp_idle 1 "$NGINX_PORT" 1
+loadgen orp_idle --mode idle --connect "$PROXY_ADDR" --proxy --ca "$PROXY_CA" --watch-pid "$PROXY_PID" \
+  --conns "$IDLE_K" --time-limit 120
+stop_proxy
+
+# 5. SSE timing and held streams: the paced SSE server as upstream, fresh proxy.
+start_proxy orp_sse 1 "$SSE_PORT" 1
+SSE_ARGS=(--mode sse --conns 1 --requests "$SSE_REQ" --warmup 2 --sse-events "$SSE_EVENTS"
+  --sse-interval-ms "$SSE_INTERVAL_MS" --time-limit 60)
+loadgen direct_sse "${SSE_ARGS[@]}" --connect "127.0.0.1:$SSE_PORT" --ca "$WORK/pki/ca.pem"
+loadgen orp_sse "${SSE_ARGS[@]}" --connect "$PROXY_ADDR" --proxy --ca "$PROXY_CA" --watch-pid "$PROXY_PID"
+stop_proxy
+start_proxy orp_streams 1 "$SSE_PORT" 1
+loadgen orp_streams --mode streams --connect "$PROXY_ADDR" --proxy --ca "$PROXY_CA" --watch-pid "$PROXY_PID" \
+  --conns "$STREAMS_K" --sse-interval-ms "$STREAM_INTERVAL_MS" --hold 2 --time-limit 150
+stop_proxy
+
+# 6. A 429 rotated to the next key: the first key always answers 429 (Retry-After: 1), so about
+#    every fourth request (paced 250 ms apart) meets it once it has cooled down. The SSE server
+#    counts the TLS connections it accepts: a rotation must reuse the pooled one.
+sse_connections() {
+  curl -s --max-time 5 --cacert "$WORK/pki/ca.pem" "https://127.0.0.1:$SSE_PORT/_bench/stats" |
+    $PY -c 'import json,sys; print(json.load(sys.stdin)["connections"])'
+}
+start_proxy orp_429 1 "$SSE_PORT" 1 "sk-or-v1-bench-429 sk-or-v1-bench-pool-a"
+loadgen orp_429_warm --mode rps --connect "$PROXY_ADDR" --proxy --ca "$PROXY_CA" --conns 1 --requests 1 --warmup 0 \
+  --time-limit 10
+C0=$(sse_connections)
+loadgen orp_429 --mode rps --connect "$PROXY_ADDR" --proxy --ca "$PROXY_CA" --conns 1 --requests "$R429_REQ" \
+  --warmup 0 --pace-ms 250 --time-limit 30
+C1=$(sse_connections)
+echo "{\"label\": \"orp_429_upstream\", \"new_upstream_connections\": $((C1 - C0 - 1))}" >>"$RESULTS"
+stop_proxy
+
+# 7. mitmproxy with a key-rotation addon, same upstream, same pinning.
+if [ -z "$MITM_NOTE" ]; then
+  MITM_PORT=$(free_port)
+  mkdir -p "$WORK/mitm"
+  ORP_BENCH_KEYS=sk-or-v1-bench-pool-a,sk-or-v1-bench-pool-b "${PIN_PROXY[@]}" mitmdump -q \
+    -s "$ROOT/bench/mitm_rotate_keys.py" --listen-host 127.0.0.1 --listen-port "$MITM_PORT" \
+    --set confdir="$WORK/mitm" --set connection_strategy=lazy \
+    --set ssl_verify_upstream_trusted_ca="$WORK/pki/ca.pem" >"$WORK/mitm/out.log" 2>&1 &
+  MITM_PID=$!
+  STARTED+=("$MITM_PID")
+  if wait_port "$MITM_PORT" 30; then
+    # CONNECT names the loopback upstream itself, so mitmproxy never resolves openrouter.ai.
+    MVIA=(--connect "127.0.0.1:$MITM_PORT" --proxy --connect-target "127.0.0.1:$NGINX_PORT"
+      --ca "$WORK/mitm/mitmproxy-ca-cert.pem" --watch-pid "$MITM_PID")
+    loadgen mitm_rps32 --mode rps "${MVIA[@]}" --conns 32 --requests "$MITM_RPS32_REQ" --warmup 2 --time-limit "$RPS_LIMIT"
+    loadgen mitm_rps1 --mode rps "${MVIA[@]}" --conns 1 --requests "$MITM_RPS1_REQ" --warmup 20 --time-limit "$RPS_LIMIT"
+    loadgen mitm_connect_full --mode connect "${MVIA[@]}" --conns 4 --requests "$MITM_CONNECT_N" --time-limit "$RPS_LIMIT"
+    loadgen mitm_idle --mode idle "${MVIA[@]}" --conns "$MITM_IDLE_K" --time-limit 60
+  else
+    MITM_NOTE="mitmproxy: did not start ($(tail -c 300 "$WORK/mitm/out.log" | tr '\n' ' '))"
+  fi
+  stop_pid "$MITM_PID"
+fi
+
+# ---- report -------------------------------------------------------------------------------------
+STAMP=$(date +%Y%m%d-%H%M%S)
+OUT_DIR=$ROOT/bench/results
+mkdir -p "$OUT_DIR"
+REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD 2>/dev/null || REV="$REV+uncommitted changes"
+{
+  echo "openrouter-proxy benchmark, $(date '+%Y-%m-%d %H:%M:%S %Z'), $([ "$QUICK" -eq 1 ] && echo quick || echo full) run"
+  echo "command: scripts/bench.sh $([ "$QUICK" -eq 1 ] && echo --quick)"
+  echo "machine: $NCPU CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(uname -r), load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "proxy: $REV (binary built $PROXY_BUILT), Release; upstream: $(nginx -v 2>&1 | sed 's/.*: //') (1 worker) and bench/sse_server; $PIN_NOTE"
+  echo "request: POST /api/v1/chat/completions, 150-byte JSON body, 290-byte JSON answer; keep-alive on both legs"
+  [ -n "$MITM_NOTE" ] && echo "$MITM_NOTE"
+  [ -n "$STREAMS_NOTE" ] && echo "$STREAMS_NOTE"
+  true
+} >"$WORK/machine.txt"
+$PY bench/report.py "$RESULTS" "$WORK/machine.txt" "$OUT_DIR/$STAMP.txt" "$WORK/chart.dat"
+cp "$RESULTS" "$OUT_DIR/$STAMP.jsonl"
+if command -v gnuplot >/dev/null; then
+  gnuplot -e "datafile='$WORK/chart.dat'; outfile='$OUT_DIR/$STAMP.png'; subtitle='$NCPU CPUs, $PIN_NOTE'" \
+    bench/chart.gp 2>>"$WORK/gnuplot.err" && echo "chart: bench/results/$STAMP.png"
+fi
+echo "results: bench/results/$STAMP.txt"

@@ -1,0 +1,260 @@
+#!/usr/bin/python3
+"""Fleet mode: two proxy instances share key state through one Redis (`state.backend = redis`).
+
+Each test starts its own redis-server (free loopback port, no persistence), one fake OpenRouter
+per class, and two proxies; everything is stopped by PID. Every wait has a deadline.
+"""
+
+import json
+import os
+import re
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import harness as h  # noqa: E402
+
+API = "https://openrouter.ai/api/v1/chat/completions"
+KEY_PATH = "/api/v1/key"
+
+KEY_1 = "sk-or-v1-test-fleet-one-5c2e9a7b1d3f4680"
+KEY_2 = "sk-or-v1-test-fleet-two-8e4a6c0b2d1f3957"
+KEYS = ((KEY_1, "fleet-1"), (KEY_2, "fleet-2"))
+
+ERR_401 = {"error": {"code": 401, "message": "User not found."}}
+ERR_429 = {"error": {"code": 429, "message": "Rate limit exceeded"}}
+
+# Change-to-visible on the other instance: the issue asks for 100 ms; the assertion leaves room
+# for a loaded test machine, the measured value is printed.
+PROPAGATION_DEADLINE = 1.0
+
+
+class FleetRedisTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pki = h.make_test_pki()
+        cls.fake = h.FakeOpenRouter(pki=cls.pki)
+        cls.fake.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fake.__exit__(None, None, None)
+
+    def setUp(self):
+        self.fake.reset()
+        self.redis = h.RedisServer()
+        self.addCleanup(self.redis.cleanup)
+        self.redis.start()
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def start_proxy(self, **overrides):
+        settings = {"proxy.workers": 2, "retry.retry_delay": 0.1, "keys.key_recovery_interval": 3600,
+                    "state.backend": "redis", "state.redis_url": self.redis.url}
+        settings.update(overrides)
+        proxy = h.Proxy(self.fake, keys=KEYS, overrides=settings)
+        self.addCleanup(proxy.cleanup)
+        proxy.start()
+        return proxy
+
+    def post(self, proxy):
+        """One chat completion through `proxy`; returns the label of the key that served it."""
+        res, headers = h.curl_with_headers(h.via_proxy(proxy, *h.chat_args(), API), timeout=30)
+        self.assertEqual((res.returncode, res.status), (0, 200),
+                         "%s %r\n%s" % (res.stderr, res.stdout[:300], proxy.diagnostics()))
+        return headers.get("x-proxy-key")
+
+    def break_key_1(self, proxy, rules=None):
+        """Script fleet-1 to fail (401 on chat and /key by default) and send requests through
+        `proxy` until one of them met it (round robin may be anywhere in its turn)."""
+        self.fake.script(rules or [
+            {"key": KEY_1, "path": h.CHAT_PATH, "status": 401, "body": ERR_401},
+            {"key": KEY_1, "path": KEY_PATH, "status": 401, "body": ERR_401}])
+        before = self.chat_count(KEY_1)
+        for _ in range(3):
+            self.assertEqual(self.post(proxy), "fleet-2")
+            if self.chat_count(KEY_1) > before:
+                return time.monotonic()
+        self.fail("fleet-1 never tried by %s\n%s" % (proxy.dir, proxy.diagnostics()))
+
+    def keys_of(self, proxy):
+        status, body = proxy.admin_get("/keys")
+        self.assertEqual(status, 200)
+        return {k["label"]: k for k in json.loads(body)["keys"]}
+
+    def state_of(self, proxy, label):
+        return self.keys_of(proxy)[label]["state"]
+
+    def wait_state(self, proxy, label, state, timeout, interval=0.005):
+        """Poll the admin endpoint until `label` is in `state`; returns the seconds it took."""
+        start = time.monotonic()
+        h.wait_until(lambda: self.state_of(proxy, label) == state, timeout, interval=interval,
+                     message="key %s %s on %s (now %s)\n%s"
+                     % (label, state, proxy.dir, self.state_of(proxy, label), proxy.diagnostics()))
+        return time.monotonic() - start
+
+    def chat_count(self, key):
+        return sum(1 for r in self.fake.requests(h.CHAT_PATH) if r["key"] == key)
+
+    def probes_of(self, key):
+        return [r for r in self.fake.requests(KEY_PATH) if r["key"] == key]
+
+    def metric(self, proxy, name):
+        status, body = proxy.admin_get("/metrics")
+        self.assertEqual(status, 200)
+        m = re.search(r"^%s (\S+)$" % re.escape(name), body.decode(), re.M)
+        return float(m.group(1)) if m else None
+
+    def assertNoFullKeys(self, *proxies):
+        for proxy in proxies:
+            text = proxy.all_output()
+            for key, _ in KEYS:
+                self.assertNotIn(key, text, "a full pool key appears in the proxy's output")
+        for line in self.redis.cli("--scan").splitlines():
+            dump = self.redis.cli("HGETALL", line) if line.startswith("orp:key:") else ""
+            for key, _ in KEYS:
+                self.assertNotIn(key, line + dump, "a full pool key is stored in Redis")
+
+    # -- tests -----------------------------------------------------------------------------------
+    def test_429_on_a_keeps_b_off_the_key_until_the_cool_down_ends(self):
+        a, b = self.start_proxy(), self.start_proxy()
+        hit_at = self.break_key_1(a, [{"key": KEY_1, "path": h.CHAT_PATH, "status": 429, "body": ERR_429,
+                                       "headers": {"Retry-After": "5"}, "times": 1}])
+        took = self.wait_state(b, "fleet-1", "cooling", PROPAGATION_DEADLINE)
+        print("\n  429 on A -> cooling on B (admin poll): %.1f ms" % (took * 1000), file=sys.stderr)
+        cooling_left = self.keys_of(b)["fleet-1"]["cooling_left_s"]
+        self.assertGreater(cooling_left, 3.5, "B's cool-down is shorter than A's Retry-After")
+
+        for _ in range(6):
+            self.assertEqual(self.post(b), "fleet-2")
+        self.assertEqual(self.chat_count(KEY_1), 1, "B used a key that was cooling on A")
+
+        # Back once the cool-down is over, not before.
+        self.wait_state(b, "fleet-1", "active", 8, interval=0.05)
+        self.assertGreaterEqual(time.monotonic() - hit_at, 4.5, "B's cool-down ended early")
+        labels = [self.post(b) for _ in range(3)]
+        self.assertIn("fleet-1", labels)
+        propagation = self.metric(b, "orp_redis_propagation_seconds")
+        self.assertIsNotNone(propagation, "no propagation gauge on B")
+        print("  429 on A -> applied on B (orp_redis_propagation_seconds): %.2f ms"
+              % (propagation * 1000), file=sys.stderr)
+        self.assertNoFullKeys(a, b)
+
+    def test_401_on_a_disables_on_b_and_recovery_on_b_reactivates_on_a(self):
+        # Only B probes: A's interval is an hour.
+        a = self.start_proxy()
+        b = self.start_proxy(**{"keys.key_recovery_interval": 1})
+        self.break_key_1(a)
+        took = self.wait_state(b, "fleet-1", "disabled_invalid", PROPAGATION_DEADLINE)
+        print("\n  401 on A -> disabled on B (admin poll): %.1f ms" % (took * 1000), file=sys.stderr)
+        for _ in range(4):
+            self.assertEqual(self.post(b), "fleet-2")
+        self.assertEqual(self.chat_count(KEY_1), 1, "B used a key disabled on A")
+
+        # The key is fixed upstream; B's probe finds credit and the whole fleet takes it back.
+        self.fake.script([])
+        self.fake.configure(key_info={KEY_1: {"limit": 10, "limit_remaining": 9.5, "usage": 0.5}})
+        self.wait_state(b, "fleet-1", "active", 6, interval=0.05)
+        took = self.wait_state(a, "fleet-1", "active", PROPAGATION_DEADLINE)
+        print("  recovery on B -> active on A (admin poll): %.1f ms" % (took * 1000), file=sys.stderr)
+        self.assertIn("fleet: ", self.keys_of(a)["fleet-1"]["reason"])
+        self.assertIn("fleet-1", [self.post(a) for _ in range(3)])
+        self.assertIn("recovery probe of key fleet-1", b.log_text())
+        self.assertNotIn("recovery probe of key fleet-1", a.log_text())
+        self.assertNoFullKeys(a, b)
+
+    def test_only_one_instance_probes_a_key_per_interval(self):
+        overrides = {"keys.key_recovery_interval": 1}
+        a, b = self.start_proxy(**overrides), self.start_proxy(**overrides)
+        self.break_key_1(a)
+        self.wait_state(b, "fleet-1", "disabled_invalid", PROPAGATION_DEADLINE)
+        before = len(self.probes_of(KEY_1))
+        time.sleep(5.0)
+        probes = len(self.probes_of(KEY_1)) - before
+        # Two instances each probing every second would make ~10; the lock leaves ~5.
+        self.assertGreaterEqual(probes, 3, "the key was hardly probed at all")
+        self.assertLessEqual(probes, 7, "both instances probed the key each interval")
+        self.assertEqual(self.state_of(a, "fleet-1"), "disabled_invalid")
+
+    def test_redis_outage_loses_no_request_and_state_converges(self):
+        a, b = self.start_proxy(), self.start_proxy()
+        self.assertEqual(self.metric(a, "orp_redis_up"), 1)
+
+        results, stop = [], threading.Event()
+
+        def traffic():
+            proxies = (a, b)
+            i = 0
+            while not stop.is_set() and i < 200:
+                res = h.curl(h.via_proxy(proxies[i % 2], *h.chat_args(), API), timeout=30, metrics=True)
+                results.append((res.returncode, res.status))
+                i += 1
+
+        worker = threading.Thread(target=traffic, daemon=True)
+        worker.start()
+        try:
+            time.sleep(0.7)
+            self.redis.kill()
+            time.sleep(1.5)
+        finally:
+            stop.set()
+            worker.join(timeout=40)
+        self.assertFalse(worker.is_alive())
+        self.assertGreater(len(results), 4)
+        self.assertEqual([r for r in results if r != (0, 200)], [], "requests failed while Redis died")
+        h.wait_until(lambda: self.metric(a, "orp_redis_up") == 0, 5, interval=0.1,
+                     message="A noticing that Redis is down")
+
+        # A change while Redis is down stays local to A ...
+        self.break_key_1(a)
+        self.assertEqual(self.state_of(a, "fleet-1"), "disabled_invalid")
+        time.sleep(0.3)
+        self.assertEqual(self.state_of(b, "fleet-1"), "active")
+
+        # ... and reaches B once Redis is back (same address, empty), without a restart.
+        self.redis.start()
+        self.wait_state(b, "fleet-1", "disabled_invalid", 10, interval=0.05)
+        h.wait_until(lambda: self.metric(a, "orp_redis_up") == 1 and self.metric(b, "orp_redis_up") == 1,
+                     10, interval=0.1, message="both instances reconnected")
+        self.assertEqual(self.redis.cli("HGET", "orp:key:" + self.keys_of(a)["fleet-1"]["id"], "status"),
+                         "disabled_invalid")
+        for proxy in (a, b):
+            log = proxy.log_text()
+            self.assertEqual(log.count("unreachable"), 1, "not exactly one warning per outage:\n" + log)
+            self.assertIn("reachable again", log)
+        self.assertNoFullKeys(a, b)
+
+    def test_redis_down_at_start_then_up(self):
+        self.redis.stop()
+        a = self.start_proxy()
+        self.assertEqual(self.post(a), "fleet-1")
+        self.assertEqual(self.metric(a, "orp_redis_up"), 0)
+        self.break_key_1(a)
+        self.redis.start()
+        b = self.start_proxy()
+        # A pushes what it learnt while alone; B (started after Redis) gets it.
+        self.wait_state(b, "fleet-1", "disabled_invalid", 10, interval=0.05)
+        self.assertEqual(a.log_text().count("unreachable"), 1)
+
+    def test_restarted_instance_picks_up_the_shared_state(self):
+        a, b = self.start_proxy(), self.start_proxy()
+        self.assertEqual(self.post(b), "fleet-1")
+        b.stop(expect_code=0)
+        self.break_key_1(a)
+        self.wait_state(a, "fleet-1", "disabled_invalid", 1)
+        # B's own state file still says active; Redis knows better, before B serves anything.
+        b.start()
+        self.assertEqual(self.state_of(b, "fleet-1"), "disabled_invalid")
+        chats_before = self.chat_count(KEY_1)
+        for _ in range(3):
+            self.assertEqual(self.post(b), "fleet-2")
+        self.assertEqual(self.chat_count(KEY_1), chats_before)
+        # And a brand-new instance with no state file at all.
+        c = self.start_proxy()
+        self.assertEqual(self.state_of(c, "fleet-1"), "disabled_invalid")
+        self.assertNoFullKeys(a, b, c)
+
+
+if __name__ == "__main__":
+    unittest.main()
