@@ -1,0 +1,91 @@
+"""The commands besides `run`: ca init/path, keys check, keys status."""
+import os
+import stat
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
+import harness  # noqa: E402
+from harness import POOL_KEY_A, POOL_KEY_B, FakeOpenRouter, Proxy, chat_args, curl, via_proxy  # noqa: E402
+
+
+def run(args, cwd, timeout=30):
+    return subprocess.run([harness.binary_path(), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+class CaCommandTest(unittest.TestCase):
+    def test_init_is_idempotent_and_force_makes_a_new_one(self):
+        with tempfile.TemporaryDirectory() as d:
+            first = run(["ca", "init"], d)
+            self.assertEqual(first.returncode, 0, first.stderr)
+            self.assertIn("created", first.stdout)
+            cert = os.path.join(d, "certs", "ca.pem")
+            key = os.path.join(d, "certs", "ca.key")
+            self.assertEqual(stat.S_IMODE(os.stat(key).st_mode), 0o600)
+            pem = open(cert).read()
+            again = run(["ca", "init"], d)
+            self.assertEqual(again.returncode, 0)
+            self.assertIn("exists", again.stdout)
+            self.assertEqual(open(cert).read(), pem)
+            forced = run(["ca", "init", "--force"], d)
+            self.assertEqual(forced.returncode, 0)
+            self.assertNotEqual(open(cert).read(), pem)
+            path = run(["ca", "path"], d)
+            self.assertEqual(path.stdout.strip(), os.path.join(".", "certs", "ca.pem"))
+
+    def test_new_intercept_host_needs_force(self):
+        with tempfile.TemporaryDirectory() as d:
+            self.assertEqual(run(["ca", "init"], d).returncode, 0)
+            with open(os.path.join(d, "keys.csv"), "w") as f:
+                f.write("")
+            r = run(["run", "--set", "proxy.intercept_hosts=openrouter.ai,api.example.com", "--set", "admin.listen=",
+                     "--set", "proxy.listen=127.0.0.1:0"], d)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("ca init --force", r.stderr)
+
+
+class KeysCommandsTest(unittest.TestCase):
+    def test_keys_check_prints_a_masked_table(self):
+        with FakeOpenRouter() as fake:
+            proxy = Proxy(fake, keys=[(POOL_KEY_A, "alpha"), (POOL_KEY_B, "")])
+            proxy.write_files()
+            self.addCleanup(proxy.cleanup)
+            fake.script([{"key": POOL_KEY_B, "path": "/api/v1/key", "status": 401,
+                          "body": {"error": {"code": 401, "message": "No auth credentials found"}}}])
+            r = run(["keys", "check", "--config", proxy.config_path], proxy.dir)
+            self.assertEqual(r.returncode, 1, r.stderr)  # one key is unusable
+            self.assertIn("probing keys: 2/2", r.stderr)
+            lines = r.stdout.splitlines()
+            self.assertRegex(lines[1], r"^alpha\s+sk-or-v1-…ol-a\s+ok\s+")
+            self.assertRegex(lines[2], r"^-\s+sk-or-v1-…ol-b\s+invalid")
+            self.assertIn("1 of 2 keys usable", r.stdout)
+            self.assertNotIn(POOL_KEY_A, r.stdout + r.stderr)
+            self.assertNotIn(POOL_KEY_B, r.stdout + r.stderr)
+
+    def test_keys_status_reads_the_running_proxy(self):
+        with FakeOpenRouter() as fake:
+            with Proxy(fake, keys=[(POOL_KEY_A, "alpha"), (POOL_KEY_B, "beta")]) as proxy:
+                fake.script([{"key": POOL_KEY_A, "status": 401,
+                              "body": {"error": {"code": 401, "message": "User not found."}}}])
+                res = curl(via_proxy(proxy, *chat_args(), "https://openrouter.ai/api/v1/chat/completions"), metrics=True)
+                self.assertEqual(res.status, 200)
+                r = run(["keys", "status", "--config", proxy.config_path, "--set", "admin.listen=" + proxy.ready["admin"]],
+                        proxy.dir)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                rows = {l.split()[0]: l for l in r.stdout.splitlines()[1:]}
+                self.assertIn("disabled_invalid", rows["alpha"])
+                self.assertIn("active", rows["beta"])
+                self.assertNotIn(POOL_KEY_A, r.stdout)
+
+    def test_keys_status_without_a_proxy_says_so(self):
+        with tempfile.TemporaryDirectory() as d:
+            r = run(["keys", "status", "--set", "admin.listen=127.0.0.1:1"], d)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("is the proxy running?", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
