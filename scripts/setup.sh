@@ -10,6 +10,7 @@ PACKAGES=(
   libssl-dev libspdlog-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   node-llhttp libhiredis-dev redis-server
   curl openssl ca-certificates python3 python3-requests python3-httpx
+  chromium fonts-dejavu-core util-linux
 )
 # Node may come from another source (its npm bundled): only ask apt when the command is missing.
 command -v node >/dev/null || PACKAGES+=(nodejs)

@@ -1,0 +1,126 @@
+"""The admin endpoint: each route's content, the token, and the status page rendered in Chromium."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
+import harness  # noqa: E402
+from harness import POOL_KEY_A, POOL_KEY_B, FakeOpenRouter, Proxy, chat_args, curl, via_proxy  # noqa: E402
+
+CHAT_URL = "https://openrouter.ai/api/v1/chat/completions"
+ARTIFACTS = os.environ.get("ORP_ARTIFACTS", os.path.join(tempfile.gettempdir(), "orp-artifacts"))
+
+
+def http(method, url, token=None, timeout=5):
+    req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.headers, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read().decode()
+
+
+class AdminTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.fake = FakeOpenRouter()
+        cls.fake.start()
+        cls.proxy = Proxy(cls.fake, keys=[(POOL_KEY_A, "alpha"), (POOL_KEY_B, "beta")])
+        cls.proxy.start()
+        cls.base = "http://" + cls.proxy.ready["admin"]
+        cls.fake.script([{"key": POOL_KEY_A, "status": 429, "times": 1, "headers": {"Retry-After": "60"},
+                          "body": {"error": {"code": 429, "message": "Rate limit exceeded"}}}])
+        for _ in range(3):
+            res = curl(via_proxy(cls.proxy, *chat_args(), CHAT_URL), metrics=True)
+            assert res.status == 200, res.stderr
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proxy.cleanup()
+        cls.fake.stop()
+
+    def test_healthz(self):
+        self.assertEqual(http("GET", self.base + "/healthz")[::2], (200, "ok\n"))
+
+    def test_keys_json_is_masked_with_state_and_counters(self):
+        status, headers, body = http("GET", self.base + "/keys")
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["Content-Type"], "application/json")
+        keys = {k["label"]: k for k in json.loads(body)["keys"]}
+        self.assertEqual(keys["alpha"]["state"], "cooling")
+        self.assertGreater(keys["alpha"]["cooling_left_s"], 50)
+        self.assertEqual(keys["beta"]["state"], "active")
+        self.assertEqual(keys["beta"]["successes"], 3)
+        for field in ("reason", "requests", "failures", "in_flight", "credit_left", "id"):
+            self.assertIn(field, keys["alpha"])
+        self.assertNotIn(POOL_KEY_A, body)
+
+    def test_metrics_are_prometheus_text(self):
+        status, headers, body = http("GET", self.base + "/metrics")
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["Content-Type"].startswith("text/plain"))
+        self.assertIn('orp_requests_total{mode="connect",status="200"} 3', body)
+        self.assertIn("orp_request_attempts_bucket", body)
+        self.assertIn("orp_upstream_headers_seconds_count", body)
+        self.assertIn("orp_request_duration_seconds_sum", body)
+        self.assertIn('orp_key_state{key="alpha",state="cooling"} 1', body)
+        self.assertIn('orp_tokens_total{key="beta",kind="prompt"}', body)
+        self.assertIn("orp_cost_total", body)
+        self.assertIn("orp_client_connections", body)
+        self.assertIn("orp_upstream_reuses_total", body)
+        for line in body.splitlines():  # every sample line: name{labels} value
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                float(value)
+
+    def test_reload_and_wrong_method(self):
+        status, _, body = http("POST", self.base + "/keys/reload")
+        self.assertEqual(status, 200, body)
+        self.assertIn("reloaded", self.proxy.log_text())
+        self.assertEqual(http("GET", self.base + "/keys/reload")[0], 405)
+        self.assertEqual(http("GET", self.base + "/nope")[0], 404)
+
+    @unittest.skipUnless(shutil.which("chromium"), "chromium is installed by scripts/setup.sh")
+    def test_status_page_renders_the_key_table_in_chromium(self):
+        os.makedirs(ARTIFACTS, exist_ok=True)
+        profile = tempfile.mkdtemp(prefix="orp-chromium-")
+        shot = os.path.join(ARTIFACTS, "status-page.png")
+        flags = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--user-data-dir=" + profile, "--virtual-time-budget=5000"]
+        try:
+            dom = subprocess.run(flags + ["--dump-dom", self.base + "/"], capture_output=True, text=True, timeout=90)
+            self.assertEqual(dom.returncode, 0, dom.stderr[-2000:])
+            # The table rows were built by the page's script from /keys.
+            self.assertRegex(dom.stdout, r"<tr><td>alpha</td><td class=\"cooling\">cooling</td>")
+            self.assertRegex(dom.stdout, r"<tr><td>beta</td><td class=\"active\">active</td>")
+            self.assertIn('id="usable">1 / 2<', dom.stdout)
+            pic = subprocess.run(flags + ["--window-size=1100,500", "--screenshot=" + shot, self.base + "/"],
+                                 capture_output=True, text=True, timeout=90)
+            self.assertEqual(pic.returncode, 0, pic.stderr[-2000:])
+            with open(shot, "rb") as f:
+                self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+        finally:
+            shutil.rmtree(profile, ignore_errors=True)
+
+
+class AdminTokenTest(unittest.TestCase):
+    def test_token_required_except_healthz(self):
+        with Proxy(None, overrides={"admin.token": "adm-tok-123"}) as proxy:
+            base = "http://" + proxy.ready["admin"]
+            self.assertEqual(http("GET", base + "/healthz")[0], 200)
+            self.assertEqual(http("GET", base + "/keys")[0], 401)
+            self.assertEqual(http("GET", base + "/keys", token="wrong")[0], 401)
+            self.assertEqual(http("GET", base + "/keys", token="adm-tok-123")[0], 200)
+            self.assertEqual(http("GET", base + "/metrics", token="adm-tok-123")[0], 200)
+
+
+if __name__ == "__main__":
+    unittest.main()
