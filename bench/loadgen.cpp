@@ -270,7 +270,7 @@ awaitable<std::unique_ptr<connection>> open_connection(run_state& st, SSL_SESSIO
 }
 
 // One request/response; returns the latency in microseconds.
-awaitable<double> exchange_once(run_state& st, connection& c, const std::string& request,
+awaitable<double> exchange_once(run_state&, connection& c, const std::string& request,
                                 const body_sink& sink = {}) {
   auto t0 = clk::now();
   co_await asio::async_write(c.stream, asio::buffer(request), use_awaitable);
@@ -630,7 +630,7 @@ int main(int argc, char** argv) try {
   auto [h, p] = split_host_port(o.connect);
   run_state st{o, io, ctx, tcp::endpoint(asio::ip::make_address(h), static_cast<unsigned short>(std::stoi(p))),
                clk::now() + std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(o.time_limit)),
-               build_request(o, false, "")};
+               build_request(o, false, ""), 0, {}};
   std::string out;
   bool finished = false;
   asio::co_spawn(

@@ -1,5 +1,7 @@
 #include "app/client_env.hpp"
 
+#include "util/atomic_file.hpp"
+
 #include <openssl/pem.h>
 #include <unistd.h>
 
@@ -47,28 +49,6 @@ std::string certificate_pem(const fs::path& file) {
   return std::string(data, static_cast<std::size_t>(size));
 }
 
-void write_file_atomically(const fs::path& file, const std::string& text) {
-  // A pid suffix keeps `env` and `run` from interleaving writes to one temporary file.
-  fs::path tmp = file;
-  tmp += ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
-      std::error_code ignored;
-      fs::remove(tmp, ignored);
-      throw std::runtime_error(file.string() + ": cannot write " + tmp.string());
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, file, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    throw std::runtime_error(file.string() + ": cannot replace: " + ec.message());
-  }
-}
 
 // ---- the exports --------------------------------------------------------------------------------
 
@@ -243,7 +223,7 @@ void write_ca_bundle(const fs::path& ca_cert, const fs::path& bundle) {
     throw std::runtime_error(system.string() + ": the system CA bundle holds no PEM certificate");
   if (!text.empty() && text.back() != '\n') text += '\n';
   text += certificate_pem(ca_cert);
-  write_file_atomically(bundle, text);
+  util::write_file_atomically(bundle, text, 0644);
 }
 
 int print_env(const config::settings& cfg, const std::string& shell) {

@@ -23,6 +23,7 @@
 #include "tls/ca.hpp"
 #include "tls/contexts.hpp"
 #include "tls/leaf_cache.hpp"
+#include "util/atomic_file.hpp"
 
 namespace orp::app {
 
@@ -34,16 +35,6 @@ struct startup_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-void write_file_atomically(const std::filesystem::path& path, const std::string& text) {
-  auto tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out) throw startup_error(tmp.string() + ": cannot write");
-  }
-  std::filesystem::rename(tmp, path);
-}
 
 std::string endpoint_text(const net::tcp::endpoint& ep) {
   auto addr = ep.address().to_string();
@@ -285,7 +276,7 @@ int run(const config::settings& cfg, const run_options& opts) {
   hangup.async_wait(on_hangup);
   if (!opts.ready_file.empty()) {
     boost::json::object ready{{"proxy", bound}, {"admin", admin_bound}, {"pid", ::getpid()}};
-    write_file_atomically(opts.ready_file, boost::json::serialize(ready));
+    util::write_file_atomically(opts.ready_file, boost::json::serialize(ready));
   }
 
   main_io.run();

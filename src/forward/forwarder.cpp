@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "forward/exchange.hpp"
+#include "forward/heads.hpp"
 #include "forward/responses.hpp"
 #include "forward/usage.hpp"
 #include "http/headers.hpp"
@@ -23,70 +24,6 @@ using net::error_code;
 namespace {
 
 constexpr std::size_t kLookAheadLimit = 1024 * 1024;
-
-bool is_body_method(std::string_view m) { return m == "POST" || m == "PUT" || m == "PATCH"; }
-
-// The request as the upstream gets it: our key, our framing, none of the client's hop-by-hop
-// headers, no compression (the proxy reads error bodies and stream events to classify them).
-std::string build_upstream_head(const client_request& r, const upstream::target& t, std::string_view secret) {
-  std::string out;
-  out.reserve(512 + r.head.target.size());
-  out += r.head.method;
-  out += ' ';
-  out += upstream::map_request_target(t, r.head.target);
-  out += " HTTP/1.1\r\nHost: ";
-  out += t.host_header();
-  out += "\r\n";
-  auto connection = http::find_header(r.head.headers, "Connection");
-  for (const auto& h : r.head.headers) {
-    if (http::is_hop_by_hop(h.name) || http::iequals(h.name, "Host") || http::iequals(h.name, "Authorization") ||
-        http::iequals(h.name, "Content-Length") || http::iequals(h.name, "Expect") ||
-        http::iequals(h.name, "Accept-Encoding") || (connection && http::has_token(*connection, h.name)))
-      continue;
-    out += h.name;
-    out += ": ";
-    out += h.value;
-    out += "\r\n";
-  }
-  out += "Authorization: Bearer ";
-  out += secret;
-  out += "\r\n";
-  if (!r.body.empty() || is_body_method(r.head.method)) {
-    out += "Content-Length: ";
-    out += std::to_string(r.body.size());
-    out += "\r\n";
-  }
-  out += "\r\n";
-  return out;
-}
-
-std::string build_client_head(const http::response_head& h, std::string_view key_display, unsigned attempts,
-                              bool keep_alive) {
-  std::string out;
-  out.reserve(512);
-  out += "HTTP/1.1 ";
-  out += std::to_string(h.status);
-  out += ' ';
-  out += h.reason.empty() ? reason_phrase(h.status) : std::string_view(h.reason);
-  out += "\r\n";
-  for (const auto& f : h.headers) {
-    if (http::is_hop_by_hop(f.name) || http::iequals(f.name, "X-Proxy-Key") ||
-        http::iequals(f.name, "X-Proxy-Attempts"))
-      continue;
-    out += f.name;
-    out += ": ";
-    out += f.value;
-    out += "\r\n";
-  }
-  // The body is relayed as it arrives on the wire, so its framing goes with it.
-  if (h.chunked) out += "Transfer-Encoding: chunked\r\n";
-  out += "X-Proxy-Key: ";
-  out += key_display;
-  out += "\r\nX-Proxy-Attempts: ";
-  out += std::to_string(attempts);
-  out += keep_alive ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
-  return out;
-}
 
 keys::header_list to_pairs(const http::header_list& headers) {
   keys::header_list out;
@@ -296,7 +233,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, const client_request
 
     ++rec.attempts;
     rec.key = lease->display;
-    std::string head = build_upstream_head(req, ctx.upstream.upstream(), lease->key->reveal());
+    std::string head = build_upstream_head(req.head, req.body.size(), ctx.upstream.upstream(), lease->key->reveal());
     auto ec = co_await send_and_read_head(ctx.upstream, ex, head, req.body, req.head.method == "HEAD", deadline);
     if (!ec) ec = co_await read_ahead(ex, look_ahead_for(ex.head()), kLookAheadLimit, deadline);
     keys::outcome oc = ec ? keys::network_failure(ec == asio::error::timed_out ? "timeout" : ec.message())

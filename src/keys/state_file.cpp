@@ -1,5 +1,7 @@
 #include "keys/state_file.hpp"
 
+#include "util/atomic_file.hpp"
+
 #include <boost/json.hpp>
 #include <fcntl.h>
 #include <unistd.h>
@@ -168,51 +170,12 @@ std::optional<persisted_state> load_state_file(const std::filesystem::path& file
   return parse_state(content.str(), file.string());
 }
 
-void write_file_atomically(const std::filesystem::path& file, std::string_view content) {
-  static std::atomic<unsigned> sequence{0};
-  const std::filesystem::path dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
-  std::error_code dir_error;
-  std::filesystem::create_directories(dir, dir_error);
-  if (dir_error) throw state_file_error(dir.string() + ": cannot create directory: " + dir_error.message());
-
-  const std::filesystem::path temp = dir / ("." + file.filename().string() + ".tmp-" + std::to_string(::getpid()) +
-                                            "-" + std::to_string(sequence++));
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) fail_io("cannot create temporary file", temp);
-  auto abandon = [&](const std::string& what) {
-    const int saved = errno;
-    ::close(fd);
-    ::unlink(temp.c_str());
-    errno = saved;
-    fail_io(what, temp);
-  };
-  std::size_t written = 0;
-  while (written < content.size()) {
-    const ssize_t n = ::write(fd, content.data() + written, content.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) abandon("write failed");
-    written += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) abandon("fsync failed");
-  if (::close(fd) != 0) {
-    ::unlink(temp.c_str());
-    fail_io("close failed", temp);
-  }
-  if (::rename(temp.c_str(), file.c_str()) != 0) {
-    const int saved = errno;
-    ::unlink(temp.c_str());
-    errno = saved;
-    fail_io("cannot replace", file);
-  }
-  // The rename itself is durable only once the directory entry is synced.
-  if (const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir_fd >= 0) {
-    ::fsync(dir_fd);
-    ::close(dir_fd);
-  }
-}
-
 void write_state_file(const std::filesystem::path& file, const std::vector<key_snapshot>& keys, wall_time now_wall) {
-  write_file_atomically(file, serialize_state(keys, now_wall));
+  try {
+    util::write_file_atomically(file, serialize_state(keys, now_wall), 0600);
+  } catch (const util::file_error& e) {
+    throw state_file_error(e.what());
+  }
 }
 
 // key_pool::restore lives with the file format it reads.

@@ -40,9 +40,6 @@ persisted_state parse_state(std::string_view text, std::string_view file_name);
 // Empty when the file does not exist (first start); state_file_error when it cannot be read or parsed.
 std::optional<persisted_state> load_state_file(const std::filesystem::path& file);
 
-// Temp file in the same directory, fsync, rename over the target, fsync the directory: a crash
-// leaves either the old file or the new one. Creates missing parent directories.
-void write_file_atomically(const std::filesystem::path& file, std::string_view content);
 void write_state_file(const std::filesystem::path& file, const std::vector<key_snapshot>& keys, wall_time now_wall);
 
 }  // namespace orp::keys

@@ -10,6 +10,7 @@
 #include "forward/responses.hpp"
 #include "http/parser.hpp"
 #include "log/logging.hpp"
+#include "proxy/refuse.hpp"
 #include "proxy/session.hpp"
 #include "proxy/sni.hpp"
 #include "proxy/socks5.hpp"
@@ -35,11 +36,6 @@ std::string peer_of(const net::tcp::socket& s) {
   return addr + ":" + std::to_string(ep.port());
 }
 
-asio::awaitable<void> refuse(net::tcp::socket& s, unsigned status, std::string_view message,
-                             std::string_view extra_headers = {}) {
-  auto text = forward::error_response(status, message, false, 0, std::nullopt, extra_headers);
-  co_await net::write_all(s, asio::buffer(text), clock::now() + std::chrono::seconds(5));
-}
 
 struct counted {
   std::atomic<std::int64_t>& n;

@@ -120,6 +120,14 @@ void server::stop_accepting() {
 }
 
 void server::stop() {
+  // A pending accept holds a socket bound to a worker's io_context: finish it on the (stopped)
+  // main loop before the workers go, or its destruction would touch a dead io_context.
+  if (acceptor_.is_open()) {
+    error_code ignored;
+    acceptor_.close(ignored);
+  }
+  main_io_.restart();
+  main_io_.poll();
   guards_.clear();
   for (auto& w : workers_) w->io.stop();
   for (auto& w : workers_)

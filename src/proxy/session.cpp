@@ -1,5 +1,7 @@
 #include "proxy/session.hpp"
 
+#include "proxy/refuse.hpp"
+
 #include <array>
 
 #include <boost/url/parse.hpp>
@@ -19,11 +21,6 @@ namespace {
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
-template <class Stream>
-asio::awaitable<void> refuse(Stream& s, unsigned status, std::string_view message, std::string_view extra_headers = {}) {
-  auto text = forward::error_response(status, message, false, 0, std::nullopt, extra_headers);
-  co_await net::write_all(s, asio::buffer(text), clock::now() + std::chrono::seconds(5));
-}
 
 // "http://host[:port]/path" -> host and "/path"; origin-form targets pass through unchanged.
 bool split_absolute_form(std::string& target, std::string& host) {

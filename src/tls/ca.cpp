@@ -1,5 +1,7 @@
 #include "tls/ca.hpp"
 
+#include "util/atomic_file.hpp"
+
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
@@ -188,60 +190,6 @@ std::string read_file(const fs::path& path, const char* what) {
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-[[noreturn]] void fail_io(const std::string& what, const fs::path& path) {
-    throw tls_error(what + " " + path.string() + ": " + std::strerror(errno));
-}
-
-void create_private_directories(const fs::path& dir) {
-    std::vector<fs::path> missing;
-    std::error_code ec;
-    for (fs::path p = dir; !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
-        missing.push_back(p);
-        if (p == p.parent_path()) break;
-    }
-    for (auto it = missing.rbegin(); it != missing.rend(); ++it)
-        if (::mkdir(it->c_str(), 0700) != 0 && errno != EEXIST) fail_io("cannot create directory", *it);
-}
-
-// Write to a fresh temporary (mkstemp: O_CREAT|O_EXCL, mode 0600) in the target's directory,
-// fsync, then rename over the target, so a reader sees the old file or the new one, never half.
-void write_file_atomically(const fs::path& target, std::string_view data, mode_t mode) {
-    const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-    std::string temp = (dir / ("." + target.filename().string() + ".XXXXXX")).string();
-    const int fd = ::mkstemp(temp.data());
-    if (fd < 0) fail_io("cannot create a temporary file for", target);
-    auto abandon = [&](const char* what) {
-        const int saved = errno;
-        ::close(fd);
-        ::unlink(temp.c_str());
-        errno = saved;
-        fail_io(what, target);
-    };
-    if (::fchmod(fd, mode) != 0) abandon("cannot set the mode of");
-    for (std::size_t done = 0; done < data.size();) {
-        const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) abandon("cannot write");
-        done += static_cast<std::size_t>(n);
-    }
-    if (::fsync(fd) != 0) abandon("cannot sync");
-    if (::close(fd) != 0) {
-        ::unlink(temp.c_str());
-        fail_io("cannot write", target);
-    }
-    if (::rename(temp.c_str(), target.c_str()) != 0) {
-        const int saved = errno;
-        ::unlink(temp.c_str());
-        errno = saved;
-        fail_io("cannot replace", target);
-    }
-    // The rename itself is durable only once the directory entry is synced.
-    if (const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir_fd >= 0) {
-        ::fsync(dir_fd);
-        ::close(dir_fd);
-    }
-}
-
 // Without a callback PEM_read_* prompts for a passphrase on the terminal; refuse instead.
 int no_passphrase(char*, int, int, void*) { return 0; }
 
@@ -297,15 +245,18 @@ certificate_authority certificate_authority::load(const fs::path& cert_path, con
 }
 
 void certificate_authority::save(const fs::path& cert_path, const fs::path& key_path) const {
-    create_private_directories(cert_path.parent_path());
-    create_private_directories(key_path.parent_path());
     std::string key_pem = to_pem(
         [&](BIO* bio) { return PEM_write_bio_PrivateKey(bio, key_.get(), nullptr, nullptr, 0, nullptr, nullptr); },
         "the CA key");
-    // The key goes first: a crash between the two renames leaves a pair load() reports as mismatched.
-    write_file_atomically(key_path, key_pem, 0600);
-    OPENSSL_cleanse(key_pem.data(), key_pem.size());
-    write_file_atomically(cert_path, cert_pem(), 0644);
+    try {
+        // The key goes first: a crash between the two renames leaves a pair load() reports as mismatched.
+        util::write_file_atomically(key_path, key_pem, 0600);
+        OPENSSL_cleanse(key_pem.data(), key_pem.size());
+        util::write_file_atomically(cert_path, cert_pem(), 0644);
+    } catch (const util::file_error& e) {
+        OPENSSL_cleanse(key_pem.data(), key_pem.size());
+        throw tls_error(e.what());
+    }
 }
 
 bool certificate_authority::permits(std::string_view host) const {

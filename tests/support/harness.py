@@ -484,7 +484,19 @@ class Proxy:
         if expect_code is not None and self.returncode != expect_code:
             raise AssertionError("proxy exited with %s, expected %s\n%s"
                                  % (self.returncode, expect_code, self.diagnostics()))
+        self.check_sanitizers()
         return self.returncode
+
+    def check_sanitizers(self):
+        """A sanitizer build reports to stderr, often at exit: any report fails the test."""
+        path = os.path.join(self.dir, "stderr.txt")
+        if not os.path.exists(path):
+            return
+        text = tail(path, 1 << 20)
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            if marker in text:
+                at = text.index(marker)
+                raise AssertionError("sanitizer report from the proxy:\n" + text[max(0, at - 200):at + 4000])
 
     def restart(self):
         """Stop and start again in the same directory (state, certs and keys are kept)."""

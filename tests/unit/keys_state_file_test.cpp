@@ -118,9 +118,9 @@ TEST_F(KeysStateFile, ExpiredCooldownRestoresActive) {
 
 TEST_F(KeysStateFile, AtomicWriteLeavesNoTemporaryFile) {
   const fs::path file = dir_ / "state.json";
-  orp::keys::write_file_atomically(file, "first\n");
-  orp::keys::write_file_atomically(file, "second\n");
-  EXPECT_EQ(read(file), "second\n");
+  orp::keys::write_state_file(file, {}, std::chrono::system_clock::time_point{});
+  orp::keys::write_state_file(file, {}, std::chrono::system_clock::time_point{} + std::chrono::seconds(5));
+  EXPECT_NE(read(file).find("5000"), std::string::npos) << read(file);
   std::vector<std::string> names;
   for (const auto& entry : fs::directory_iterator(dir_)) names.push_back(entry.path().filename().string());
   EXPECT_EQ(names, std::vector<std::string>{"state.json"});
@@ -131,7 +131,7 @@ TEST_F(KeysStateFile, UnwritableLocationIsAClearError) {
   fs::create_directories(dir_);
   std::ofstream(dir_ / "not-a-dir") << "x";
   try {
-    orp::keys::write_file_atomically(dir_ / "not-a-dir" / "state.json", "{}");
+    orp::keys::write_state_file(dir_ / "not-a-dir" / "state.json", {}, std::chrono::system_clock::now());
     ADD_FAILURE() << "expected an error";
   } catch (const state_file_error& e) {
     EXPECT_NE(std::string(e.what()).find("not-a-dir"), std::string::npos) << e.what();

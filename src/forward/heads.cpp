@@ -1,0 +1,75 @@
+#include "forward/heads.hpp"
+
+#include "forward/responses.hpp"
+#include "http/headers.hpp"
+
+namespace orp::forward {
+
+namespace {
+bool is_body_method(std::string_view m) { return m == "POST" || m == "PUT" || m == "PATCH"; }
+
+}  // namespace
+
+std::string build_upstream_head(const http::request_head& head, std::size_t body_size, const upstream::target& t,
+                                std::string_view secret) {
+  std::string out;
+  out.reserve(512 + head.target.size());
+  out += head.method;
+  out += ' ';
+  out += upstream::map_request_target(t, head.target);
+  out += " HTTP/1.1\r\nHost: ";
+  out += t.host_header();
+  out += "\r\n";
+  auto connection = http::find_header(head.headers, "Connection");
+  for (const auto& h : head.headers) {
+    if (http::is_hop_by_hop(h.name) || http::iequals(h.name, "Host") || http::iequals(h.name, "Authorization") ||
+        http::iequals(h.name, "Content-Length") || http::iequals(h.name, "Expect") ||
+        http::iequals(h.name, "Accept-Encoding") || (connection && http::has_token(*connection, h.name)))
+      continue;
+    out += h.name;
+    out += ": ";
+    out += h.value;
+    out += "\r\n";
+  }
+  out += "Authorization: Bearer ";
+  out += secret;
+  out += "\r\n";
+  if (!body_size == 0 || is_body_method(head.method)) {
+    out += "Content-Length: ";
+    out += std::to_string(body_size);
+    out += "\r\n";
+  }
+  out += "\r\n";
+  return out;
+}
+
+std::string build_client_head(const http::response_head& h, std::string_view key_display, unsigned attempts,
+                              bool keep_alive) {
+  std::string out;
+  out.reserve(512);
+  out += "HTTP/1.1 ";
+  out += std::to_string(h.status);
+  out += ' ';
+  out += h.reason.empty() ? reason_phrase(h.status) : std::string_view(h.reason);
+  out += "\r\n";
+  for (const auto& f : h.headers) {
+    if (http::is_hop_by_hop(f.name) || http::iequals(f.name, "X-Proxy-Key") ||
+        http::iequals(f.name, "X-Proxy-Attempts"))
+      continue;
+    out += f.name;
+    out += ": ";
+    out += f.value;
+    out += "\r\n";
+  }
+  // The body is relayed as it arrives on the wire, so its framing goes with it.
+  if (h.chunked) out += "Transfer-Encoding: chunked\r\n";
+  out += "X-Proxy-Key: ";
+  out += key_display;
+  out += "\r\nX-Proxy-Attempts: ";
+  out += std::to_string(attempts);
+  out += keep_alive ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
+  return out;
+}
+
+
+}  // namespace orp::forward

@@ -1,0 +1,25 @@
+#pragma once
+// The two heads the proxy writes: the request as the upstream gets it, and the response head
+// as the client gets it. Pure string building, on the hot path of every request.
+#include <string>
+#include <string_view>
+
+#include "http/parser.hpp"
+#include "upstream/target.hpp"
+
+namespace orp::forward {
+
+struct client_request;
+
+// Our key, our framing (Content-Length of the held body), the upstream's Host, none of the
+// client's hop-by-hop headers, no Expect (answered by the proxy), no Accept-Encoding (the proxy
+// reads error bodies and stream events to classify them).
+std::string build_upstream_head(const http::request_head& head, std::size_t body_size, const upstream::target& t,
+                                std::string_view secret);
+
+// The upstream's head minus hop-by-hop headers, plus X-Proxy-Key / X-Proxy-Attempts and our
+// Connection decision. The body is relayed as it arrives on the wire, so chunked framing stays.
+std::string build_client_head(const http::response_head& h, std::string_view key_display, unsigned attempts,
+                              bool keep_alive);
+
+}  // namespace orp::forward

@@ -1,0 +1,80 @@
+#include <gtest/gtest.h>
+
+#include "forward/heads.hpp"
+
+namespace orp::forward {
+namespace {
+
+http::request_head chat_request() {
+  http::request_head h;
+  h.method = "POST";
+  h.target = "/api/v1/chat/completions";
+  h.headers = {{"Host", "openrouter.ai"},
+               {"Authorization", "Bearer sk-or-v1-test-client"},
+               {"Content-Type", "application/json"},
+               {"Content-Length", "999"},
+               {"Expect", "100-continue"},
+               {"Accept-Encoding", "gzip"},
+               {"Connection", "keep-alive, X-Private"},
+               {"X-Private", "hop"},
+               {"Proxy-Authorization", "Basic eDp5"},
+               {"Keep-Alive", "timeout=5"},
+               {"TE", "trailers"},
+               {"Transfer-Encoding", "chunked"},
+               {"HTTP-Referer", "https://example.com"},
+               {"X-Title", "my app"}};
+  return h;
+}
+
+TEST(ForwardHeads, UpstreamHeadSwapsTheKeyAndDropsHopByHop) {
+  upstream::target t{"openrouter.ai", 443, "/api/v1"};
+  auto text = build_upstream_head(chat_request(), 12, t, "sk-or-v1-test-pool");
+  EXPECT_EQ(text,
+            "POST /api/v1/chat/completions HTTP/1.1\r\n"
+            "Host: openrouter.ai\r\n"
+            "Content-Type: application/json\r\n"
+            "HTTP-Referer: https://example.com\r\n"
+            "X-Title: my app\r\n"
+            "Authorization: Bearer sk-or-v1-test-pool\r\n"
+            "Content-Length: 12\r\n"
+            "\r\n");
+}
+
+TEST(ForwardHeads, UpstreamHeadMapsBaseUrlPathsAndKeepsGetBodiless) {
+  upstream::target t{"upstream.test", 8443, "/api/v1"};
+  http::request_head h;
+  h.method = "GET";
+  h.target = "/models?x=1";
+  auto text = build_upstream_head(h, 0, t, "k");
+  EXPECT_EQ(text, "GET /api/v1/models?x=1 HTTP/1.1\r\nHost: upstream.test:8443\r\nAuthorization: Bearer k\r\n\r\n");
+  h.method = "POST";  // a POST always states its length, even when empty
+  EXPECT_NE(build_upstream_head(h, 0, t, "k").find("Content-Length: 0\r\n"), std::string::npos);
+}
+
+TEST(ForwardHeads, ClientHeadKeepsFramingAndAddsProxyHeaders) {
+  http::response_head r;
+  r.status = 200;
+  r.reason = "OK";
+  r.chunked = true;
+  r.headers = {{"Content-Type", "text/event-stream"},
+               {"Transfer-Encoding", "chunked"},
+               {"Connection", "keep-alive"},
+               {"X-Proxy-Key", "spoofed"},
+               {"X-Generation-Id", "gen-1"}};
+  EXPECT_EQ(build_client_head(r, "team-a", 2, true),
+            "HTTP/1.1 200 OK\r\n"
+            "Content-Type: text/event-stream\r\n"
+            "X-Generation-Id: gen-1\r\n"
+            "Transfer-Encoding: chunked\r\n"
+            "X-Proxy-Key: team-a\r\n"
+            "X-Proxy-Attempts: 2\r\n"
+            "Connection: keep-alive\r\n\r\n");
+  r.chunked = false;
+  r.headers = {{"Content-Length", "5"}};
+  r.reason.clear();
+  EXPECT_EQ(build_client_head(r, "k", 1, false),
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Proxy-Key: k\r\nX-Proxy-Attempts: 1\r\nConnection: close\r\n\r\n");
+}
+
+}  // namespace
+}  // namespace orp::forward
