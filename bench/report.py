@@ -45,6 +45,10 @@ def fmt(v, spec, missing="n/a"):
     return format(v, spec)
 
 
+def added(v):
+    return "n/a" if v is None else "%+.3f ms" % v
+
+
 def verdict(ok):
     if ok is None:
         return ""
@@ -93,13 +97,13 @@ def main():
                      fmt(get("orp1_rps32", "lat_%s_ms" % q), ".3f"), "", "", "",
                      fmt(get("mitm_rps32", "lat_%s_ms" % q), ".3f")))
     b50, o50 = get("direct_rps1", "lat_p50_ms"), get("orp1_rps1", "lat_p50_ms")
-    added = o50 - b50 if b50 is not None and o50 is not None else None
+    added_p50 = o50 - b50 if b50 is not None and o50 is not None else None
     rows.append(("latency p50, 1 conn (ms)", fmt(b50, ".3f"), fmt(o50, ".3f"),
-                 "+" + fmt(added, ".3f") + " ms", "<= +0.100 ms", verdict(added <= 0.1 if added is not None else None),
+                 added(added_p50), "<= +0.100 ms", verdict(added_p50 <= 0.1 if added_p50 is not None else None),
                  fmt(get("mitm_rps1", "lat_p50_ms"), ".3f")))
     b99, o99 = get("direct_rps1", "lat_p99_ms"), get("orp1_rps1", "lat_p99_ms")
     rows.append(("latency p99, 1 conn (ms)", fmt(b99, ".3f"), fmt(o99, ".3f"),
-                 "+" + fmt(o99 - b99 if b99 is not None and o99 is not None else None, ".3f") + " ms", "", "",
+                 added(o99 - b99 if b99 is not None and o99 is not None else None), "", "",
                  fmt(get("mitm_rps1", "lat_p99_ms"), ".3f")))
     cpu1k = get("orp1_rps32", "proc_cpu_s_per_1k_req")
     rows.append(("proxy CPU-s per 1k requests (32 conns)", "-", fmt(cpu1k, ".4f"), "", "<= 0.040",
@@ -134,7 +138,7 @@ def main():
         b, o = get("direct_sse", field), get("orp_sse", field)
         d = o - b if b is not None and o is not None else None
         is_p99 = "p99" in field
-        rows.append((what, fmt(b, ".3f"), fmt(o, ".3f"), "+" + fmt(d, ".3f") + " ms",
+        rows.append((what, fmt(b, ".3f"), fmt(o, ".3f"), added(d),
                      "<= +0.500 ms" if is_p99 else "", verdict(d <= 0.5 if (is_p99 and d is not None) else None), ""))
     r429 = get("orp_429", "retried_p50_ms")
     if r429 is not None or "orp_429" in runs:
