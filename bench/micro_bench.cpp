@@ -4,15 +4,13 @@
 // reporting a key under contention.
 //
 //   scripts/bench.sh --micro            (or build/bench/micro_bench --benchmark_filter=...)
-//
-// upstream_head_* reproduces forward/forwarder.cpp's build_upstream_head from the same public
-// pieces (it sits in an anonymous namespace); once it is exposed, call it directly instead.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
 #include <string>
 #include <vector>
 
+#include "forward/heads.hpp"
 #include "forward/usage.hpp"
 #include "http/headers.hpp"
 #include "http/parser.hpp"
@@ -144,37 +142,6 @@ void BM_request_parse_fragmented(benchmark::State& state) {
 }
 BENCHMARK(BM_request_parse_fragmented);
 
-// forward/forwarder.cpp build_upstream_head, from the same public pieces.
-std::string upstream_head(const http::request_head& head, std::string_view body, const upstream::target& t,
-                          std::string_view secret) {
-  std::string out;
-  out.reserve(512 + head.target.size());
-  out += head.method;
-  out += ' ';
-  out += upstream::map_request_target(t, head.target);
-  out += " HTTP/1.1\r\nHost: ";
-  out += t.host_header();
-  out += "\r\n";
-  auto connection = http::find_header(head.headers, "Connection");
-  for (const auto& h : head.headers) {
-    if (http::is_hop_by_hop(h.name) || http::iequals(h.name, "Host") || http::iequals(h.name, "Authorization") ||
-        http::iequals(h.name, "Content-Length") || http::iequals(h.name, "Expect") ||
-        http::iequals(h.name, "Accept-Encoding") || (connection && http::has_token(*connection, h.name)))
-      continue;
-    out += h.name;
-    out += ": ";
-    out += h.value;
-    out += "\r\n";
-  }
-  out += "Authorization: Bearer ";
-  out += secret;
-  out += "\r\n";
-  out += "Content-Length: ";
-  out += std::to_string(body.size());
-  out += "\r\n\r\n";
-  return out;
-}
-
 http::request_head parsed_request() {
   http::request_parser parser;
   std::string body;
@@ -187,11 +154,23 @@ void BM_upstream_head(benchmark::State& state) {
   auto t = upstream::parse_api_url("https://openrouter.ai/api/v1");
   const std::string secret = "sk-or-v1-pool-0000000000000000000000000000000000000000000000000000000000000000";
   for (auto _ : state) {
-    auto out = upstream_head(head, kBody, t, secret);
+    auto out = forward::build_upstream_head(head, kBody.size(), t, secret);
     benchmark::DoNotOptimize(out.data());
   }
 }
 BENCHMARK(BM_upstream_head);
+
+void BM_client_head(benchmark::State& state) {
+  http::response_parser parser;
+  std::string body;
+  parser.feed(kResponse, &body);
+  const auto& h = parser.head();
+  for (auto _ : state) {
+    auto out = forward::build_client_head(h, "pool-a", 1, true);
+    benchmark::DoNotOptimize(out.data());
+  }
+}
+BENCHMARK(BM_client_head);
 
 // The pieces of it, to see where its time goes.
 void BM_upstream_head_map_target(benchmark::State& state) {

@@ -484,7 +484,7 @@ git diff --quiet HEAD 2>/dev/null || REV="$REV+uncommitted changes"
   echo "command: scripts/bench.sh $([ "$QUICK" -eq 1 ] && echo --quick)"
   echo "machine: $NCPU CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(uname -r), load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "proxy: $REV (binary built $PROXY_BUILT), Release; upstream: $(nginx -v 2>&1 | sed 's/.*: //') (1 worker) and bench/sse_server; $PIN_NOTE"
-  echo "request: POST /api/v1/chat/completions, 150-byte JSON body, 290-byte JSON answer; keep-alive on both legs"
+  echo "request: POST /api/v1/chat/completions, 104-byte JSON body, 289-byte JSON answer; keep-alive on both legs"
   [ -n "$MITM_NOTE" ] && echo "$MITM_NOTE"
   [ -n "$STREAMS_NOTE" ] && echo "$STREAMS_NOTE"
   true

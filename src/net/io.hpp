@@ -5,14 +5,19 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/asio/connect.hpp>
 
+#include <array>
 #include <chrono>
+#include <span>
+#include <type_traits>
 #include <utility>
+
+#include "net/tls_socket.hpp"
 
 namespace orp::net {
 
@@ -20,7 +25,10 @@ namespace asio = boost::asio;
 using boost::system::error_code;
 using tcp = asio::ip::tcp;
 using clock = std::chrono::steady_clock;
-using tls_stream = asio::ssl::stream<tcp::socket>;
+using tls_stream = tls_socket;
+
+template <class Stream>
+concept plain_stream = !std::is_same_v<Stream, tls_stream>;
 
 inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
@@ -36,7 +44,7 @@ auto& lowest_socket(Stream& s) {
   return s.lowest_layer();
 }
 
-template <class Stream>
+template <plain_stream Stream>
 asio::awaitable<std::pair<error_code, std::size_t>> read_some(Stream& stream, asio::mutable_buffer buf,
                                                               clock::time_point deadline) {
   using namespace asio::experimental::awaitable_operators;
@@ -49,7 +57,7 @@ asio::awaitable<std::pair<error_code, std::size_t>> read_some(Stream& stream, as
   co_return std::pair{error_code(asio::error::timed_out), std::size_t{0}};
 }
 
-template <class Stream, class Buffers>
+template <plain_stream Stream, class Buffers>
 asio::awaitable<error_code> write_all(Stream& stream, const Buffers& bufs, clock::time_point deadline) {
   using namespace asio::experimental::awaitable_operators;
   asio::steady_timer timer(stream.get_executor(), deadline);
@@ -58,22 +66,48 @@ asio::awaitable<error_code> write_all(Stream& stream, const Buffers& bufs, clock
   co_return error_code(asio::error::timed_out);
 }
 
-template <class Stream>
-asio::awaitable<error_code> handshake(Stream& stream, asio::ssl::stream_base::handshake_type type,
-                                      clock::time_point deadline) {
+// The TLS socket's operations, each raced against its deadline.
+inline asio::awaitable<std::pair<error_code, std::size_t>> read_some(tls_stream& stream, asio::mutable_buffer buf,
+                                                                     clock::time_point deadline) {
   using namespace asio::experimental::awaitable_operators;
   asio::steady_timer timer(stream.get_executor(), deadline);
-  auto r = co_await (stream.async_handshake(type, use_tuple) || timer.async_wait(use_tuple));
-  if (r.index() == 0) co_return std::get<0>(std::get<0>(r));
+  auto r = co_await (stream.read_some(buf) || timer.async_wait(use_tuple));
+  if (r.index() == 0) co_return std::get<0>(r);
+  co_return std::pair{error_code(asio::error::timed_out), std::size_t{0}};
+}
+
+inline asio::awaitable<error_code> write_all(tls_stream& stream, std::span<const asio::const_buffer> bufs,
+                                             clock::time_point deadline) {
+  using namespace asio::experimental::awaitable_operators;
+  asio::steady_timer timer(stream.get_executor(), deadline);
+  auto r = co_await (stream.write_all(bufs) || timer.async_wait(use_tuple));
+  if (r.index() == 0) co_return std::get<0>(r);
+  co_return error_code(asio::error::timed_out);
+}
+
+inline asio::awaitable<error_code> write_all(tls_stream& stream, asio::const_buffer buf, clock::time_point deadline) {
+  co_return co_await write_all(stream, std::span<const asio::const_buffer>(&buf, 1), deadline);
+}
+
+template <std::size_t N>
+asio::awaitable<error_code> write_all(tls_stream& stream, const std::array<asio::const_buffer, N>& bufs,
+                                      clock::time_point deadline) {
+  co_return co_await write_all(stream, std::span<const asio::const_buffer>(bufs), deadline);
+}
+
+inline asio::awaitable<error_code> handshake(tls_stream& stream, bool server, clock::time_point deadline) {
+  using namespace asio::experimental::awaitable_operators;
+  asio::steady_timer timer(stream.get_executor(), deadline);
+  auto r = co_await (stream.handshake(server) || timer.async_wait(use_tuple));
+  if (r.index() == 0) co_return std::get<0>(r);
   co_return error_code(asio::error::timed_out);
 }
 
 // TLS close_notify with a deadline: a peer can stall SSL_shutdown forever.
-template <class Stream>
-asio::awaitable<void> shutdown(Stream& stream, clock::duration limit) {
+inline asio::awaitable<void> shutdown(tls_stream& stream, clock::duration limit) {
   using namespace asio::experimental::awaitable_operators;
   asio::steady_timer timer(stream.get_executor(), limit);
-  co_await (stream.async_shutdown(use_tuple) || timer.async_wait(use_tuple));
+  co_await (stream.shutdown() || timer.async_wait(use_tuple));
 }
 
 inline asio::awaitable<error_code> connect(tcp::socket& socket, const tcp::resolver::results_type& endpoints,

@@ -74,7 +74,7 @@ asio::awaitable<void> intercept(net::tcp::socket socket, std::string host, const
   SSL* ssl = SSL_new(identity->context.get());
   if (!ssl) co_return;
   net::tls_stream stream(std::move(socket), ssl);
-  if (auto ec = co_await net::handshake(stream, asio::ssl::stream_base::server,
+  if (auto ec = co_await net::handshake(stream, /*server=*/true,
                                         clock::now() + shared.lim.handshake_timeout)) {
     log::info("client {}: TLS handshake for {} failed: {}", req.client, host, ec.message());
     co_return;

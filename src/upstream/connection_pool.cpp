@@ -80,7 +80,7 @@ asio::awaitable<std::pair<error_code, connection_ptr>> connection_pool::connect_
     ++stats_.connect_failures;
     co_return std::pair{error_code(asio::error::invalid_argument), connection_ptr{}};
   }
-  if (auto ec = co_await net::handshake(stream, asio::ssl::stream_base::client, deadline)) {
+  if (auto ec = co_await net::handshake(stream, /*server=*/false, deadline)) {
     ++stats_.connect_failures;
     co_return std::pair{ec, connection_ptr{}};
   }
