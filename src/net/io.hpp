@@ -66,6 +66,20 @@ asio::awaitable<error_code> write_all(Stream& stream, const Buffers& bufs, clock
   co_return error_code(asio::error::timed_out);
 }
 
+// Waits until the stream has bytes to read (or the peer closed), holding no buffer meanwhile.
+template <class Stream>
+asio::awaitable<error_code> wait_readable(Stream& stream, clock::time_point deadline) {
+  if constexpr (std::is_same_v<Stream, tls_stream>) {
+    if (SSL_pending(stream.native_handle()) > 0) co_return error_code{};
+  }
+  using namespace asio::experimental::awaitable_operators;
+  asio::steady_timer timer(stream.get_executor(), deadline);
+  auto r = co_await (stream.lowest_layer().async_wait(tcp::socket::wait_read, use_tuple) ||
+                     timer.async_wait(use_tuple));
+  if (r.index() == 0) co_return std::get<0>(std::get<0>(r));
+  co_return error_code(asio::error::timed_out);
+}
+
 // The TLS socket's operations, each raced against its deadline.
 inline asio::awaitable<std::pair<error_code, std::size_t>> read_some(tls_stream& stream, asio::mutable_buffer buf,
                                                                      clock::time_point deadline) {

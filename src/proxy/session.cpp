@@ -20,7 +20,15 @@ using net::error_code;
 namespace {
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+constexpr std::size_t kReadChunk = 16 * 1024;
 
+
+// Counts a request in flight for the graceful stop, also when its coroutine is torn down.
+struct in_flight {
+  std::atomic<std::int64_t>& n;
+  explicit in_flight(std::atomic<std::int64_t>& c) : n(c) { ++n; }
+  ~in_flight() { --n; }
+};
 
 // "http://host[:port]/path" -> host and "/path"; origin-form targets pass through unchanged.
 bool split_absolute_form(std::string& target, std::string& host) {
@@ -43,13 +51,19 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
   std::string in = std::move(buffered);
   std::string body;
   http::request_parser parser(shared.lim.max_head_bytes);
-  std::array<char, 16 * 1024> buf;
   bool first = true;
 
   while (true) {
     parser.reset();
     parser.set_max_body_bytes(shared.lim.max_request_body);
     body.clear();
+    if (!first && in.empty()) {
+      // Idle keep-alive: hold no buffers while waiting for the next request (thousands of idle
+      // connections must stay cheap); read only once bytes are there.
+      body.shrink_to_fit();
+      in.shrink_to_fit();
+      if (co_await net::wait_readable(stream, clock::now() + shared.lim.idle_timeout)) co_return;
+    }
     // A new request may take its time to start (keep-alive idle); once it has, its head must
     // arrive within header_timeout (slowloris).
     auto deadline = clock::now() + (first || !in.empty() ? shared.lim.header_timeout : shared.lim.idle_timeout);
@@ -83,7 +97,11 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
           break;
         }
       }
-      auto [ec, n] = co_await net::read_some(stream, asio::buffer(buf), deadline);
+      // Read straight into the request buffer: no second copy, nothing held between requests.
+      const std::size_t had = in.size();
+      in.resize(had + kReadChunk);
+      auto [ec, n] = co_await net::read_some(stream, asio::buffer(in.data() + had, kReadChunk), deadline);
+      in.resize(had + n);
       if (ec) {
         if (ec == asio::error::timed_out && (started || head_done))
           co_await refuse(stream, 408, "request not received in time");
@@ -92,7 +110,6 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
       if (!started) deadline = clock::now() + shared.lim.header_timeout;
       started = true;
       if (head_done) deadline = clock::now() + shared.lim.header_timeout;  // body: per-read silence limit
-      in.append(buf.data(), n);
     }
     first = false;
 
@@ -127,9 +144,11 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
       client_name = *name;
     }
     forward::client_request req{head, body, info.client, info.mode, shared.next_request_id++, client_name};
-    ++shared.active_requests;
-    bool keep = co_await forward::forward_request(stream, req, *w.forward);
-    --shared.active_requests;
+    bool keep = false;
+    {
+      in_flight counted(shared.active_requests);
+      keep = co_await forward::forward_request(stream, req, *w.forward);
+    }
     if (!keep) co_return;
   }
 }
