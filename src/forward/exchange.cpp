@@ -56,16 +56,23 @@ asio::awaitable<error_code> read_head(exchange& ex, net::clock::time_point deadl
 
 }  // namespace
 
-bool feed_body(exchange& ex, std::string_view data, bool keep_decoded) {
-  while (!data.empty() && !ex.complete) {
-    auto r = ex.parser.feed(data, keep_decoded ? &ex.decoded_body : nullptr);
-    if (r.status == http::parse_status::error) return false;
-    ex.raw_body.append(data.data(), r.consumed);
-    data.remove_prefix(r.consumed);
+std::optional<std::size_t> parse_body(exchange& ex, std::string_view data, std::string* decoded) {
+  std::size_t used = 0;
+  while (used < data.size() && !ex.complete) {
+    auto r = ex.parser.feed(data.substr(used), decoded);
+    if (r.status == http::parse_status::error) return std::nullopt;
+    used += r.consumed;
     if (r.status == http::parse_status::message_complete) ex.complete = true;
   }
   // Bytes after the end of the response: the connection is out of step, never reuse it.
-  if (!data.empty()) ex.reusable = false;
+  if (used < data.size()) ex.reusable = false;
+  return used;
+}
+
+bool feed_body(exchange& ex, std::string_view data, bool keep_decoded) {
+  auto used = parse_body(ex, data, keep_decoded ? &ex.decoded_body : nullptr);
+  if (!used) return false;
+  ex.raw_body.append(data.data(), *used);
   return true;
 }
 

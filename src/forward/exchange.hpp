@@ -1,6 +1,7 @@
 #pragma once
 // One attempt against the upstream: write the request, read the response head and, where the
 // proxy must see more before it commits (an error body, a stream's first event), that much more.
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -43,8 +44,11 @@ net::asio::awaitable<net::error_code> send_and_read_head(upstream::connection_po
 net::asio::awaitable<net::error_code> read_ahead(exchange& ex, look_ahead what, std::size_t limit,
                                                  net::clock::time_point deadline);
 
-// Feeds raw bytes that follow the head to the parser; keeps raw (and decoded when asked) copies.
-// Returns false on a framing error.
+// Parses body bytes that follow the head: how many of them belong to this response (nullopt on a
+// framing error); sets complete (and clears reusable when bytes follow the end).
+std::optional<std::size_t> parse_body(exchange& ex, std::string_view data, std::string* decoded);
+
+// parse_body, keeping a raw copy in raw_body (and a decoded one when asked).
 bool feed_body(exchange& ex, std::string_view data, bool keep_decoded);
 
 }  // namespace orp::forward

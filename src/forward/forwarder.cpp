@@ -80,7 +80,8 @@ template <class Stream>
 asio::awaitable<relay_result> pump(Stream& client, exchange& ex, clock::duration idle, std::uint64_t& bytes_out,
                                    usage_scanner& usage) {
   relay_result res;
-  std::array<char, 16 * 1024> buf;
+  // Events are small: a stream holds a small buffer for as long as it stays open.
+  std::string buf(look_ahead_for(ex.head()) == look_ahead::first_event ? 4 * 1024 : 16 * 1024, '\0');
   while (!ex.complete) {
     auto [ec, n] = co_await net::read_some(ex.conn->stream, asio::buffer(buf), clock::now() + idle);
     if (ec && ex.parser.eof_terminated() && (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)) {
@@ -94,19 +95,22 @@ asio::awaitable<relay_result> pump(Stream& client, exchange& ex, clock::duration
       res.error = ec == asio::error::timed_out ? "upstream stream idle timeout" : "upstream: " + ec.message();
       co_return res;
     }
-    ex.raw_body.clear();
-    if (!feed_body(ex, std::string_view(buf.data(), n), false)) {
+    // The bytes go out as they came in (framing included); the parser only finds the end.
+    std::string_view data(buf.data(), n);
+    auto used = parse_body(ex, data, nullptr);
+    if (!used) {
       res.upstream_failed = true;
       res.error = "upstream sent a malformed body";
       co_return res;
     }
-    usage.scan(ex.raw_body);
-    if (auto wec = co_await net::write_all(client, asio::buffer(ex.raw_body), clock::now() + idle)) {
+    data = data.substr(0, *used);
+    usage.scan(data);
+    if (auto wec = co_await net::write_all(client, asio::const_buffer(data.data(), data.size()), clock::now() + idle)) {
       res.client_gone = true;
       res.error = "client went away";
       co_return res;
     }
-    bytes_out += ex.raw_body.size();
+    bytes_out += data.size();
   }
   co_return res;
 }
@@ -128,6 +132,9 @@ asio::awaitable<bool> commit(Stream& client, exchange& ex, const client_request&
     co_return false;
   }
   rec.bytes_out += head.size() + ex.raw_body.size();
+  // What was looked at before committing is on its way: a long stream keeps none of it.
+  std::string().swap(ex.raw_body);
+  std::string().swap(ex.decoded_body);
 
   relay_result res;
   if (!ex.complete) {

@@ -144,6 +144,8 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
       client_name = *name;
     }
     forward::client_request req{head, body, info.client, info.mode, shared.next_request_id++, client_name};
+    // A long answer (a stream) should not pin the read buffer; the next request gets a new one.
+    if (in.empty()) in.shrink_to_fit();
     bool keep = false;
     {
       in_flight counted(shared.active_requests);
