@@ -1,5 +1,6 @@
 #include "proxy/session.hpp"
 
+#include "proxy/plain_http.hpp"
 #include "proxy/refuse.hpp"
 
 #include <array>
@@ -30,12 +31,13 @@ struct in_flight {
   ~in_flight() { --n; }
 };
 
-// "http://host[:port]/path" -> host and "/path"; origin-form targets pass through unchanged.
-bool split_absolute_form(std::string& target, std::string& host) {
+// "http://host[:port]/path" -> host, port and "/path"; origin-form targets pass through unchanged.
+bool split_absolute_form(std::string& target, std::string& host, std::uint16_t& port) {
   if (target.empty() || target.front() == '/') return true;
   auto u = boost::urls::parse_absolute_uri(target);
-  if (!u || !u->has_authority()) return false;
-  host = std::string(u->host());
+  if (!u || !u->has_authority() || u->scheme() != "http") return false;
+  host = std::string(u->host_name().empty() ? u->host_address() : u->host_name());
+  port = u->has_port() ? u->port_number() : 80;
   std::string path(u->encoded_path());
   if (path.empty()) path = "/";
   if (u->has_query()) path += "?" + std::string(u->encoded_query());
@@ -115,13 +117,9 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
 
     http::request_head head = parser.head();
     std::string host = info.host;
-    if (!split_absolute_form(head.target, host)) {
-      co_await refuse(stream, 400, "malformed request target");
-      co_return;
-    }
-    if (info.host.empty() && !host.empty() && !shared.intercepts(host)) {
-      co_await refuse(stream, 501,
-                      "plain-HTTP proxying is only for intercepted hosts; use HTTPS (CONNECT) for " + host);
+    std::uint16_t port = 443;
+    if (!split_absolute_form(head.target, host, port)) {
+      co_await refuse(stream, 400, "malformed request target (only http:// URLs or paths)");
       co_return;
     }
     std::string client_name = info.client_name;
@@ -142,6 +140,17 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
         co_return;
       }
       client_name = *name;
+    }
+    if (info.host.empty() && !host.empty() && !shared.intercepts(host)) {
+      // A plain-HTTP proxy request for another host (HTTP_PROXY): passed on untouched.
+      if constexpr (std::is_same_v<Stream, net::tcp::socket>) {
+        if (!shared.tunnel.allows(host)) {
+          co_await refuse(stream, 403, "proxying to " + host + " is not allowed by this proxy (proxy.tunnel)");
+          co_return;
+        }
+        co_await forward_plain(stream, head, body, host, port, shared.lim);
+      }
+      co_return;
     }
     forward::client_request req{head, body, info.client, info.mode, shared.next_request_id++, client_name};
     // A long answer (a stream) should not pin the read buffer; the next request gets a new one.

@@ -1,0 +1,78 @@
+"""Plain-HTTP proxy requests (HTTP_PROXY) for hosts the proxy does not intercept."""
+import http.server
+import os
+import sys
+import threading
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
+import harness  # noqa: E402
+from harness import Proxy, curl  # noqa: E402
+
+
+class Origin(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    seen = []
+
+    def do_GET(self):
+        Handler.seen.append((self.command, self.path, dict(self.headers)))
+        body = b"plain hello\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        data = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        Handler.seen.append((self.command, self.path, dict(self.headers)))
+        self.send_response(201)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+class PlainHttpTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.origin = Origin(("127.0.0.1", 0), Handler)
+        cls.thread = threading.Thread(target=cls.origin.serve_forever, daemon=True)
+        cls.thread.start()
+        cls.url = "http://127.0.0.1:%d" % cls.origin.server_address[1]
+        cls.proxy = Proxy(None, overrides={"proxy.tunnel": "127.0.0.1"})
+        cls.proxy.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proxy.cleanup()
+        cls.origin.shutdown()
+        cls.origin.server_close()
+
+    def setUp(self):
+        Handler.seen.clear()
+
+    def test_get_is_passed_on_untouched(self):
+        res = curl(["-x", self.proxy.url, "-H", "X-Mine: 1", self.url + "/file?q=1"], metrics=True)
+        self.assertEqual((res.returncode, res.status, res.stdout), (0, 200, b"plain hello\n"), res.stderr)
+        method, path, headers = Handler.seen[0]
+        self.assertEqual((method, path), ("GET", "/file?q=1"))
+        self.assertEqual(headers.get("X-Mine"), "1")
+        self.assertNotIn("Proxy-Connection", headers)
+
+    def test_post_body_arrives(self):
+        res = curl(["-x", self.proxy.url, "--data-binary", "payload-123", self.url + "/echo"], metrics=True)
+        self.assertEqual((res.status, res.stdout), (201, b"payload-123"), res.stderr)
+
+    def test_forbidden_host_gets_403(self):
+        res = curl(["-x", self.proxy.url, "http://localhost:%d/file" % self.origin.server_address[1]], metrics=True)
+        self.assertEqual(res.status, 403)
+        self.assertEqual(Handler.seen, [])
+
+
+if __name__ == "__main__":
+    unittest.main()
