@@ -81,9 +81,10 @@ asio::awaitable<relay_result> pump(Stream& client, exchange& ex, clock::duration
                                    usage_scanner& usage) {
   relay_result res;
   // Events are small: a stream holds a small buffer for as long as it stays open.
-  std::string buf(look_ahead_for(ex.head()) == look_ahead::first_event ? 4 * 1024 : 16 * 1024, '\0');
+  const std::size_t size = look_ahead_for(ex.head()) == look_ahead::first_event ? 4 * 1024 : 16 * 1024;
+  std::unique_ptr<char[]> buf(new char[size]);  // not zero-filled: it is written before it is read
   while (!ex.complete) {
-    auto [ec, n] = co_await net::read_some(ex.conn->stream, asio::buffer(buf), clock::now() + idle);
+    auto [ec, n] = co_await net::read_some(ex.conn->stream, asio::buffer(buf.get(), size), clock::now() + idle);
     if (ec && ex.parser.eof_terminated() && (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)) {
       ex.parser.finish();
       ex.complete = true;
@@ -96,7 +97,7 @@ asio::awaitable<relay_result> pump(Stream& client, exchange& ex, clock::duration
       co_return res;
     }
     // The bytes go out as they came in (framing included); the parser only finds the end.
-    std::string_view data(buf.data(), n);
+    std::string_view data(buf.get(), n);
     auto used = parse_body(ex, data, nullptr);
     if (!used) {
       res.upstream_failed = true;

@@ -83,18 +83,22 @@ void write_access(const access_record& r) {
     spdlog::info("{}", std::string_view(text).substr(1, text.size() - 2));
     return;
   }
-  std::string line = fmt::format(
-      "access id={} client={}{} mode={} {} {} model={} key={} attempts={} status={} upstream_ms={} "
-      "duration_ms={:.1f} bytes_in={} bytes_out={}",
-      r.id, r.client, r.client_name.empty() ? "" : " client_name=" + r.client_name, r.mode, r.method, r.path,
-      r.model.empty() ? "-" : r.model, r.key.empty() ? "-" : r.key, r.attempts, r.status,
-      r.upstream_headers_ms < 0 ? std::string("-") : fmt::format("{:.1f}", r.upstream_headers_ms), r.duration_ms,
-      r.bytes_in, r.bytes_out);
-  if (r.prompt_tokens) line += fmt::format(" prompt_tokens={}", *r.prompt_tokens);
-  if (r.completion_tokens) line += fmt::format(" completion_tokens={}", *r.completion_tokens);
-  if (r.cost) line += fmt::format(" cost={}", *r.cost);
-  if (!r.error.empty()) line += fmt::format(" error=\"{}\"", r.error);
-  spdlog::info("{}", line);
+  // One pass into a stack buffer: this runs for every request.
+  fmt::memory_buffer line;
+  auto out = std::back_inserter(line);
+  fmt::format_to(out, "access id={} client={}", r.id, r.client);
+  if (!r.client_name.empty()) fmt::format_to(out, " client_name={}", r.client_name);
+  fmt::format_to(out, " mode={} {} {} model={} key={} attempts={} status={}", r.mode, r.method, r.path,
+                 r.model.empty() ? std::string_view("-") : std::string_view(r.model),
+                 r.key.empty() ? std::string_view("-") : std::string_view(r.key), r.attempts, r.status);
+  if (r.upstream_headers_ms < 0) fmt::format_to(out, " upstream_ms=-");
+  else fmt::format_to(out, " upstream_ms={:.1f}", r.upstream_headers_ms);
+  fmt::format_to(out, " duration_ms={:.1f} bytes_in={} bytes_out={}", r.duration_ms, r.bytes_in, r.bytes_out);
+  if (r.prompt_tokens) fmt::format_to(out, " prompt_tokens={}", *r.prompt_tokens);
+  if (r.completion_tokens) fmt::format_to(out, " completion_tokens={}", *r.completion_tokens);
+  if (r.cost) fmt::format_to(out, " cost={}", *r.cost);
+  if (!r.error.empty()) fmt::format_to(out, " error=\"{}\"", r.error);
+  spdlog::info("{}", std::string_view(line.data(), line.size()));
 }
 
 }  // namespace orp::log

@@ -53,6 +53,7 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
   std::string in = std::move(buffered);
   std::string body;
   http::request_parser parser(shared.lim.max_head_bytes);
+  std::unique_ptr<char[]> read_buf;
   bool first = true;
 
   while (true) {
@@ -64,6 +65,7 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
       // connections must stay cheap); read only once bytes are there.
       body.shrink_to_fit();
       in.shrink_to_fit();
+      read_buf.reset();
       if (co_await net::wait_readable(stream, clock::now() + shared.lim.idle_timeout)) co_return;
     }
     // A new request may take its time to start (keep-alive idle); once it has, its head must
@@ -99,11 +101,11 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
           break;
         }
       }
-      // Read straight into the request buffer: no second copy, nothing held between requests.
-      const std::size_t had = in.size();
-      in.resize(had + kReadChunk);
-      auto [ec, n] = co_await net::read_some(stream, asio::buffer(in.data() + had, kReadChunk), deadline);
-      in.resize(had + n);
+      // The read buffer exists only while a request is being read (not zero-filled: resizing a
+      // string to 16 KiB per read showed up as the top cost in the profile).
+      if (!read_buf) read_buf.reset(new char[kReadChunk]);
+      auto [ec, n] = co_await net::read_some(stream, asio::buffer(read_buf.get(), kReadChunk), deadline);
+      in.append(read_buf.get(), n);
       if (ec) {
         if (ec == asio::error::timed_out && (started || head_done))
           co_await refuse(stream, 408, "request not received in time");
@@ -155,6 +157,7 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
     forward::client_request req{head, body, info.client, info.mode, shared.next_request_id++, client_name};
     // A long answer (a stream) should not pin the read buffer; the next request gets a new one.
     if (in.empty()) in.shrink_to_fit();
+    read_buf.reset();
     bool keep = false;
     {
       in_flight counted(shared.active_requests);
