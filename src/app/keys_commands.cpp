@@ -74,7 +74,8 @@ int keys_check(const config::settings& cfg) {
     while (next < records.size()) {
       std::size_t i = next++;
       results[i] = co_await forward::probe_key(pool, records[i].key, cfg.duration("upstream.connect_timeout") * 3);
-      ++done;
+      // Pooled connections keep watchdogs waiting: stop the loop once every key has an answer.
+      if (++done == records.size()) io.stop();
       std::cerr << (tty ? "\r" : "") << "probing keys: " << done << "/" << records.size() << (tty ? "" : "\n")
                 << std::flush;
     }

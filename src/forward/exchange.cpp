@@ -24,7 +24,7 @@ bool is_event_stream(const http::response_head& h) {
 asio::awaitable<error_code> read_head(exchange& ex, net::clock::time_point deadline, bool& got_bytes) {
   std::array<char, kReadChunk> buf;
   while (true) {
-    auto [ec, n] = co_await net::read_some(ex.conn->stream, asio::buffer(buf), deadline);
+    auto [ec, n] = co_await net::read_some(ex.conn->stream, asio::buffer(buf), ex.conn->dl, deadline);
     if (ec) co_return ec;
     got_bytes = true;
     std::string_view data(buf.data(), n);
@@ -93,7 +93,7 @@ asio::awaitable<error_code> send_and_read_head(upstream::connection_pool& pool, 
     ex.reusable = true;
 
     std::array<asio::const_buffer, 2> bufs{asio::buffer(request_head), asio::buffer(request_body)};
-    ec = co_await net::write_all(ex.conn->stream, bufs, deadline);
+    ec = co_await net::write_all(ex.conn->stream, bufs, ex.conn->dl, deadline);
     bool got_bytes = false;
     if (!ec) ec = co_await read_head(ex, deadline, got_bytes);
     if (!ec) {
@@ -119,7 +119,7 @@ asio::awaitable<error_code> read_ahead(exchange& ex, look_ahead what, std::size_
   };
   std::array<char, kReadChunk> buf;
   while (!satisfied()) {
-    auto [ec, n] = co_await net::read_some(ex.conn->stream, asio::buffer(buf), deadline);
+    auto [ec, n] = co_await net::read_some(ex.conn->stream, asio::buffer(buf), ex.conn->dl, deadline);
     if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
       if (ex.parser.eof_terminated()) {
         ex.parser.finish();

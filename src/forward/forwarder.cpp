@@ -77,14 +77,15 @@ struct relay_result {
 
 // Streams the rest of the upstream body: each piece is written as soon as it is read.
 template <class Stream>
-asio::awaitable<relay_result> pump(Stream& client, exchange& ex, clock::duration idle, std::uint64_t& bytes_out,
-                                   usage_scanner& usage) {
+asio::awaitable<relay_result> pump(Stream& client, net::deadline& client_dl, exchange& ex, clock::duration idle,
+                                   std::uint64_t& bytes_out, usage_scanner& usage) {
   relay_result res;
   // Events are small: a stream holds a small buffer for as long as it stays open.
   const std::size_t size = look_ahead_for(ex.head()) == look_ahead::first_event ? 4 * 1024 : 16 * 1024;
   std::unique_ptr<char[]> buf(new char[size]);  // not zero-filled: it is written before it is read
   while (!ex.complete) {
-    auto [ec, n] = co_await net::read_some(ex.conn->stream, asio::buffer(buf.get(), size), clock::now() + idle);
+    auto [ec, n] = co_await net::read_some(ex.conn->stream, asio::buffer(buf.get(), size), ex.conn->dl,
+                                           clock::now() + idle);
     if (ec && ex.parser.eof_terminated() && (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)) {
       ex.parser.finish();
       ex.complete = true;
@@ -106,7 +107,8 @@ asio::awaitable<relay_result> pump(Stream& client, exchange& ex, clock::duration
     }
     data = data.substr(0, *used);
     usage.scan(data);
-    if (auto wec = co_await net::write_all(client, asio::const_buffer(data.data(), data.size()), clock::now() + idle)) {
+    if (auto wec = co_await net::write_all(client, asio::const_buffer(data.data(), data.size()), client_dl,
+                                           clock::now() + idle)) {
       res.client_gone = true;
       res.error = "client went away";
       co_return res;
@@ -118,8 +120,9 @@ asio::awaitable<relay_result> pump(Stream& client, exchange& ex, clock::duration
 
 // Commits to the answer in `ex`: head and buffered body to the client, then the rest as it comes.
 template <class Stream>
-asio::awaitable<bool> commit(Stream& client, exchange& ex, const client_request& req, worker_context& ctx,
-                             std::string_view key_display, unsigned attempts, log::access_record& rec) {
+asio::awaitable<bool> commit(Stream& client, net::deadline& client_dl, exchange& ex, const client_request& req,
+                             worker_context& ctx, std::string_view key_display, unsigned attempts,
+                             log::access_record& rec) {
   using namespace asio::experimental::awaitable_operators;
   bool keep_alive = req.head.keep_alive && !ex.parser.eof_terminated();
   std::string head = build_client_head(ex.head(), key_display, attempts, keep_alive);
@@ -128,7 +131,7 @@ asio::awaitable<bool> commit(Stream& client, exchange& ex, const client_request&
   usage.scan(ex.raw_body);
   std::array<asio::const_buffer, 2> first{asio::buffer(head), asio::buffer(ex.raw_body)};
   auto idle = ctx.settings.stream_idle_timeout;
-  if (auto ec = co_await net::write_all(client, first, clock::now() + idle)) {
+  if (auto ec = co_await net::write_all(client, first, client_dl, clock::now() + idle)) {
     rec.error = "client went away";
     co_return false;
   }
@@ -139,7 +142,7 @@ asio::awaitable<bool> commit(Stream& client, exchange& ex, const client_request&
 
   relay_result res;
   if (!ex.complete) {
-    auto r = co_await (pump(client, ex, idle, rec.bytes_out, usage) ||
+    auto r = co_await (pump(client, client_dl, ex, idle, rec.bytes_out, usage) ||
                        client_gone(client_socket(client), is_tls_stream<Stream>()));
     if (r.index() == 0) res = std::get<0>(r);
     else res = relay_result{true, false, "client went away mid-response"};
@@ -155,12 +158,12 @@ asio::awaitable<bool> commit(Stream& client, exchange& ex, const client_request&
 }
 
 template <class Stream>
-asio::awaitable<bool> answer(Stream& client, std::string response, log::access_record& rec, unsigned status,
-                             std::string_view error) {
+asio::awaitable<bool> answer(Stream& client, net::deadline& client_dl, std::string response, log::access_record& rec,
+                             unsigned status, std::string_view error) {
   rec.status = status;
   rec.error = std::string(error);
   rec.bytes_out += response.size();
-  auto ec = co_await net::write_all(client, asio::buffer(response), clock::now() + std::chrono::seconds(30));
+  auto ec = co_await net::write_all(client, asio::buffer(response), client_dl, clock::now() + std::chrono::seconds(30));
   co_return !ec;
 }
 
@@ -177,7 +180,8 @@ std::chrono::seconds ceil_seconds(clock::duration d) {
 }  // namespace
 
 template <class ClientStream>
-asio::awaitable<bool> forward_request(ClientStream& client, const client_request& req, worker_context& ctx) {
+asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& client_dl, const client_request& req,
+                                      worker_context& ctx) {
   const auto start = clock::now();
   const auto deadline = start + ctx.settings.request_timeout;
   log::access_record rec;
@@ -200,7 +204,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, const client_request
     auto now = clock::now();
     if (auto until = ctx.keys.global_backoff_until(now)) {
       if (*until >= deadline) {
-        result = co_await answer(client,
+        result = co_await answer(client, client_dl,
                                  error_response(429, "the upstream is rate limiting this proxy's IP or account; "
                                                      "retry later", keep_alive, rec.attempts, ceil_seconds(*until - now)),
                                  rec, 429, "global rate limit");
@@ -213,7 +217,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, const client_request
     if (!lease) {
       auto av = ctx.keys.availability_now(now);
       if (av.total == 0) {
-        result = co_await answer(client,
+        result = co_await answer(client, client_dl,
                                  error_response(503, "openrouter-proxy has no API keys: add keys to keys.csv", keep_alive,
                                                 rec.attempts),
                                  rec, 503, "no keys");
@@ -224,13 +228,13 @@ asio::awaitable<bool> forward_request(ClientStream& client, const client_request
           co_await sleep_until(*av.earliest_cooldown_end);
           continue;
         }
-        result = co_await answer(client,
+        result = co_await answer(client, client_dl,
                                  error_response(429, "every API key is rate limited; retry later", keep_alive,
                                                 rec.attempts, ceil_seconds(*av.earliest_cooldown_end - now)),
                                  rec, 429, "all keys cooling down");
         break;
       }
-      result = co_await answer(client,
+      result = co_await answer(client, client_dl,
                                error_response(503,
                                               "every API key is disabled (invalid or out of credit); "
                                               "check `openrouter-proxy keys status` and keys.csv",
@@ -251,7 +255,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, const client_request
     ctx.keys.report(*lease, oc, clock::now());
 
     if (oc.kind == keys::outcome_kind::success || oc.kind == keys::outcome_kind::pass_through) {
-      result = co_await commit(client, ex, req, ctx, lease->display, rec.attempts, rec);
+      result = co_await commit(client, client_dl, ex, req, ctx, lease->display, rec.attempts, rec);
       break;
     }
     log::info("attempt id={} key={} attempt={} failed: {} ({})", req.id, lease->display, rec.attempts,
@@ -276,10 +280,10 @@ asio::awaitable<bool> forward_request(ClientStream& client, const client_request
     // Out of retries or time: the upstream's own answer when there is one, else ours.
     if (!ec && ex.conn) {
       rec.error = oc.reason;
-      result = co_await commit(client, ex, req, ctx, lease->display, rec.attempts, rec);
+      result = co_await commit(client, client_dl, ex, req, ctx, lease->display, rec.attempts, rec);
     } else {
       bool timeout = ec == asio::error::timed_out;
-      result = co_await answer(client,
+      result = co_await answer(client, client_dl,
                                error_response(timeout ? 504 : 502, "upstream unavailable: " + oc.reason, keep_alive,
                                               rec.attempts),
                                rec, timeout ? 504 : 502, oc.reason);
@@ -292,9 +296,9 @@ asio::awaitable<bool> forward_request(ClientStream& client, const client_request
   co_return result && keep_alive;
 }
 
-template asio::awaitable<bool> forward_request<net::tls_stream>(net::tls_stream&, const client_request&,
-                                                                worker_context&);
-template asio::awaitable<bool> forward_request<net::tcp::socket>(net::tcp::socket&, const client_request&,
-                                                                 worker_context&);
+template asio::awaitable<bool> forward_request<net::tls_stream>(net::tls_stream&, net::deadline&,
+                                                                const client_request&, worker_context&);
+template asio::awaitable<bool> forward_request<net::tcp::socket>(net::tcp::socket&, net::deadline&,
+                                                                 const client_request&, worker_context&);
 
 }  // namespace orp::forward

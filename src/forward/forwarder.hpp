@@ -42,7 +42,9 @@ struct client_request {
 };
 
 // Returns true when the client connection can carry another request.
+// `client_deadline` guards every write to the client.
 template <class ClientStream>
-net::asio::awaitable<bool> forward_request(ClientStream& client, const client_request& request, worker_context& ctx);
+net::asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& client_deadline,
+                                           const client_request& request, worker_context& ctx);
 
 }  // namespace orp::forward

@@ -17,6 +17,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "net/deadline.hpp"
 #include "net/tls_socket.hpp"
 
 namespace orp::net {
@@ -66,18 +67,63 @@ asio::awaitable<error_code> write_all(Stream& stream, const Buffers& bufs, clock
   co_return error_code(asio::error::timed_out);
 }
 
+// The TCP socket under a stream (itself for a plain socket).
+template <class Stream>
+tcp::socket& socket_of(Stream& s) {
+  if constexpr (std::is_same_v<Stream, tls_stream>) return s.next_layer();
+  else return s;
+}
+
+// Operations under a connection's deadline (see net/deadline.hpp): the hot path's form.
+inline error_code timed_out_if(const deadline& dl, error_code ec) {
+  return ec == asio::error::operation_aborted && dl.expired() ? error_code(asio::error::timed_out) : ec;
+}
+
+template <class Stream>
+asio::awaitable<std::pair<error_code, std::size_t>> read_some(Stream& stream, asio::mutable_buffer buf, deadline& dl,
+                                                              clock::time_point at) {
+  dl.expires_at(at);
+  if constexpr (std::is_same_v<Stream, tls_stream>) {
+    auto [ec, n] = co_await stream.read_some(buf);
+    co_return std::pair{timed_out_if(dl, ec), n};
+  } else {
+    auto [ec, n] = co_await stream.async_read_some(buf, use_tuple);
+    co_return std::pair{timed_out_if(dl, ec), n};
+  }
+}
+
+template <class Stream>
+asio::awaitable<error_code> write_all(Stream& stream, std::span<const asio::const_buffer> bufs, deadline& dl,
+                                      clock::time_point at) {
+  dl.expires_at(at);
+  if constexpr (std::is_same_v<Stream, tls_stream>) {
+    co_return timed_out_if(dl, co_await stream.write_all(bufs));
+  } else {
+    auto [ec, n] = co_await asio::async_write(stream, bufs, use_tuple);
+    co_return timed_out_if(dl, ec);
+  }
+}
+
+template <class Stream>
+asio::awaitable<error_code> write_all(Stream& stream, asio::const_buffer buf, deadline& dl, clock::time_point at) {
+  co_return co_await write_all(stream, std::span<const asio::const_buffer>(&buf, 1), dl, at);
+}
+
+template <class Stream, std::size_t N>
+asio::awaitable<error_code> write_all(Stream& stream, const std::array<asio::const_buffer, N>& bufs, deadline& dl,
+                                      clock::time_point at) {
+  co_return co_await write_all(stream, std::span<const asio::const_buffer>(bufs), dl, at);
+}
+
 // Waits until the stream has bytes to read (or the peer closed), holding no buffer meanwhile.
 template <class Stream>
-asio::awaitable<error_code> wait_readable(Stream& stream, clock::time_point deadline) {
+asio::awaitable<error_code> wait_readable(Stream& stream, deadline& dl, clock::time_point at) {
   if constexpr (std::is_same_v<Stream, tls_stream>) {
     if (SSL_pending(stream.native_handle()) > 0) co_return error_code{};
   }
-  using namespace asio::experimental::awaitable_operators;
-  asio::steady_timer timer(stream.get_executor(), deadline);
-  auto r = co_await (stream.lowest_layer().async_wait(tcp::socket::wait_read, use_tuple) ||
-                     timer.async_wait(use_tuple));
-  if (r.index() == 0) co_return std::get<0>(std::get<0>(r));
-  co_return error_code(asio::error::timed_out);
+  dl.expires_at(at);
+  auto [ec] = co_await socket_of(stream).async_wait(tcp::socket::wait_read, use_tuple);
+  co_return timed_out_if(dl, ec);
 }
 
 // The TLS socket's operations, each raced against its deadline.

@@ -54,6 +54,7 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
   std::string body;
   http::request_parser parser(shared.lim.max_head_bytes);
   std::unique_ptr<char[]> read_buf;
+  net::deadline dl(net::socket_of(stream));
   bool first = true;
 
   while (true) {
@@ -66,7 +67,7 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
       body.shrink_to_fit();
       in.shrink_to_fit();
       read_buf.reset();
-      if (co_await net::wait_readable(stream, clock::now() + shared.lim.idle_timeout)) co_return;
+      if (co_await net::wait_readable(stream, dl, clock::now() + shared.lim.idle_timeout)) co_return;
     }
     // A new request may take its time to start (keep-alive idle); once it has, its head must
     // arrive within header_timeout (slowloris).
@@ -89,7 +90,7 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
           head_done = true;
           if (parser.head().expect_continue) {
             // The proxy answers 100-continue itself: the body must be held for retries anyway.
-            if (auto ec = co_await net::write_all(stream, asio::buffer(kContinue), clock::now() + shared.lim.header_timeout))
+            if (auto ec = co_await net::write_all(stream, asio::buffer(kContinue), dl, clock::now() + shared.lim.header_timeout))
               co_return;
           }
           deadline = clock::now() + shared.lim.header_timeout;
@@ -104,7 +105,7 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
       // The read buffer exists only while a request is being read (not zero-filled: resizing a
       // string to 16 KiB per read showed up as the top cost in the profile).
       if (!read_buf) read_buf.reset(new char[kReadChunk]);
-      auto [ec, n] = co_await net::read_some(stream, asio::buffer(read_buf.get(), kReadChunk), deadline);
+      auto [ec, n] = co_await net::read_some(stream, asio::buffer(read_buf.get(), kReadChunk), dl, deadline);
       in.append(read_buf.get(), n);
       if (ec) {
         if (ec == asio::error::timed_out && (started || head_done))
@@ -161,7 +162,7 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
     bool keep = false;
     {
       in_flight counted(shared.active_requests);
-      keep = co_await forward::forward_request(stream, req, *w.forward);
+      keep = co_await forward::forward_request(stream, dl, req, *w.forward);
     }
     if (!keep) co_return;
   }

@@ -89,6 +89,7 @@ asio::awaitable<std::pair<error_code, connection_ptr>> connection_pool::connect_
 }
 
 void connection_pool::release(connection_ptr c) {
+  c->dl.disarm();
   c->idle_since = net::clock::now();
   ++c->requests;
   constexpr std::size_t kMaxIdle = 64;

@@ -16,8 +16,10 @@
 namespace orp::upstream {
 
 struct connection {
-  connection(net::tls_stream s, std::uint64_t connection_id) : stream(std::move(s)), id(connection_id) {}
+  connection(net::tls_stream s, std::uint64_t connection_id)
+      : stream(std::move(s)), dl(stream.next_layer()), id(connection_id) {}
   net::tls_stream stream;
+  net::deadline dl;  // guards every operation on `stream`
   std::uint64_t id;
   unsigned requests = 0;            // responses completed on it
   net::clock::time_point idle_since{};

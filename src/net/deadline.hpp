@@ -1,0 +1,39 @@
+#pragma once
+// One deadline per connection instead of one timer race per operation: an operation only stores
+// its instant; a watchdog coroutine sleeps until the earliest one and cancels the socket's pending
+// operations when it passes. The operation then sees operation_aborted and, because expired() is
+// set, reports asio::error::timed_out. Per operation this costs a store (and a timer re-arm only
+// when the deadline moves earlier), where racing a timer with `||` spawned two coroutines.
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <memory>
+
+namespace orp::net {
+
+class deadline {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  // `socket` must outlive this object (the usual case: both live in the same connection).
+  explicit deadline(boost::asio::ip::tcp::socket& socket);
+  ~deadline();
+  deadline(const deadline&) = delete;
+  deadline& operator=(const deadline&) = delete;
+
+  // Arms the deadline for the operations that follow; clears a previous expiry.
+  void expires_at(clock::time_point at);
+  // No deadline (an idle pooled connection).
+  void disarm() { expires_at(clock::time_point::max()); }
+  // The last armed instant passed and the socket's operations were cancelled.
+  bool expired() const;
+
+ private:
+  struct state;
+  static boost::asio::awaitable<void> watch(std::shared_ptr<state> st);
+  std::shared_ptr<state> state_;
+};
+
+}  // namespace orp::net
