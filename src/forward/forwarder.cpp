@@ -247,6 +247,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
     rec.key = lease->display;
     std::string head = build_upstream_head(req.head, req.body.size(), ctx.upstream.upstream(), lease->key->reveal());
     auto ec = co_await send_and_read_head(ctx.upstream, ex, head, req.body, req.head.method == "HEAD", deadline);
+    std::string().swap(head);  // sent: a long stream should not keep it
     if (!ec) ec = co_await read_ahead(ex, look_ahead_for(ex.head()), kLookAheadLimit, deadline);
     keys::outcome oc = ec ? keys::network_failure(ec == asio::error::timed_out ? "timeout" : ec.message())
                           : classify_exchange(ex);

@@ -208,6 +208,55 @@ asio::awaitable<void> serve_socks5(net::tcp::socket socket, std::string first, s
   }
 }
 
+// What the first bytes of a connection turned out to be. Read by its own coroutine so that its
+// 16 KiB buffer and parser are gone before the connection settles into a long life.
+struct first_message {
+  enum class kind { closed, socks5, plain_http, connect } what = kind::closed;
+  std::string bytes;        // everything read so far
+  std::string method;       // plain HTTP / CONNECT
+  std::string target;       // CONNECT host:port
+  std::string proxy_authorization;
+  std::size_t head_end = 0;  // CONNECT: where early tunnel bytes start
+};
+
+asio::awaitable<first_message> read_first_message(net::tcp::socket& socket, const std::string& client,
+                                                  shared_context& shared) {
+  first_message out;
+  auto deadline = clock::now() + shared.lim.header_timeout;
+  auto buf = std::make_unique<char[]>(16 * 1024);
+  http::request_parser parser(shared.lim.max_head_bytes);
+  while (true) {
+    auto [ec, n] = co_await net::read_some(socket, asio::buffer(buf.get(), 16 * 1024), deadline);
+    if (ec) {
+      if (ec == asio::error::timed_out && !out.bytes.empty())
+        co_await refuse(socket, 408, "request head not received in time");
+      co_return out;
+    }
+    std::string_view fresh(buf.get(), n);
+    if (out.bytes.empty() && static_cast<std::uint8_t>(fresh[0]) == socks5::version) {
+      out.what = first_message::kind::socks5;
+      out.bytes.assign(fresh);
+      co_return out;
+    }
+    out.bytes.append(fresh);
+    auto r = parser.feed(fresh, nullptr);
+    if (r.status == http::parse_status::error) {
+      log::info("client {}: refused: {}", client, parser.error_reason());
+      co_await refuse(socket, parser.error_status(), parser.error_reason());
+      co_return out;
+    }
+    if (r.status == http::parse_status::need_more) continue;
+    // Head complete: what follows it is body or, after CONNECT, early tunnel bytes.
+    const auto& head = parser.head();
+    out.head_end = out.bytes.size() - (fresh.size() - r.consumed);
+    out.method = head.method;
+    out.target = head.target;
+    out.proxy_authorization = std::string(http::find_header(head.headers, "Proxy-Authorization").value_or(""));
+    out.what = head.method == "CONNECT" ? first_message::kind::connect : first_message::kind::plain_http;
+    co_return out;
+  }
+}
+
 }  // namespace
 
 asio::awaitable<void> serve_client(net::tcp::socket socket, shared_context& shared, worker& w) {
@@ -220,64 +269,46 @@ asio::awaitable<void> serve_client(net::tcp::socket socket, shared_context& shar
     co_return;
   }
 
-  // Read the first request head (or SOCKS5 greeting) within the header deadline.
-  auto deadline = clock::now() + shared.lim.header_timeout;
-  std::string in;
-  std::array<char, 16 * 1024> buf;
-  http::request_parser parser(shared.lim.max_head_bytes);
-  while (true) {
-    auto [ec, n] = co_await net::read_some(socket, asio::buffer(buf), deadline);
-    if (ec) {
-      if (ec == asio::error::timed_out && !in.empty()) co_await refuse(socket, 408, "request head not received in time");
+  first_message first = co_await read_first_message(socket, client, shared);
+  switch (first.what) {
+    case first_message::kind::closed:
       co_return;
-    }
-    if (in.empty() && static_cast<std::uint8_t>(buf[0]) == socks5::version) {
-      co_await serve_socks5(std::move(socket), std::string(buf.data(), n), client, shared, w);
+    case first_message::kind::socks5:
+      co_await serve_socks5(std::move(socket), std::move(first.bytes), client, shared, w);
       co_return;
-    }
-    std::string_view fresh(buf.data(), n);
-    in.append(fresh);
-    auto r = parser.feed(fresh, nullptr);
-    if (r.status == http::parse_status::error) {
-      log::info("client {}: refused: {}", client, parser.error_reason());
-      co_await refuse(socket, parser.error_status(), parser.error_reason());
-      co_return;
-    }
-    if (r.status == http::parse_status::need_more) continue;
-    // Head complete: what follows it in `in` is body or, after CONNECT, early tunnel bytes.
-    std::size_t head_end = in.size() - (fresh.size() - r.consumed);
-    const auto& head = parser.head();
-    if (head.method != "CONNECT") {
+    case first_message::kind::plain_http: {
       session_info info{client, "base_url", "", "", false};
-      co_await run_session(socket, std::move(info), std::move(in), shared, w);
+      co_await run_session(socket, std::move(info), std::move(first.bytes), shared, w);
       co_return;
     }
-    std::string client_name;
-    if (!shared.clients.empty()) {
-      auto name = shared.clients.check_basic(http::find_header(head.headers, "Proxy-Authorization").value_or(""));
-      if (!name) {
-        log::info("client {}: CONNECT without valid proxy credentials", client);
-        co_await refuse(socket, 407, "proxy authentication required", kProxyAuthenticate);
-        co_return;
-      }
-      client_name = *name;
-    }
-    config::endpoint target;
-    bool valid_target = true;
-    try {
-      target = config::parse_endpoint(head.target);
-    } catch (const std::exception&) {
-      valid_target = false;
-    }
-    if (!valid_target || target.port == 0) {
-      co_await refuse(socket, 400, "CONNECT needs host:port");
+    case first_message::kind::connect:
+      break;
+  }
+  std::string client_name;
+  if (!shared.clients.empty()) {
+    auto name = shared.clients.check_basic(first.proxy_authorization);
+    if (!name) {
+      log::info("client {}: CONNECT without valid proxy credentials", client);
+      co_await refuse(socket, 407, "proxy authentication required", kProxyAuthenticate);
       co_return;
     }
-    target_request req{target.host, target.port, in.substr(head_end), client, client_name, "connect"};
-    reply_fn reply = connect_reply;
-    co_await route(std::move(socket), std::move(req), reply, shared, w);
+    client_name = *name;
+  }
+  config::endpoint target;
+  bool valid_target = true;
+  try {
+    target = config::parse_endpoint(first.target);
+  } catch (const std::exception&) {
+    valid_target = false;
+  }
+  if (!valid_target || target.port == 0) {
+    co_await refuse(socket, 400, "CONNECT needs host:port");
     co_return;
   }
+  target_request req{target.host, target.port, first.bytes.substr(first.head_end), client, client_name, "connect"};
+  std::string().swap(first.bytes);
+  reply_fn reply = connect_reply;
+  co_await route(std::move(socket), std::move(req), reply, shared, w);
 }
 
 }  // namespace orp::proxy
