@@ -81,9 +81,21 @@ asio::awaitable<relay_result> pump(Stream& client, net::deadline& client_dl, exc
                                    std::uint64_t& bytes_out, usage_scanner& usage) {
   relay_result res;
   // Events are small: a stream holds a small buffer for as long as it stays open.
-  const std::size_t size = look_ahead_for(ex.head()) == look_ahead::first_event ? 4 * 1024 : 16 * 1024;
-  std::unique_ptr<char[]> buf(new char[size]);  // not zero-filled: it is written before it is read
+  const bool events = look_ahead_for(ex.head()) == look_ahead::first_event;
+  const std::size_t size = events ? 4 * 1024 : 16 * 1024;
+  std::unique_ptr<char[]> buf;  // not zero-filled: it is written before it is read
   while (!ex.complete) {
+    if (events) {
+      // A stream is mostly silence between events: wait without a buffer, so that thousands of
+      // open streams cost little more than their TLS state.
+      buf.reset();
+      if (auto wec = co_await net::wait_readable(ex.conn->stream, ex.conn->dl, clock::now() + idle)) {
+        res.upstream_failed = true;
+        res.error = wec == asio::error::timed_out ? "upstream stream idle timeout" : "upstream: " + wec.message();
+        co_return res;
+      }
+    }
+    if (!buf) buf.reset(new char[size]);
     auto [ec, n] = co_await net::read_some(ex.conn->stream, asio::buffer(buf.get(), size), ex.conn->dl,
                                            clock::now() + idle);
     if (ec && ex.parser.eof_terminated() && (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)) {
