@@ -37,12 +37,6 @@ std::string peer_of(const net::tcp::socket& s) {
 }
 
 
-struct counted {
-  std::atomic<std::int64_t>& n;
-  explicit counted(std::atomic<std::int64_t>& c) : n(c) { ++n; }
-  ~counted() { --n; }
-};
-
 bool is_ip_literal(const std::string& host) {
   error_code ec;
   asio::ip::make_address(host, ec);
@@ -260,7 +254,7 @@ asio::awaitable<first_message> read_first_message(net::tcp::socket& socket, cons
 }  // namespace
 
 asio::awaitable<void> serve_client(net::tcp::socket socket, shared_context& shared, worker& w) {
-  counted open(shared.open_connections);
+  scoped_count open(shared.open_connections);
   error_code ignored;
   socket.set_option(net::tcp::no_delay(true), ignored);
   std::string client = peer_of(socket);

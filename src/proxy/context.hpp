@@ -50,6 +50,16 @@ struct shared_context {
   bool intercepts(std::string_view host) const;
 };
 
+// Counts something (open connections, requests in flight) for as long as it lives, also when a
+// coroutine holding it is torn down at shutdown.
+struct scoped_count {
+  std::atomic<std::int64_t>& n;
+  explicit scoped_count(std::atomic<std::int64_t>& counter) : n(counter) { ++n; }
+  ~scoped_count() { --n; }
+  scoped_count(const scoped_count&) = delete;
+  scoped_count& operator=(const scoped_count&) = delete;
+};
+
 struct worker {
   net::asio::io_context io{1};
   std::unique_ptr<upstream::connection_pool> pool;

@@ -24,13 +24,6 @@ constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::size_t kReadChunk = 16 * 1024;
 
 
-// Counts a request in flight for the graceful stop, also when its coroutine is torn down.
-struct in_flight {
-  std::atomic<std::int64_t>& n;
-  explicit in_flight(std::atomic<std::int64_t>& c) : n(c) { ++n; }
-  ~in_flight() { --n; }
-};
-
 // "http://host[:port]/path" -> host, port and "/path"; origin-form targets pass through unchanged.
 bool split_absolute_form(std::string& target, std::string& host, std::uint16_t& port) {
   if (target.empty() || target.front() == '/') return true;
@@ -161,7 +154,7 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
     read_buf.reset();
     bool keep = false;
     {
-      in_flight counted(shared.active_requests);
+      scoped_count in_flight(shared.active_requests);
       keep = co_await forward::forward_request(stream, dl, req, *w.forward);
     }
     if (!keep) co_return;

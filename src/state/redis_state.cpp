@@ -1,5 +1,7 @@
 #include "state/redis_state.hpp"
 
+#include "admin/metrics.hpp"
+
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -25,18 +27,6 @@ std::string make_instance_id() {
   return std::string(host) + ":" + std::to_string(::getpid()) + ":" + suffix;
 }
 
-std::string prom_label(std::string_view v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -425,11 +415,11 @@ void redis_state::render_metrics(std::string& out) const {
   out += "# HELP orp_fleet_key_requests_total Requests by key across every instance sharing the Redis\n"
          "# TYPE orp_fleet_key_requests_total counter\n";
   for (const auto& [label, c] : fleet_counters_)
-    out += "orp_fleet_key_requests_total{key=\"" + prom_label(label) + "\"} " + std::to_string(c.requests) + "\n";
+    out += "orp_fleet_key_requests_total{key=\"" + admin::label_value(label) + "\"} " + std::to_string(c.requests) + "\n";
   out += "# HELP orp_fleet_key_failures_total Key-specific and transient failures by key across the fleet\n"
          "# TYPE orp_fleet_key_failures_total counter\n";
   for (const auto& [label, c] : fleet_counters_)
-    out += "orp_fleet_key_failures_total{key=\"" + prom_label(label) + "\"} " + std::to_string(c.failures) + "\n";
+    out += "orp_fleet_key_failures_total{key=\"" + admin::label_value(label) + "\"} " + std::to_string(c.failures) + "\n";
 }
 
 // ---------------------------------------------------------------------------------------------
