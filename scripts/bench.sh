@@ -8,7 +8,8 @@
 #   --no-build       use the binaries already in $ORP_BUILD_DIR (default build/)
 #   --no-mitmproxy   skip the mitmproxy row
 #   --micro          only build and run the Google Benchmark micro-benchmarks (bench/micro_bench.cpp)
-#   --callgrind      only profile: the proxy under valgrind's callgrind while 8 keep-alive connections
+#   --callgrind      only profile (CG_MODE=connect: new TLS connections instead of keep-alive
+#                    requests): the proxy under valgrind's callgrind while 8 keep-alive connections
 #                    send requests; writes bench/results/<timestamp>-callgrind.txt (top functions)
 #   --keep           keep the work directory (configs, logs) under /tmp
 #
@@ -350,7 +351,12 @@ if [ "$CALLGRIND" -eq 1 ]; then
   make_pki
   start_nginx
   CG_OUT=$WORK/callgrind.out
-  PROXY_WRAP=(valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$CG_OUT")
+  CG_MODE=${CG_MODE:-rps}
+  # The connect mode has no warm-up hook: count from the start (start-up is small beside 400
+  # handshakes).
+  CG_AT_START=no
+  [ "$CG_MODE" = connect ] && CG_AT_START=yes
+  PROXY_WRAP=(valgrind --tool=callgrind --instr-atstart=$CG_AT_START --callgrind-out-file="$CG_OUT")
   READY_TENTHS=600
   start_proxy orp_cg 1 "$NGINX_PORT" 1
   CG_VIA=(--connect "$PROXY_ADDR" --proxy --ca "$PROXY_CA")
@@ -358,7 +364,9 @@ if [ "$CALLGRIND" -eq 1 ]; then
   [ "$QUICK" -eq 1 ] && CG_REQ=60
   # The instrumentation is switched on by the load generator itself, after its connections are
   # open and warmed up, so only the keep-alive request path is counted (no handshakes).
-  loadgen cg_measured --mode rps "${CG_VIA[@]}" --conns 8 --requests "$CG_REQ" --warmup 20 --time-limit 240 \
+  # CG_MODE=connect profiles new intercepted TLS connections (one request each) instead.
+  [ "$CG_MODE" = connect ] && CG_REQ=50
+  loadgen cg_measured --mode "$CG_MODE" "${CG_VIA[@]}" --conns 8 --requests "$CG_REQ" --warmup 20 --time-limit 240 \
     --before-measure "callgrind_control -i on $PROXY_PID >/dev/null" \
     --after-measure "callgrind_control -i off $PROXY_PID >/dev/null"
   stop_pid "$PROXY_PID" 60
@@ -366,8 +374,12 @@ if [ "$CALLGRIND" -eq 1 ]; then
   mkdir -p bench/results
   CG_TXT=bench/results/$STAMP-callgrind.txt
   {
-    echo "callgrind: proxy workers = 1 (Release), 8 keep-alive connections x $CG_REQ requests via CONNECT + TLS, nginx upstream"
-    echo "counted from after warm-up to the last response: the keep-alive request path only"
+    echo "callgrind ($CG_MODE mode): proxy workers = 1 (Release), 8 connections x $CG_REQ requests via CONNECT + TLS, nginx upstream"
+    if [ "$CG_MODE" = connect ]; then
+      echo "counted from the proxy's start: start-up (CA bundle, keys) plus 400 new TLS connections"
+    else
+      echo "counted from after warm-up to the last response: the keep-alive request path only"
+    fi
     $PY bench/callgrind_top.py "$CG_OUT" $((8 * CG_REQ)) 25
   } >"$CG_TXT"
   cp "$CG_OUT" "bench/results/$STAMP-callgrind.out"
