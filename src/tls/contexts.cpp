@@ -58,6 +58,10 @@ ssl_ctx_ptr make_server_context(const leaf& minted, X509* ca_cert) {
     check(SSL_CTX_add1_chain_cert(ctx.get(), ca_cert), "cannot add the CA to the chain");
     SSL_CTX_set_alpn_select_cb(ctx.get(), select_http_1_1, nullptr);
     SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_SERVER);
+    // TLS 1.3 resumes from stateless tickets; the id cache only serves TLS 1.2 clients, so keep it
+    // small, and issue one ticket per handshake instead of two (each costs an encryption).
+    SSL_CTX_sess_set_cache_size(ctx.get(), 1024);
+    SSL_CTX_set_num_tickets(ctx.get(), 1);
     check(SSL_CTX_set_session_id_context(ctx.get(), session_id_context, sizeof session_id_context - 1),
           "cannot set the session id context");
     return ctx;
@@ -77,7 +81,9 @@ ssl_ctx_ptr make_client_context(const std::filesystem::path& extra_ca_file) {
     // Unlike almost every other OpenSSL call, set_alpn_protos returns 0 on success.
     if (SSL_CTX_set_alpn_protos(ctx.get(), http_1_1_alpn, sizeof http_1_1_alpn) != 0)
         fail("cannot set ALPN");
-    SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_CLIENT);
+    // Upstream connections live long in the pool and are never resumed: a client session cache
+    // would only pile up sessions (each holding the server's chain) for every connection made.
+    SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
     return ctx;
 }
 
