@@ -157,6 +157,35 @@ class HardeningTest(unittest.TestCase):
         self.assertEqual(status_of(answer), 400, answer)
 
 
+class MaxConnectionsTest(unittest.TestCase):
+    def test_connections_beyond_the_limit_get_503_and_the_rest_are_unaffected(self):
+        with FakeOpenRouter() as fake:
+            proxy = Proxy(fake, overrides={"proxy.max_connections": 5, "proxy.workers": 1})
+            proxy.start()
+            self.addCleanup(proxy.cleanup)
+            held = []
+            try:
+                for _ in range(5):
+                    held.append(socket.create_connection(("127.0.0.1", proxy.port), timeout=10))
+                # The held connections are counted once the proxy has accepted them.
+                harness.wait_until(lambda: '"open_connections":5' in proxy.admin_get("/stats")[1].decode(), 10,
+                                   message="five connections open")
+                answer = exchange(proxy.port, b"GET /api/v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
+                self.assertEqual(status_of(answer), 503, answer)
+                # A held connection still gets its request through.
+                held[0].sendall(b"POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                                b"Content-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"model\":\"x\"}")
+                held[0].settimeout(10)
+                self.assertEqual(status_of(held[0].recv(65536)), 200)
+            finally:
+                for s in held:
+                    s.close()
+            # Below the limit again: served.
+            harness.wait_until(lambda: status_of(exchange(proxy.port, b"GET /api/v1/models HTTP/1.1\r\n"
+                                                                      b"Host: x\r\nConnection: close\r\n\r\n"))
+                               != 503, 10, interval=0.1, message="served again below the limit")
+
+
 class LimitedProxy(Proxy):
     """The proxy with a small file-descriptor limit (prlimit), to run it out of descriptors."""
 
