@@ -330,28 +330,8 @@ class ClientsTestBase(h.ProxyTestCase):
         return doc
 
 
-class EnvRecipesTest(ClientsTestBase):
+class EnvRecipesTest(h.TunnelTargetMixin, ClientsTestBase):
     """docs/clients.md: one test per recipe."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        try:
-            cls.target = h.FakeOpenRouter(pki=cls.pki, tunnel_cert=True).start()
-        except BaseException:
-            super().tearDownClass()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.target.__exit__(None, None, None)
-        finally:
-            super().tearDownClass()
-
-    def setUp(self):
-        super().setUp()
-        self.target.reset()
 
     # -- curl ------------------------------------------------------------------------------------
     def test_curl(self):

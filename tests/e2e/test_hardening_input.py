@@ -39,22 +39,8 @@ def status_of(answer):
     return int(answer[9:12])
 
 
-class HardeningTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.fake = FakeOpenRouter()
-        cls.fake.start()
-        cls.proxy = Proxy(cls.fake, overrides={"proxy.header_timeout": 2, "proxy.tunnel": "localhost",
-                                               "proxy.max_request_body": "1MiB"})
-        cls.proxy.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.proxy.cleanup()
-        cls.fake.stop()
-
-    def setUp(self):
-        self.fake.reset()
+class HardeningTest(harness.ProxyTestCase):
+    OVERRIDES = {"proxy.header_timeout": 2, "proxy.tunnel": "localhost", "proxy.max_request_body": "1MiB"}
 
     def tearDown(self):
         # After every bad input: the proxy is alive and serves a good request on a new connection.

@@ -29,21 +29,8 @@ def pool_key_seen(fake):
     return [r["headers"].get("Authorization") for r in fake.requests("/api/v1/chat/completions")]
 
 
-class SocksTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.fake = FakeOpenRouter()
-        cls.fake.start()
-        cls.proxy = Proxy(cls.fake, overrides={"proxy.tunnel": "localhost,127.0.0.1"})
-        cls.proxy.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.proxy.cleanup()
-        cls.fake.stop()
-
-    def setUp(self):
-        self.fake.reset()
+class SocksTest(harness.ProxyTestCase):
+    OVERRIDES = {"proxy.tunnel": "localhost,127.0.0.1"}
 
     def test_curl_socks5_hostname_is_intercepted(self):
         res = curl(["--socks5-hostname", "127.0.0.1:%d" % self.proxy.port, "--cacert", self.proxy.ca_path,
@@ -89,21 +76,8 @@ class SocksTest(unittest.TestCase):
         self.assertEqual(answers[1][:2], b"\x05\x02")
 
 
-class AuthTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.fake = FakeOpenRouter()
-        cls.fake.start()
-        cls.proxy = Proxy(cls.fake, overrides={"proxy.clients": "runner1:s3cret-one,runner2:s3cret-two"})
-        cls.proxy.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.proxy.cleanup()
-        cls.fake.stop()
-
-    def setUp(self):
-        self.fake.reset()
+class AuthTest(harness.ProxyTestCase):
+    OVERRIDES = {"proxy.clients": "runner1:s3cret-one,runner2:s3cret-two"}
 
     def test_connect_needs_credentials(self):
         res = curl(["-x", self.proxy.url, "--cacert", self.proxy.ca_path, *chat_args(), CHAT_URL], metrics=True)

@@ -235,23 +235,7 @@ class RotationTest(KeysTestBase):
         self.assertEqual(len(self.chat_keys()), 2, "disabled keys were tried again")
 
 
-class EmptyPoolTest(KeysTestBase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        try:
-            cls.target = h.FakeOpenRouter(pki=cls.pki, tunnel_cert=True).start()
-        except BaseException:
-            super().tearDownClass()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.target.__exit__(None, None, None)
-        finally:
-            super().tearDownClass()
-
+class EmptyPoolTest(h.TunnelTargetMixin, KeysTestBase):
     def test_no_keys_starts_answers_503_and_tunnels(self):
         proxy = self.start_proxy((), overrides())
         self.assertRegex(proxy.all_output().lower(), r"no (api )?keys|0 keys|keys\.csv",

@@ -10,28 +10,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import harness as h  # noqa: E402
 
 
-class TunnelTest(h.ProxyTestCase):
+class TunnelTest(h.TunnelTargetMixin, h.ProxyTestCase):
     KEYS = ((h.POOL_KEY_A, "pool-a"),)
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        try:
-            cls.target = h.FakeOpenRouter(pki=cls.pki, tunnel_cert=True).start()
-        except BaseException:
-            super().tearDownClass()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.target.__exit__(None, None, None)
-        finally:
-            super().tearDownClass()
-
-    def setUp(self):
-        super().setUp()
-        self.target.reset()
 
     def target_url(self, host="localhost", path="/api/v1/key"):
         return "https://%s:%d%s" % (host, self.target.port, path)

@@ -324,6 +324,32 @@ def header(record_or_headers, name, default=None):
 # The proxy under test
 # ---------------------------------------------------------------------------------------------
 
+class TunnelTargetMixin:
+    """A second fake server with its own certificate (CN=tunnel-target.test) as `cls.target`,
+    for tests of hosts the proxy tunnels; reset before each test. List it before the base class
+    (it needs the base's `cls.pki`)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        try:
+            cls.target = FakeOpenRouter(pki=cls.pki, tunnel_cert=True).start()
+        except BaseException:
+            super().tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.target.__exit__(None, None, None)
+        finally:
+            super().tearDownClass()
+
+    def setUp(self):
+        super().setUp()
+        self.target.reset()
+
+
 class ProxyStartError(AssertionError):
     pass
 
