@@ -81,29 +81,38 @@ std::int64_t parse_integer(std::string_view text) {
   return v;
 }
 
-endpoint parse_endpoint(std::string_view text) {
+std::optional<endpoint> try_parse_endpoint(std::string_view text, std::string* why) noexcept {
+  auto fail = [&](const char* reason) -> std::optional<endpoint> {
+    if (why) *why = reason;
+    return std::nullopt;
+  };
   text = trim(text);
-  endpoint ep;
-  std::string_view port;
+  std::string_view host, port;
   if (!text.empty() && text.front() == '[') {  // [::1]:8080
     auto close = text.find(']');
     if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
-      throw std::invalid_argument("expected [ipv6]:port");
-    ep.host = std::string(text.substr(1, close - 1));
+      return fail("expected [ipv6]:port");
+    host = text.substr(1, close - 1);
     port = text.substr(close + 2);
   } else {
     auto colon = text.rfind(':');
-    if (colon == std::string_view::npos) throw std::invalid_argument("expected host:port");
-    ep.host = std::string(text.substr(0, colon));
+    if (colon == std::string_view::npos) return fail("expected host:port");
+    host = text.substr(0, colon);
     port = text.substr(colon + 1);
   }
   unsigned v = 0;
   auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
   if (ec != std::errc{} || p != port.data() + port.size() || v > 65535 || port.empty())
-    throw std::invalid_argument("port must be a number from 0 to 65535");
-  if (!valid_host(ep.host)) throw std::invalid_argument("bad host '" + ep.host + "'");
-  ep.port = static_cast<std::uint16_t>(v);
-  return ep;
+    return fail("port must be a number from 0 to 65535");
+  if (!valid_host(host)) return fail("bad host name");
+  return endpoint{std::string(host), static_cast<std::uint16_t>(v)};
+}
+
+endpoint parse_endpoint(std::string_view text) {
+  std::string why;
+  auto ep = try_parse_endpoint(text, &why);
+  if (!ep) throw std::invalid_argument(why);
+  return *ep;
 }
 
 std::vector<std::string> split_list(std::string_view text) {

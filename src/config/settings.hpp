@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -29,6 +30,8 @@ double parse_seconds(std::string_view text);
 std::uint64_t parse_size(std::string_view text);
 std::int64_t parse_integer(std::string_view text);
 endpoint parse_endpoint(std::string_view text);
+// The same without exceptions, for input from the network (a CONNECT target).
+std::optional<endpoint> try_parse_endpoint(std::string_view text, std::string* why = nullptr) noexcept;
 std::vector<std::string> split_list(std::string_view text);  // comma-separated, trimmed, empties dropped
 
 class settings {

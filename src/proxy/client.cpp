@@ -288,18 +288,12 @@ asio::awaitable<void> serve_client(net::tcp::socket socket, shared_context& shar
     }
     client_name = *name;
   }
-  config::endpoint target;
-  bool valid_target = true;
-  try {
-    target = config::parse_endpoint(first.target);
-  } catch (const std::exception&) {
-    valid_target = false;
-  }
-  if (!valid_target || target.port == 0) {
+  auto target = config::try_parse_endpoint(first.target);
+  if (!target || target->port == 0) {
     co_await refuse(socket, 400, "CONNECT needs host:port");
     co_return;
   }
-  target_request req{target.host, target.port, first.bytes.substr(first.head_end), client, client_name, "connect"};
+  target_request req{target->host, target->port, first.bytes.substr(first.head_end), client, client_name, "connect"};
   std::string().swap(first.bytes);
   reply_fn reply = connect_reply;
   co_await route(std::move(socket), std::move(req), reply, shared, w);
