@@ -120,6 +120,9 @@ template <class Stream>
 asio::awaitable<error_code> wait_readable(Stream& stream, deadline& dl, clock::time_point at) {
   if constexpr (std::is_same_v<Stream, tls_stream>) {
     if (SSL_pending(stream.native_handle()) > 0) co_return error_code{};
+    // Nothing buffered: give OpenSSL's record buffers back for the wait (RELEASE_BUFFERS does
+    // not always, e.g. right after a TLS 1.3 handshake's session tickets).
+    SSL_free_buffers(stream.native_handle());
   }
   dl.expires_at(at);
   auto [ec] = co_await socket_of(stream).async_wait(tcp::socket::wait_read, use_tuple);
