@@ -1,0 +1,145 @@
+// net::tls_socket against itself on loopback, with the project's CA, leaf and both contexts:
+// the handshake verifies the host, data crosses both ways, and the two ways a peer can end
+// (close_notify or a bare close) come back as eof and stream_truncated.
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include "net/io.hpp"
+#include "tls/ca.hpp"
+#include "tls/contexts.hpp"
+#include "tls/leaf_cache.hpp"
+
+namespace orp::net {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct tls_pair {
+  asio::io_context io{1};
+  tls::certificate_authority ca = tls::certificate_authority::create({"openrouter.ai"}, std::chrono::system_clock::now());
+  tls::leaf_cache leaves{ca};
+  tls::ssl_ctx_ptr client_ctx = tls::make_client_context({});
+  std::unique_ptr<tls_socket> server, client;
+
+  explicit tls_pair(const std::string& client_expects = "openrouter.ai") {
+    X509_STORE_add_cert(SSL_CTX_get_cert_store(client_ctx.get()), ca.cert());
+    tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+    tcp::socket a(io), b(io);
+    a.connect(acceptor.local_endpoint());
+    acceptor.accept(b);
+    auto identity = leaves.get("openrouter.ai", std::chrono::system_clock::now());
+    server = std::make_unique<tls_socket>(std::move(b), SSL_new(identity->context.get()));
+    SSL* c = SSL_new(client_ctx.get());
+    client = std::make_unique<tls_socket>(std::move(a), c);
+    tls::configure_client_ssl(c, client_expects);
+  }
+
+  // Both handshakes at once; returns (server error, client error).
+  std::pair<error_code, error_code> handshake() {
+    std::pair<error_code, error_code> out;
+    int done = 0;
+    io.restart();
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+      out.first = co_await net::handshake(*server, true, clock::now() + 5s);
+      ++done;
+    }, asio::detached);
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+      out.second = co_await net::handshake(*client, false, clock::now() + 5s);
+      ++done;
+    }, asio::detached);
+    while (done < 2 && io.run_one_for(5s)) {
+    }
+    return out;
+  }
+
+  template <class F>
+  void run(F body) {
+    bool done = false;
+    io.restart();  // an earlier phase may have run out of work and stopped the loop
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+      co_await body();
+      done = true;
+    }, asio::detached);
+    while (!done && io.run_one_for(5s)) {
+    }
+    ASSERT_TRUE(done);
+  }
+};
+
+TEST(NetTlsSocket, HandshakeAndDataBothWays) {
+  tls_pair p;
+  auto [s, c] = p.handshake();
+  ASSERT_FALSE(s) << s.message();
+  ASSERT_FALSE(c) << c.message();
+  const unsigned char* alpn = nullptr;
+  unsigned alpn_len = 0;
+  SSL_get0_alpn_selected(p.client->native_handle(), &alpn, &alpn_len);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(alpn), alpn_len), "http/1.1");
+  p.run([&]() -> asio::awaitable<void> {
+    std::string big(100 * 1024, 'x');  // several records, partial writes
+    std::array<asio::const_buffer, 2> bufs{asio::buffer("head:", 5), asio::buffer(big)};
+    EXPECT_FALSE(co_await write_all(*p.client, bufs, clock::now() + 5s));
+    std::string got;
+    char buf[16 * 1024];
+    while (got.size() < 5 + big.size()) {
+      auto [ec, n] = co_await read_some(*p.server, asio::buffer(buf), clock::now() + 5s);
+      if (ec) break;
+      got.append(buf, n);
+    }
+    EXPECT_EQ(got.size(), 5 + big.size());
+    EXPECT_EQ(got.substr(0, 5), "head:");
+  });
+}
+
+TEST(NetTlsSocket, WrongHostFailsTheHandshake) {
+  tls_pair p("example.com");
+  auto [s, c] = p.handshake();
+  EXPECT_TRUE(c);
+  EXPECT_EQ(c.category(), asio::error::get_ssl_category()) << c.message();
+}
+
+TEST(NetTlsSocket, CloseNotifyIsEofAndABareCloseIsTruncation) {
+  {
+    tls_pair p;
+    ASSERT_FALSE(p.handshake().second);
+    p.run([&]() -> asio::awaitable<void> {
+      co_await shutdown(*p.client, 200ms);
+      char buf[64];
+      auto [ec, n] = co_await read_some(*p.server, asio::buffer(buf), clock::now() + 5s);
+      EXPECT_EQ(ec, asio::error::eof) << ec.message();
+    });
+  }
+  {
+    tls_pair p;
+    ASSERT_FALSE(p.handshake().second);
+    p.run([&]() -> asio::awaitable<void> {
+      // Read what the server sent (its session tickets, then "x") first: closing a socket with
+      // unread data makes the kernel answer with a reset instead of a FIN.
+      EXPECT_FALSE(co_await write_all(*p.server, asio::buffer("x", 1), clock::now() + 5s));
+      char one[8];
+      auto [rec, rn] = co_await read_some(*p.client, asio::buffer(one), clock::now() + 5s);
+      EXPECT_FALSE(rec);
+      p.client->lowest_layer().close();
+      char buf[64];
+      auto [ec, n] = co_await read_some(*p.server, asio::buffer(buf), clock::now() + 5s);
+      EXPECT_EQ(ec, asio::ssl::error::stream_truncated) << ec.message();
+    });
+  }
+}
+
+TEST(NetTlsSocket, SilentPeerTimesOut) {
+  tls_pair p;
+  ASSERT_FALSE(p.handshake().second);
+  p.run([&]() -> asio::awaitable<void> {
+    char buf[64];
+    auto start = clock::now();
+    auto [ec, n] = co_await read_some(*p.server, asio::buffer(buf), start + 50ms);
+    EXPECT_EQ(ec, asio::error::timed_out);
+    EXPECT_LT(clock::now() - start, 2s);
+  });
+}
+
+}  // namespace
+}  // namespace orp::net
