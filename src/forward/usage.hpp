@@ -19,7 +19,9 @@ class usage_scanner {
   void apply(log::access_record& rec) const;
 
  private:
-  static constexpr std::size_t kTail = 8 * 1024;
+  // `usage` is a few hundred bytes at the very end: 4 KiB of tail (at most 8 KiB held) is plenty,
+  // and a long stream must not hold more.
+  static constexpr std::size_t kTail = 4 * 1024;
   std::string tail_;
 };
 
