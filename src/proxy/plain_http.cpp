@@ -43,7 +43,8 @@ asio::awaitable<void> forward_plain(net::tcp::socket& client, const http::reques
   std::string request = plain_request_head(head, body.size(), host, port);
   std::array<asio::const_buffer, 2> bufs{asio::buffer(request), asio::buffer(body)};
   if (co_await net::write_all(origin, bufs, clock::now() + lim.tunnel_idle_timeout)) co_return;
-  log::debug("plain HTTP {} {}:{}{}", head.method, host, port, head.target);
+  // The path only: a query string may carry someone's credentials for that host.
+  log::debug("plain HTTP {} {}:{}{}", head.method, host, port, head.target.substr(0, head.target.find('?')));
   std::array<char, 16 * 1024> buf;
   while (true) {
     auto [rec2, n] = co_await net::read_some(origin, asio::buffer(buf), clock::now() + lim.tunnel_idle_timeout);

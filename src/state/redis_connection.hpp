@@ -12,13 +12,11 @@
 #include <vector>
 
 #include "state/redis_url.hpp"
+#include "util/free_with.hpp"
 
 namespace orp::state {
 
-template <auto F>
-struct free_with {
-  void operator()(auto* p) const { F(p); }
-};
+using util::free_with;
 using reply_ptr = std::unique_ptr<redisReply, free_with<freeReplyObject>>;
 using context_ptr = std::unique_ptr<redisContext, free_with<redisFree>>;
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "util/free_with.hpp"
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -15,10 +16,7 @@
 
 namespace orp::tls {
 
-template <auto F>
-struct free_with {
-    void operator()(auto* p) const { F(p); }
-};
+using util::free_with;
 
 using x509_ptr = std::unique_ptr<X509, free_with<X509_free>>;
 using x509_name_ptr = std::unique_ptr<X509_NAME, free_with<X509_NAME_free>>;

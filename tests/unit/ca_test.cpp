@@ -1,3 +1,4 @@
+#include "support/scratch_dir.hpp"
 #include "tls/ca.hpp"
 
 #include <gtest/gtest.h>
@@ -24,18 +25,7 @@ using namespace std::chrono;
 
 const system_clock::time_point test_now = sys_days{2030y / January / 15} + 12h;
 
-class scratch_dir {
-public:
-    scratch_dir() {
-        std::string pattern = (fs::temp_directory_path() / "orp-ca-test-XXXXXX").string();
-        path_ = ::mkdtemp(pattern.data());
-    }
-    ~scratch_dir() { fs::remove_all(path_); }
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
+using test::scratch_dir;
 
 mode_t mode_of(const fs::path& path) {
     struct stat st {};

@@ -1,3 +1,4 @@
+#include "support/scratch_dir.hpp"
 #include "tls/leaf_cache.hpp"
 
 #include "tls/contexts.hpp"
@@ -20,18 +21,7 @@ using namespace std::chrono;
 
 const system_clock::time_point test_now = sys_days{2030y / January / 15} + 12h;
 
-class scratch_dir {
-public:
-    scratch_dir() {
-        std::string pattern = (fs::temp_directory_path() / "orp-leaf-test-XXXXXX").string();
-        path_ = ::mkdtemp(pattern.data());
-    }
-    ~scratch_dir() { fs::remove_all(path_); }
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
+using test::scratch_dir;
 
 TEST(LeafCache, ReturnsTheSameIdentityForTheSameHost) {
     const auto ca = certificate_authority::create({"openrouter.ai"}, test_now);

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "tls/openssl_ptr.hpp"
 #include "proxy/sni.hpp"
 
 namespace {
@@ -13,12 +14,8 @@ namespace {
 using orp::proxy::peek_sni;
 using orp::proxy::sni_status;
 
-template <auto F>
-struct free_with {
-  void operator()(auto* p) const { F(p); }
-};
-using ssl_ctx_ptr = std::unique_ptr<SSL_CTX, free_with<SSL_CTX_free>>;
-using ssl_ptr = std::unique_ptr<SSL, free_with<SSL_free>>;
+using orp::tls::ssl_ctx_ptr;
+using orp::tls::ssl_ptr;
 
 // The first flight of a real OpenSSL client: its ClientHello as written to a memory BIO.
 std::string client_hello(const char* host_name) {
