@@ -457,6 +457,7 @@ awaitable<void> mode_connect(run_state& st, std::string& out) {
     auto warm = co_await open_connection(st);  // leaf minted and upstream connection pooled
     co_await exchange_once(st, *warm, st.request);
   }
+  run_hook(o.before_measure);
   int started = 0, completed = 0, resumed = 0;
   std::vector<double> lat;
   latch done(st.io, o.conns);
@@ -501,6 +502,7 @@ awaitable<void> mode_connect(run_state& st, std::string& out) {
   double secs = std::chrono::duration<double>(clk::now() - t0).count();
   co_await sleep_for(st.io, 0.2);  // the proxy finishes closing the last ones
   auto after = read_proc(o.watch_pid);
+  run_hook(o.after_measure);
   out += "\"connections\": " + std::to_string(completed) + ", \"resumed\": " + std::to_string(resumed) +
          ", \"seconds\": " + num(secs, 3) + ", \"conn_per_s\": " + num(completed / secs, 1) + ", " +
          latency_json("conn", lat) + proc_json(before, after, completed, "conn");

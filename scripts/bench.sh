@@ -3,7 +3,7 @@
 # it), side by side in one run, on loopback only. Prints a table and writes
 # bench/results/<timestamp>.{txt,jsonl,png}.
 #
-# Usage: scripts/bench.sh [--quick] [--no-build] [--no-mitmproxy] [--micro] [--callgrind] [--keep]
+# Usage: scripts/bench.sh [--quick] [--no-build] [--no-mitmproxy] [--micro] [--callgrind] [--perf] [--keep]
 #   --quick          about a minute (fewer requests and connections); the full run takes a few minutes
 #   --no-build       use the binaries already in $ORP_BUILD_DIR (default build/)
 #   --no-mitmproxy   skip the mitmproxy row
@@ -11,6 +11,13 @@
 #   --callgrind      only profile (CG_MODE=connect: new TLS connections instead of keep-alive
 #                    requests): the proxy under valgrind's callgrind while 8 keep-alive connections
 #                    send requests; writes bench/results/<timestamp>-callgrind.txt (top functions)
+#   --perf           only profile with `perf record -e cpu-clock` (user and kernel time, so system
+#                    calls show up, which callgrind does not count): same load as --callgrind
+#                    (CG_MODE=connect as well) without valgrind's slow-down; writes
+#                    bench/results/<timestamp>-perf.txt
+#   --heaptrack      only profile memory: the proxy under heaptrack while it holds 1,000 open SSE
+#                    streams (what each stream costs, by allocation site); writes
+#                    bench/results/<timestamp>-heaptrack.txt
 #   --keep           keep the work directory (configs, logs) under /tmp
 #
 # Layout (2+ CPUs): the proxy pinned to CPU 0 (workers = 1); nginx, the SSE server and the load
@@ -21,7 +28,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-QUICK=0 BUILD=1 MITM=1 MICRO=0 CALLGRIND=0 KEEP=0
+QUICK=0 BUILD=1 MITM=1 MICRO=0 CALLGRIND=0 PERF=0 HEAPTRACK=0 KEEP=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
@@ -29,8 +36,10 @@ while [ $# -gt 0 ]; do
     --no-mitmproxy) MITM=0 ;;
     --micro) MICRO=1 ;;
     --callgrind) CALLGRIND=1 ;;
+    --perf) PERF=1 ;;
+    --heaptrack) HEAPTRACK=1 ;;
     --keep) KEEP=1 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -343,20 +352,25 @@ keys = ("rps", "lat_p50_ms", "lat_p99_ms", "proc_cpu_s_per_1k_req", "rss_kib_per
 print(", ".join("%s=%s" % (k, r[k]) for k in keys if r.get(k) not in (None, "")))')"
 }
 
-# ---- profile: callgrind on the keep-alive request path ------------------------------------------
-if [ "$CALLGRIND" -eq 1 ]; then
-  command -v valgrind >/dev/null || { apt-get install -y -qq valgrind >/dev/null; }
+# ---- profiles (--callgrind, --perf, --heaptrack): one tool, one load, a text report -------------
+# profile_prologue TOOL DEBIAN-PACKAGE: the tool (installed when missing), the binaries and the PKI.
+profile_prologue() {
+  command -v "$1" >/dev/null || apt-get install -y -qq "$2" >/dev/null ||
+    { echo "bench.sh: this profile needs $1 (Debian: $2)" >&2; exit 2; }
   MITM=0 ensure_packages
   build_all
   make_pki
+  STAMP=$(date +%Y%m%d-%H%M%S)
+  mkdir -p bench/results
+}
+
+# ---- profile: callgrind on the keep-alive request path ------------------------------------------
+if [ "$CALLGRIND" -eq 1 ]; then
+  profile_prologue valgrind valgrind
   start_nginx
   CG_OUT=$WORK/callgrind.out
   CG_MODE=${CG_MODE:-rps}
-  # The connect mode has no warm-up hook: count from the start (start-up is small beside 400
-  # handshakes).
-  CG_AT_START=no
-  [ "$CG_MODE" = connect ] && CG_AT_START=yes
-  PROXY_WRAP=(valgrind --tool=callgrind --instr-atstart=$CG_AT_START --callgrind-out-file="$CG_OUT")
+  PROXY_WRAP=(valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$CG_OUT")
   READY_TENTHS=600
   start_proxy orp_cg 1 "$NGINX_PORT" 1
   CG_VIA=(--connect "$PROXY_ADDR" --proxy --ca "$PROXY_CA")
@@ -365,26 +379,104 @@ if [ "$CALLGRIND" -eq 1 ]; then
   # The instrumentation is switched on by the load generator itself, after its connections are
   # open and warmed up, so only the keep-alive request path is counted (no handshakes).
   # CG_MODE=connect profiles new intercepted TLS connections (one request each) instead.
-  [ "$CG_MODE" = connect ] && CG_REQ=50
+  # In connect mode --requests is the number of new connections in all (one request each).
+  CG_COUNT=$((8 * CG_REQ))
+  [ "$CG_MODE" = connect ] && CG_REQ=100 CG_COUNT=100
   loadgen cg_measured --mode "$CG_MODE" "${CG_VIA[@]}" --conns 8 --requests "$CG_REQ" --warmup 20 --time-limit 240 \
     --before-measure "callgrind_control -i on $PROXY_PID >/dev/null" \
     --after-measure "callgrind_control -i off $PROXY_PID >/dev/null"
   stop_pid "$PROXY_PID" 60
-  STAMP=$(date +%Y%m%d-%H%M%S)
-  mkdir -p bench/results
   CG_TXT=bench/results/$STAMP-callgrind.txt
   {
-    echo "callgrind ($CG_MODE mode): proxy workers = 1 (Release), 8 connections x $CG_REQ requests via CONNECT + TLS, nginx upstream"
     if [ "$CG_MODE" = connect ]; then
-      echo "counted from the proxy's start: start-up (CA bundle, keys) plus 400 new TLS connections"
+      echo "callgrind (connect mode): proxy workers = 1 (Release), $CG_COUNT new connections (8 at a time) via CONNECT + TLS, nginx upstream"
+    else
+      echo "callgrind (rps mode): proxy workers = 1 (Release), 8 connections x $CG_REQ requests via CONNECT + TLS, nginx upstream"
+    fi
+    if [ "$CG_MODE" = connect ]; then
+      echo "counted from after the first (warm-up) connection: 400 new TLS connections with one request each, leaf cached, upstream pooled"
     else
       echo "counted from after warm-up to the last response: the keep-alive request path only"
     fi
-    $PY bench/callgrind_top.py "$CG_OUT" $((8 * CG_REQ)) 25
+    $PY bench/callgrind_top.py "$CG_OUT" "$CG_COUNT" 25
   } >"$CG_TXT"
   cp "$CG_OUT" "bench/results/$STAMP-callgrind.out"
   cat "$CG_TXT"
   echo "profile: $CG_TXT (raw: bench/results/$STAMP-callgrind.out, open with callgrind_annotate or kcachegrind)"
+  exit 0
+fi
+
+# ---- profile: perf (cpu-clock samples, user and kernel) -----------------------------------------
+if [ "$PERF" -eq 1 ]; then
+  profile_prologue perf linux-perf
+  start_nginx
+  PF_OUT=$WORK/perf.data
+  perf_top() {  # LINES [PATTERN] -- perf-report-options...: the first LINES matching lines
+    local n=$1 pat=$2
+    shift 3
+    perf report -i "$PF_OUT" --stdio -g none "$@" >"$WORK/perf.part" 2>/dev/null || true
+    grep -v -e '^#' -e '^$' "$WORK/perf.part" | grep -E -e "$pat" | sed -n "1,${n}p" || true
+  }
+  PF_MODE=${CG_MODE:-rps}
+  start_proxy orp_perf 1 "$NGINX_PORT" 1
+  PF_REQ=4000
+  [ "$PF_MODE" = connect ] && PF_REQ=500
+  [ "$QUICK" -eq 1 ] && PF_REQ=$((PF_REQ / 4))
+  PF_CONNS=32
+  [ "$PF_MODE" = connect ] && PF_CONNS=4
+  # perf attaches to the running proxy once the connections are open and warm, and is stopped
+  # (SIGINT, which makes it write its file) when the last response is in.
+  loadgen pf_measured --mode "$PF_MODE" --connect "$PROXY_ADDR" --proxy --ca "$PROXY_CA" --watch-pid "$PROXY_PID" \
+    --conns "$PF_CONNS" --requests "$PF_REQ" --warmup 20 --time-limit 120 \
+    --before-measure "perf record -q -e cpu-clock -F 4999 -g -p $PROXY_PID -o $PF_OUT >/dev/null 2>&1 & echo \$! >$WORK/perf.pid; sleep 0.5" \
+    --after-measure "kill -INT \$(cat $WORK/perf.pid); while kill -0 \$(cat $WORK/perf.pid) 2>/dev/null; do sleep 0.1; done"
+  stop_proxy
+  PF_TXT=bench/results/$STAMP-perf.txt
+  {
+    echo "perf ($PF_MODE mode, cpu-clock at 4999 Hz): proxy workers = 1 (Release), pinned to CPU 0; $PF_CONNS connections x $PF_REQ requests via CONNECT + TLS, nginx upstream"
+    tail -1 "$RESULTS"
+    echo
+    echo "== user vs kernel, by shared object (self time) =="
+    perf_top 15 . -- --no-children --sort dso
+    echo
+    echo "== top symbols (self time) =="
+    perf_top 45 . -- --no-children --sort dso,sym
+    echo
+    echo "== system calls (inclusive) =="
+    perf_top 20 '\[k\] (__x64_sys|do_syscall_64|__sys_|sock_|tcp_sendmsg|tcp_recvmsg|do_epoll|ep_poll)' -- --children --sort sym
+  } >"$PF_TXT"
+  cat "$PF_TXT"
+  cp "$PF_OUT" "bench/results/$STAMP-perf.data"
+  echo "profile: $PF_TXT (raw: bench/results/$STAMP-perf.data, open with perf report -i)"
+  exit 0
+fi
+
+# ---- profile: heaptrack over held streams --------------------------------------------------------
+if [ "$HEAPTRACK" -eq 1 ]; then
+  profile_prologue heaptrack heaptrack
+  start_sse_server
+  HT_OUT=$WORK/heaptrack
+  PROXY_WRAP=(heaptrack -o "$HT_OUT")
+  READY_TENTHS=300
+  start_proxy orp_heap 1 "$SSE_PORT" 1
+  HT_STREAMS=1000
+  [ "$QUICK" -eq 1 ] && HT_STREAMS=300
+  loadgen ht_streams --mode streams --connect "$PROXY_ADDR" --proxy --ca "$PROXY_CA" --conns "$HT_STREAMS" \
+    --sse-interval-ms 2000 --hold 2 --settle 1 --time-limit 120 \
+    --after-measure "true"
+  # heaptrack writes its file when the proxy exits; the peak is the held streams.
+  stop_pid "$PROXY_PID" 60
+  HT_TXT=bench/results/$STAMP-heaptrack.txt
+  HT_FILE=$(ls "$HT_OUT".* 2>/dev/null | head -1)
+  {
+    echo "heaptrack: proxy workers = 1 (Release) holding $HT_STREAMS open SSE streams (an event every 2 s); peak heap by allocation site"
+    tail -1 "$RESULTS"
+    echo
+    heaptrack_print -f "$HT_FILE" --print-peaks 1 --print-allocators 0 --print-temporary 0 --print-leaks 0 \
+      --peak-limit 25 --sub-peak-limit 0 2>/dev/null | sed -n '/MOST MEMORY CONSUMED/,$p' | grep -v '^ *at \|^ *in ' | head -80
+  } >"$HT_TXT"
+  cat "$HT_TXT"
+  echo "profile: $HT_TXT"
   exit 0
 fi
 

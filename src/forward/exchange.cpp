@@ -105,6 +105,7 @@ asio::awaitable<error_code> send_and_read_head(upstream::connection_pool& pool, 
     // never reached it, so sending it again on a new connection is safe.
     bool stale = ex.reused_connection && !got_bytes && ec != asio::error::timed_out;
     if (!stale) co_return ec;
+    pool.note_stale_retry();
   }
   co_return asio::error::connection_reset;
 }

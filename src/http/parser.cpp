@@ -29,14 +29,29 @@ class line_checker {
 
   // Returns why the bytes are refused, or an empty view.
   std::string_view scan(std::string_view bytes) {
-    for (char c : bytes) {
-      if (c == '\n' && prev_ != '\r') return "bare LF line ending";
+    const char* s = bytes.data();
+    const std::size_t n = bytes.size();
+    std::size_t i = 0;
+    while (i < n) {
+      const char c = s[i];
       if (prev_ == '\r' && c != '\n') return "bare CR";
       if (prev_ == '\n' && (c == ' ' || c == '\t')) return "obs-fold or whitespace at line start";
-      if (in_start_line_ && c != '\r' && c != '\n') start_line_ += c;
-      // Empty lines before the start line are allowed (RFC 9112 2.2), so only a CR after text ends it.
-      if (c == '\r' && !start_line_.empty()) in_start_line_ = false;
+      if (c == '\n') {
+        if (prev_ != '\r') return "bare LF line ending";
+      } else if (c == '\r') {
+        // Empty lines before the start line are allowed (RFC 9112 2.2), so only a CR after text ends it.
+        if (!start_line_.empty()) in_start_line_ = false;
+      } else {
+        // The rest of the line up to its CR or LF in one step (this runs over every head byte).
+        std::size_t j = i + 1;
+        while (j < n && s[j] != '\r' && s[j] != '\n') ++j;
+        if (in_start_line_) start_line_.append(s + i, j - i);
+        prev_ = s[j - 1];
+        i = j;
+        continue;
+      }
       prev_ = c;
+      ++i;
     }
     return {};
   }
@@ -69,7 +84,11 @@ class parser_core {
   void reset() {
     llhttp_init(&parser_, is_request ? HTTP_REQUEST : HTTP_RESPONSE, &settings());
     parser_.data = this;
+    recycle(head_.headers);
+    recycle(trailers_);
+    auto headers = std::move(head_.headers);  // keeps its capacity
     head_ = Head{};
+    head_.headers = std::move(headers);
     phase_ = phase::head;
     head_bytes_ = 0;
     body_bytes_ = 0;
@@ -207,6 +226,31 @@ class parser_core {
 
   header_list& fields() { return phase_ == phase::head ? head_.headers : trailers_; }
 
+  // A keep-alive connection parses one head after another: the fields' strings are kept (cleared)
+  // for the next head, so a typical request or response allocates nothing for its headers. Large
+  // strings are not kept, so one odd head cannot pin memory for the connection's life.
+  static constexpr std::size_t kKeepCapacity = 256;
+  static constexpr std::size_t kKeepFields = 64;
+  void recycle(header_list& list) {
+    for (auto& f : list) {
+      if (spare_.size() >= kKeepFields) break;
+      if (f.name.capacity() > kKeepCapacity || f.value.capacity() > kKeepCapacity) continue;
+      f.name.clear();
+      f.value.clear();
+      spare_.push_back(std::move(f));
+    }
+    list.clear();
+  }
+  void add_field() {
+    auto& list = fields();
+    if (spare_.empty()) {
+      list.emplace_back();
+    } else {
+      list.push_back(std::move(spare_.back()));
+      spare_.pop_back();
+    }
+  }
+
   static parser_core& self(llhttp_t* p) { return *static_cast<parser_core*>(p->data); }
 
   static int on_method(llhttp_t* p, const char* at, std::size_t n) {
@@ -228,7 +272,7 @@ class parser_core {
   // llhttp reports a name or value in as many pieces as the input was split into.
   static int on_header_field(llhttp_t* p, const char* at, std::size_t n) {
     auto& s = self(p);
-    if (!s.in_name_) s.fields().emplace_back();
+    if (!s.in_name_) s.add_field();
     s.in_name_ = true;
     s.fields().back().name.append(at, n);
     return 0;
@@ -309,6 +353,7 @@ class parser_core {
   std::uint64_t body_bytes_ = 0;
   std::string* body_out_ = nullptr;
   header_list trailers_;  // checked, then dropped: the body is re-framed without them
+  header_list spare_;     // cleared fields kept for the next head (recycle)
   bool in_name_ = false;
   std::string version_;
   line_checker lines_;
@@ -328,6 +373,7 @@ request_parser::~request_parser() = default;
 
 parse_result request_parser::feed(std::string_view data, std::string* body_out) { return core_->feed(data, body_out); }
 const request_head& request_parser::head() const { return core_->head_; }
+request_head& request_parser::mutable_head() { return core_->head_; }
 void request_parser::reset() { core_->reset(); }
 void request_parser::set_max_body_bytes(std::uint64_t limit) { core_->max_body_ = limit; }
 unsigned request_parser::error_status() const { return core_->error_status_; }

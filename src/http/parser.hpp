@@ -67,6 +67,9 @@ class request_parser {
   // need_more means every byte was consumed.
   parse_result feed(std::string_view data, std::string* body_out);
   const request_head& head() const;
+  // The head for the caller to adjust in place (a proxy request's absolute-form target); valid
+  // until reset().
+  request_head& mutable_head();
   // Ready for the next message on the same keep-alive connection; also clears an error.
   void reset();
   // A body larger than this (by Content-Length, or as chunks arrive) is refused with 413.

@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include <boost/asio/post.hpp>
+
 namespace orp::log {
 namespace {
 bool json_ = false;
@@ -37,7 +39,9 @@ void init(const log_options& options) {
     logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
   }
   logger->set_level(spdlog::level::from_str(options.level));
-  logger->flush_on(spdlog::level::info);
+  // Messages of level info and above are flushed as they are written (emit); access lines once
+  // per turn of their worker's loop (write_access).
+  logger->flush_on(spdlog::level::off);
   spdlog::set_default_logger(logger);
 }
 
@@ -47,6 +51,31 @@ void shutdown() {
 
 bool json_format() { return json_; }
 
+namespace {
+void flush_now() {
+  if (auto* l = spdlog::default_logger_raw()) l->flush();
+}
+
+// One pending flush per worker thread.
+thread_local bool flush_posted = false;
+
+void flush_soon(const boost::asio::any_io_executor& ex) {
+  if (flush_posted) return;
+  flush_posted = true;
+  boost::asio::post(ex, [] {
+    flush_posted = false;
+    flush_now();
+  });
+}
+
+void write_access_line(const access_record& r);
+}  // namespace
+
+void write_access(const access_record& r, const boost::asio::any_io_executor& ex) {
+  write_access_line(r);
+  flush_soon(ex);
+}
+
 void emit(spdlog::level::level_enum level, std::string_view text) {
   if (json_) {
     std::string members = "\"msg\":" + boost::json::serialize(boost::json::string(text));
@@ -54,9 +83,11 @@ void emit(spdlog::level::level_enum level, std::string_view text) {
   } else {
     spdlog::log(level, "{}", text);
   }
+  if (level >= spdlog::level::info) flush_now();
 }
 
-void write_access(const access_record& r) {
+namespace {
+void write_access_line(const access_record& r) {
   if (json_) {
     boost::json::object o;
     o["msg"] = "access";
@@ -85,7 +116,7 @@ void write_access(const access_record& r) {
   }
   // One pass into a stack buffer: this runs for every request.
   fmt::memory_buffer line;
-  auto out = std::back_inserter(line);
+  auto out = fmt::appender(line);
   fmt::format_to(out, "access id={} client={}", r.id, r.client);
   if (!r.client_name.empty()) fmt::format_to(out, " client_name={}", r.client_name);
   fmt::format_to(out, " mode={} {} {} model={} key={} attempts={} status={}", r.mode, r.method, r.path,
@@ -100,5 +131,7 @@ void write_access(const access_record& r) {
   if (!r.error.empty()) fmt::format_to(out, " error=\"{}\"", r.error);
   spdlog::info("{}", std::string_view(line.data(), line.size()));
 }
+
+}  // namespace
 
 }  // namespace orp::log

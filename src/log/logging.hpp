@@ -9,6 +9,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/any_io_executor.hpp>
+
 namespace orp::log {
 
 struct log_options {
@@ -45,7 +47,10 @@ struct access_record {
   std::string error;  // reason when the request failed
 };
 
-void write_access(const access_record& r);
+// Writes the access line. Its flush is posted to `ex` (the worker's event loop) once per turn of
+// that loop: under load a burst of finished requests shares one write(2) to proxy.log, and no line
+// waits longer than the handlers that were already ready when it was written.
+void write_access(const access_record& r, const boost::asio::any_io_executor& ex);
 
 // Emits one message; in JSON format it becomes the "msg" member of the line's object.
 void emit(spdlog::level::level_enum level, std::string_view text);

@@ -1,10 +1,9 @@
 #pragma once
 // One deadline per connection instead of one timer race per operation: an operation only stores
-// its instant; a watchdog coroutine sleeps until the earliest one and cancels the socket's pending
-// operations when it passes. The operation then sees operation_aborted and, because expired() is
+// its instant; a watchdog (a timer handler that re-arms itself) sleeps until the earliest one and
+// cancels the socket's pending operations when it passes. The operation then sees operation_aborted and, because expired() is
 // set, reports asio::error::timed_out. Per operation this costs a store (and a timer re-arm only
 // when the deadline moves earlier), where racing a timer with `||` spawned two coroutines.
-#include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -32,7 +31,8 @@ class deadline {
 
  private:
   struct state;
-  static boost::asio::awaitable<void> watch(std::shared_ptr<state> st);
+  static void arm(std::shared_ptr<state> st);
+  static void on_wake(std::shared_ptr<state> st);
   std::shared_ptr<state> state_;
 };
 

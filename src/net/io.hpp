@@ -119,7 +119,8 @@ asio::awaitable<error_code> write_all(Stream& stream, const std::array<asio::con
 template <class Stream>
 asio::awaitable<error_code> wait_readable(Stream& stream, deadline& dl, clock::time_point at) {
   if constexpr (std::is_same_v<Stream, tls_stream>) {
-    if (SSL_pending(stream.native_handle()) > 0) co_return error_code{};
+    // Read-ahead may hold bytes of the next record that the socket no longer signals.
+    if (SSL_has_pending(stream.native_handle())) co_return error_code{};
     // Nothing buffered: give OpenSSL's record buffers back for the wait (RELEASE_BUFFERS does
     // not always, e.g. right after a TLS 1.3 handshake's session tickets).
     SSL_free_buffers(stream.native_handle());

@@ -76,13 +76,14 @@ asio::awaitable<void> server::accept_loop() {
 }
 
 void server::render_metrics(std::string& out) const {
-  std::uint64_t connects = 0, reuses = 0, failures = 0, idle = 0;
+  std::uint64_t connects = 0, reuses = 0, failures = 0, idle = 0, stale = 0;
   for (const auto& w : workers_) {
     const auto& s = w->pool->stats();
     connects += s.connects;
     reuses += s.reuses;
     failures += s.connect_failures;
     idle += s.idle;
+    stale += s.discarded_stale + s.stale_retries;
   }
   out += fmt::format(
       "# HELP orp_client_connections Open client connections.\n# TYPE orp_client_connections gauge\n"
@@ -96,20 +97,27 @@ void server::render_metrics(std::string& out) const {
       "# HELP orp_upstream_reuses_total Requests sent on a pooled connection.\n"
       "# TYPE orp_upstream_reuses_total counter\norp_upstream_reuses_total {}\n"
       "# HELP orp_upstream_connect_failures_total Failed upstream connects.\n"
-      "# TYPE orp_upstream_connect_failures_total counter\norp_upstream_connect_failures_total {}\n",
-      shared_.open_connections.load(), shared_.active_requests.load(), idle, connects, reuses, failures);
+      "# TYPE orp_upstream_connect_failures_total counter\norp_upstream_connect_failures_total {}\n"
+      "# HELP orp_upstream_stale_total Pooled connections found closed by the upstream (replaced).\n"
+      "# TYPE orp_upstream_stale_total counter\norp_upstream_stale_total {}\n",
+      shared_.open_connections.load(), shared_.active_requests.load(), idle, connects, reuses, failures, stale);
 }
 
 void server::add_stats(boost::json::object& o) const {
   o["open_connections"] = shared_.open_connections.load();
   o["requests_in_flight"] = shared_.active_requests.load();
-  std::uint64_t connects = 0, reuses = 0;
+  std::uint64_t connects = 0, reuses = 0, checked = 0, retried = 0;
   for (const auto& w : workers_) {
-    connects += w->pool->stats().connects;
-    reuses += w->pool->stats().reuses;
+    const auto& s = w->pool->stats();
+    connects += s.connects;
+    reuses += s.reuses;
+    checked += s.discarded_stale;
+    retried += s.stale_retries;
   }
   o["upstream_connects"] = connects;
   o["upstream_reuses"] = reuses;
+  o["upstream_stale_discarded"] = checked;  // found closed before use
+  o["upstream_stale_retried"] = retried;    // found closed on use, request sent again
 }
 
 void server::stop_accepting() {

@@ -111,7 +111,7 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
     }
     first = false;
 
-    http::request_head head = parser.head();
+    http::request_head& head = parser.mutable_head();  // the parser is reset only for the next request
     std::string host = info.host;
     std::uint16_t port = 443;
     if (!split_absolute_form(head.target, host, port)) {

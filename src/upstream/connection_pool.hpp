@@ -31,7 +31,8 @@ struct pool_stats {
   std::atomic<std::uint64_t> connects{0};
   std::atomic<std::uint64_t> reuses{0};
   std::atomic<std::uint64_t> connect_failures{0};
-  std::atomic<std::uint64_t> discarded_stale{0};
+  std::atomic<std::uint64_t> discarded_stale{0};  // found closed before use
+  std::atomic<std::uint64_t> stale_retries{0};    // found closed on use: the request was sent again
   std::atomic<std::uint64_t> idle{0};
 };
 
@@ -48,6 +49,9 @@ class connection_pool {
   void release(connection_ptr c);
 
   const pool_stats& stats() const { return stats_; }
+  // A pooled connection failed on first use before any answer (closed by the upstream while
+  // idle); the caller sends the request again on a fresh one.
+  void note_stale_retry() { ++stats_.stale_retries; }
   std::size_t idle_count() const { return idle_.size(); }
   const target& upstream() const { return target_; }
 

@@ -168,6 +168,40 @@ TEST(HttpRequestParser, PipelinedRequestsInOneBuffer) {
   EXPECT_EQ(t.consumed, in.size());
 }
 
+// A keep-alive connection reuses one parser, which keeps its header strings for the next head:
+// each head must still hold exactly its own fields, whatever the previous one (trailers included,
+// and a value too large to be kept) left behind.
+TEST(HttpRequestParser, EachHeadHasOnlyItsOwnFieldsOnAReusedParser) {
+  const std::string big(4000, 'v');
+  const std::vector<std::string> messages = {
+      "POST /a HTTP/1.1\r\nHost: a\r\nX-Long: " + big + "\r\nX-One: 1\r\nX-Two: 2\r\nContent-Length: 0\r\n\r\n",
+      std::string(kChunked),
+      "GET /c HTTP/1.1\r\nHost: c\r\n\r\n",
+      "GET /d HTTP/1.1\r\nHost: d\r\nX-Three: 3\r\nX-Four: four\r\n\r\n",
+  };
+  request_parser p;
+  for (int round = 0; round < 2; ++round) {
+    for (const auto& m : messages) {
+      p.reset();
+      std::string body;
+      std::string_view in = m;
+      parse_status last = parse_status::need_more;
+      for (int i = 0; i < 4 && last != parse_status::message_complete; ++i) {
+        auto r = p.feed(in, &body);
+        ASSERT_NE(r.status, parse_status::error) << p.error_reason();
+        in.remove_prefix(r.consumed);
+        last = r.status;
+      }
+      ASSERT_EQ(last, parse_status::message_complete) << m;
+      // The same message parsed by a fresh parser is the reference.
+      auto fresh = parse_every_way<request_parser>(m);
+      ASSERT_EQ(fresh.messages.size(), 1u);
+      EXPECT_EQ(p.head().headers, fresh.messages[0].first.headers) << m;
+      EXPECT_EQ(p.head().target, fresh.messages[0].first.target);
+    }
+  }
+}
+
 TEST(HttpRequestParser, Http10KeepAliveOnlyWhenAsked) {
   auto t = parse_every_way<request_parser>("GET / HTTP/1.0\r\nHost: a\r\nExpect: 100-continue\r\n\r\n");
   ASSERT_EQ(t.messages.size(), 1u);

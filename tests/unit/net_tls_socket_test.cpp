@@ -141,5 +141,49 @@ TEST(NetTlsSocket, SilentPeerTimesOut) {
   });
 }
 
+// Writing to a peer that has closed must come back as an error. With write(2) underneath (OpenSSL's
+// socket BIO) the second write after the peer's close raised SIGPIPE and ended the process.
+TEST(NetTlsSocket, WritingToAClosedPeerIsAnErrorNotASignal) {
+  tls_pair p;
+  ASSERT_FALSE(p.handshake().second);
+  p.run([&]() -> asio::awaitable<void> {
+    p.client->lowest_layer().close();
+    std::string chunk(64 * 1024, 'x');
+    error_code ec;
+    for (int i = 0; i < 50 && !ec; ++i) ec = co_await write_all(*p.server, asio::buffer(chunk), clock::now() + 5s);
+    EXPECT_TRUE(ec == asio::error::broken_pipe || ec == asio::error::connection_reset) << ec.message();
+  });
+}
+
+// Read-ahead: two records that arrive in one segment are read from the socket at once, so after
+// the first is consumed the second sits in OpenSSL's buffer and the socket signals nothing more.
+// wait_readable must see it (SSL_has_pending) instead of waiting on the socket until its deadline.
+TEST(NetTlsSocket, RecordReadAheadIsSeenByWaitReadable) {
+  tls_pair p;
+  ASSERT_FALSE(p.handshake().second);
+  p.run([&]() -> asio::awaitable<void> {
+    // Two SSL_writes (two records) in the same turn: they reach the peer together.
+    EXPECT_FALSE(co_await write_all(*p.server, asio::buffer("first", 5), clock::now() + 5s));
+    EXPECT_FALSE(co_await write_all(*p.server, asio::buffer("second", 6), clock::now() + 5s));
+    deadline dl(p.client->lowest_layer());
+    char buf[64];
+    std::string got;
+    // The client's first reads may meet the server's session tickets (no data) before "first".
+    while (got.size() < 5) {
+      auto [ec, n] = co_await read_some(*p.client, asio::buffer(buf, 5 - got.size()), dl, clock::now() + 5s);
+      if (ec) break;
+      got.append(buf, n);
+    }
+    EXPECT_EQ(got, "first");
+    auto start = clock::now();
+    auto wec = co_await wait_readable(*p.client, dl, clock::now() + 2s);
+    EXPECT_FALSE(wec) << wec.message();
+    EXPECT_LT(clock::now() - start, 1s);  // not the 2 s deadline
+    auto [ec, n] = co_await read_some(*p.client, asio::buffer(buf), dl, clock::now() + 5s);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(std::string(buf, n), "second");
+  });
+}
+
 }  // namespace
 }  // namespace orp::net

@@ -1,0 +1,81 @@
+// The access log's flush policy: other messages reach proxy.log as they are written; access lines
+// are flushed once per turn of their worker's event loop (one write(2) for a burst of requests).
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "log/logging.hpp"
+#include "support/scratch_dir.hpp"
+
+namespace orp::log {
+namespace {
+
+std::string read_all(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Puts the project's logger in place for one test and the previous one back afterwards.
+class LogAccess : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    previous_ = spdlog::default_logger();
+    log_options o;
+    o.file = dir_.path() / "proxy.log";
+    o.level = "info";
+    init(o);
+  }
+  void TearDown() override {
+    shutdown();
+    spdlog::set_default_logger(previous_);
+  }
+  std::filesystem::path file() const { return dir_.path() / "proxy.log"; }
+
+  test::scratch_dir dir_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
+
+access_record sample(std::uint64_t id) {
+  access_record r;
+  r.id = id;
+  r.client = "127.0.0.1:5555";
+  r.mode = "connect";
+  r.method = "POST";
+  r.path = "/api/v1/chat/completions";
+  r.key = "primary";
+  r.attempts = 1;
+  r.status = 200;
+  return r;
+}
+
+TEST_F(LogAccess, AccessLinesAreFlushedWhenTheLoopTurns) {
+  boost::asio::io_context io;
+  write_access(sample(41), io.get_executor());
+  write_access(sample(42), io.get_executor());
+  // Still in the file's buffer: the flush is a handler on the loop.
+  EXPECT_EQ(read_all(file()).find("access id=41"), std::string::npos);
+  EXPECT_EQ(io.poll(), 1u);  // one flush for both lines
+  auto text = read_all(file());
+  EXPECT_NE(text.find("access id=41 client=127.0.0.1:5555 mode=connect POST /api/v1/chat/completions"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("access id=42"), std::string::npos) << text;
+  // The next line gets a flush of its own.
+  write_access(sample(43), io.get_executor());
+  io.restart();
+  EXPECT_EQ(io.poll(), 1u);
+  EXPECT_NE(read_all(file()).find("access id=43"), std::string::npos);
+}
+
+TEST_F(LogAccess, OtherMessagesAreFlushedAtOnce) {
+  info("listening on {}", "127.0.0.1:8080");
+  EXPECT_NE(read_all(file()).find("listening on 127.0.0.1:8080"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace orp::log
