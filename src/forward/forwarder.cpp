@@ -174,7 +174,7 @@ asio::awaitable<bool> commit(Stream& client, net::deadline& client_dl, exchange&
   bool keep_alive = req.head.keep_alive && !ex.parser.eof_terminated();
   std::string head = build_client_head(ex.head(), key_display, attempts, keep_alive);
   rec.status = ex.head().status;
-  usage_scanner usage;
+  usage_scanner usage(look_ahead_for(ex.head()) == look_ahead::first_event);
   usage.scan(ex.raw_body);
   std::array<asio::const_buffer, 2> first{asio::buffer(head), asio::buffer(ex.raw_body)};
   auto idle = ctx.settings.stream_idle_timeout;

@@ -37,7 +37,43 @@ std::string model_of(std::string_view body) {
   return std::string(head.substr(pos + 1, end - pos - 1));
 }
 
+void usage_scanner::consider(std::string_view line) {
+  if (line.find("\"usage\"") != std::string_view::npos) usage_line_.assign(line);
+}
+
+void usage_scanner::scan_lines(std::string_view piece) {
+  while (!piece.empty()) {
+    auto nl = piece.find('\n');
+    if (nl == std::string_view::npos) {
+      if (overflow_ || line_.size() + piece.size() > kMaxLine) {
+        overflow_ = true;
+        std::string().swap(line_);
+      } else {
+        line_.append(piece);
+      }
+      return;
+    }
+    auto end = piece.substr(0, nl);
+    if (!overflow_) {
+      if (line_.empty()) {
+        consider(end);
+      } else {
+        line_.append(end);
+        consider(line_);
+        line_.clear();
+        if (line_.capacity() > 1024) std::string().swap(line_);  // one long line is not kept for the rest
+      }
+    }
+    overflow_ = false;
+    piece.remove_prefix(nl + 1);
+  }
+}
+
 void usage_scanner::scan(std::string_view piece) {
+  if (events_) {
+    scan_lines(piece);
+    return;
+  }
   if (piece.size() >= kTail) {
     tail_.assign(piece.substr(piece.size() - kTail));
     return;
@@ -47,7 +83,7 @@ void usage_scanner::scan(std::string_view piece) {
 }
 
 void usage_scanner::apply(log::access_record& rec) const {
-  std::string_view text(tail_);
+  std::string_view text(events_ ? usage_line_ : tail_);
   auto at = text.rfind("\"usage\"");
   if (at == std::string_view::npos) return;
   rec.prompt_tokens = number_at<std::int64_t>(text, member_value(text, "prompt_tokens", at));

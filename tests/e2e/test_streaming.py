@@ -2,6 +2,7 @@
 """Streaming through the intercepting proxy: SSE events leave the proxy as they arrive, and a
 client that goes away mid-stream makes the proxy close its upstream connection."""
 
+import json
 import os
 import sys
 import time
@@ -42,6 +43,12 @@ class StreamingTest(h.ProxyTestCase):
         spaced = [g for g in gaps if 0.05 <= g <= 0.3]
         self.assertGreaterEqual(len(spaced), 15, "arrival gaps do not follow the 100 ms spacing: %s"
                                 % ["%.3f" % g for g in gaps])
+        # The stream's final event carries usage: the access line reports it.
+        usage = json.loads(payloads[20])["usage"]
+        line = h.wait_until(lambda: [l for l in self.proxy.log_text().splitlines() if " access " in l],
+                            5, message="the access line")[-1]
+        self.assertIn("prompt_tokens=%d completion_tokens=%d" % (usage["prompt_tokens"], usage["completion_tokens"]),
+                      line)
         rec = self.fake.requests(h.CHAT_PATH)[0]
         self.assertTrue(rec["stream"])
         self.assertIn(h.header(rec, "Authorization"),

@@ -1,0 +1,80 @@
+// The usage scanner: token counts and cost from a completion's body or a stream's final event,
+// whatever the read boundaries, and a stream's buffer stays small however long it runs.
+#include <gtest/gtest.h>
+
+#include "forward/usage.hpp"
+
+namespace orp::forward {
+namespace {
+
+const std::string kCompletion =
+    R"({"id":"gen-1","choices":[{"message":{"role":"assistant","content":"hi"}}],)"
+    R"("usage":{"prompt_tokens":12,"completion_tokens":5,"total_tokens":17,"cost":0.000042}})";
+
+std::string stream_with_events(int content_events) {
+  std::string s = ": OPENROUTER PROCESSING\n\n";
+  for (int i = 0; i < content_events; ++i)
+    s += R"(data: {"id":"gen-2","choices":[{"delta":{"content":"word )" + std::to_string(i) + "\"}}]}\n\n";
+  s += R"(data: {"id":"gen-2","choices":[{"delta":{},"finish_reason":"stop"}],)"
+       R"("usage":{"prompt_tokens":30,"completion_tokens":400,"cost":0.0021}})"
+       "\n\ndata: [DONE]\n\n";
+  return s;
+}
+
+log::access_record scan_in_pieces(std::string_view body, bool events, std::size_t piece) {
+  usage_scanner u(events);
+  for (std::size_t at = 0; at < body.size(); at += piece) u.scan(body.substr(at, piece));
+  log::access_record rec;
+  u.apply(rec);
+  return rec;
+}
+
+TEST(UsageScanner, CompletionBodyAtEverySplit) {
+  for (std::size_t piece = 1; piece <= kCompletion.size(); ++piece) {
+    auto rec = scan_in_pieces(kCompletion, false, piece);
+    ASSERT_EQ(rec.prompt_tokens, 12) << "pieces of " << piece;
+    EXPECT_EQ(rec.completion_tokens, 5);
+    ASSERT_TRUE(rec.cost);
+    EXPECT_DOUBLE_EQ(*rec.cost, 0.000042);
+  }
+}
+
+TEST(UsageScanner, StreamFinalEventAtEverySplit) {
+  auto body = stream_with_events(20);
+  for (std::size_t piece = 1; piece <= 300; ++piece) {
+    auto rec = scan_in_pieces(body, true, piece);
+    ASSERT_EQ(rec.prompt_tokens, 30) << "pieces of " << piece;
+    EXPECT_EQ(rec.completion_tokens, 400);
+    ASSERT_TRUE(rec.cost);
+    EXPECT_DOUBLE_EQ(*rec.cost, 0.0021);
+  }
+}
+
+TEST(UsageScanner, StreamWithoutUsageReportsNone) {
+  std::string body = "data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\ndata: [DONE]\n\n";
+  auto rec = scan_in_pieces(body, true, 7);
+  EXPECT_FALSE(rec.prompt_tokens);
+  EXPECT_FALSE(rec.cost);
+}
+
+// A long stream whose events arrive whole holds no buffer between them; a line longer than the
+// limit is skipped and does not stop a later usage line from being found.
+TEST(UsageScanner, LongStreamHoldsAlmostNothing) {
+  usage_scanner u(true);
+  std::size_t most = 0;
+  for (int i = 0; i < 10000; ++i) {
+    u.scan(R"(data: {"choices":[{"delta":{"content":"a few words of text"}}]})" "\n\n");
+    most = std::max(most, u.held());
+  }
+  EXPECT_LE(most, 64u);
+  u.scan("data: " + std::string(100 * 1024, 'x'));  // an endless line: not kept
+  u.scan("\n\n");
+  EXPECT_LE(u.held(), 1024u);
+  u.scan(R"(data: {"usage":{"prompt_tokens":1,"completion_tokens":2}})" "\n\n");
+  log::access_record rec;
+  u.apply(rec);
+  EXPECT_EQ(rec.completion_tokens, 2);
+}
+
+}  // namespace
+}  // namespace orp::forward
