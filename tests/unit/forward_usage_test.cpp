@@ -29,25 +29,24 @@ log::access_record scan_in_pieces(std::string_view body, bool events, std::size_
   return rec;
 }
 
-TEST(UsageScanner, CompletionBodyAtEverySplit) {
-  for (std::size_t piece = 1; piece <= kCompletion.size(); ++piece) {
-    auto rec = scan_in_pieces(kCompletion, false, piece);
-    ASSERT_EQ(rec.prompt_tokens, 12) << "pieces of " << piece;
-    EXPECT_EQ(rec.completion_tokens, 5);
+// Scans `body` cut into pieces of every size up to `max_piece` and checks what apply() reports.
+void expect_usage_at_every_split(std::string_view body, bool events, std::size_t max_piece, std::int64_t prompt,
+                                 std::int64_t completion, double cost) {
+  for (std::size_t piece = 1; piece <= max_piece; ++piece) {
+    auto rec = scan_in_pieces(body, events, piece);
+    ASSERT_EQ(rec.prompt_tokens, prompt) << "pieces of " << piece;
+    EXPECT_EQ(rec.completion_tokens, completion);
     ASSERT_TRUE(rec.cost);
-    EXPECT_DOUBLE_EQ(*rec.cost, 0.000042);
+    EXPECT_DOUBLE_EQ(*rec.cost, cost);
   }
 }
 
+TEST(UsageScanner, CompletionBodyAtEverySplit) {
+  expect_usage_at_every_split(kCompletion, false, kCompletion.size(), 12, 5, 0.000042);
+}
+
 TEST(UsageScanner, StreamFinalEventAtEverySplit) {
-  auto body = stream_with_events(20);
-  for (std::size_t piece = 1; piece <= 300; ++piece) {
-    auto rec = scan_in_pieces(body, true, piece);
-    ASSERT_EQ(rec.prompt_tokens, 30) << "pieces of " << piece;
-    EXPECT_EQ(rec.completion_tokens, 400);
-    ASSERT_TRUE(rec.cost);
-    EXPECT_DOUBLE_EQ(*rec.cost, 0.0021);
-  }
+  expect_usage_at_every_split(stream_with_events(20), true, 300, 30, 400, 0.0021);
 }
 
 TEST(UsageScanner, StreamWithoutUsageReportsNone) {
