@@ -8,10 +8,14 @@ namespace {
 
 // The text after `"name"` and its colon, from position `from`; npos when absent.
 std::size_t member_value(std::string_view text, std::string_view name, std::size_t from = 0) {
-  std::string quoted = "\"" + std::string(name) + "\"";
-  auto pos = text.find(quoted, from);
-  if (pos == std::string_view::npos) return pos;
-  pos += quoted.size();
+  std::size_t pos = from;
+  while (true) {
+    pos = text.find(name, pos);
+    if (pos == std::string_view::npos) return pos;
+    if (pos > 0 && text[pos - 1] == '"' && pos + name.size() < text.size() && text[pos + name.size()] == '"') break;
+    ++pos;
+  }
+  pos += name.size() + 1;
   while (pos < text.size() && (text[pos] == ' ' || text[pos] == ':' || text[pos] == '\t')) ++pos;
   return pos < text.size() ? pos : std::string_view::npos;
 }

@@ -3,6 +3,7 @@
 #include <llhttp.h>
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 
@@ -42,9 +43,11 @@ class line_checker {
         // Empty lines before the start line are allowed (RFC 9112 2.2), so only a CR after text ends it.
         if (!start_line_.empty()) in_start_line_ = false;
       } else {
-        // The rest of the line up to its CR or LF in one step (this runs over every head byte).
-        std::size_t j = i + 1;
-        while (j < n && s[j] != '\r' && s[j] != '\n') ++j;
+        // The rest of the line up to its CR or LF in one step (memchr: this covers every head byte).
+        const void* cr = std::memchr(s + i, '\r', n - i);
+        std::size_t stop = cr ? static_cast<std::size_t>(static_cast<const char*>(cr) - s) : n;
+        const void* lf = std::memchr(s + i, '\n', stop - i);
+        std::size_t j = lf ? static_cast<std::size_t>(static_cast<const char*>(lf) - s) : stop;
         if (in_start_line_) start_line_.append(s + i, j - i);
         prev_ = s[j - 1];
         i = j;
@@ -189,7 +192,13 @@ class parser_core {
   std::string_view check_fields(header_list& fields) {
     for (auto& f : fields) {
       if (f.name.empty() || !std::all_of(f.name.begin(), f.name.end(), is_tchar)) return "invalid header name";
-      f.value = std::string(trim_ows(f.value));
+      // Trimmed in place: no new string per field.
+      auto t = trim_ows(f.value);
+      if (t.size() != f.value.size()) {
+        auto start = static_cast<std::size_t>(t.data() - f.value.data());
+        f.value.erase(start + t.size());
+        f.value.erase(0, start);
+      }
     }
     return {};
   }
@@ -206,7 +215,7 @@ class parser_core {
     // llhttp refuses this itself; kept so the guarantee does not rest on its version (RFC 9112 6.3).
     if (has_flag(F_CONTENT_LENGTH) && has_flag(F_TRANSFER_ENCODING)) return "both Content-Length and Transfer-Encoding";
     if constexpr (is_request) {
-      if (lines_.start_line() != head_.method + ' ' + head_.target + " HTTP/" + version_) return "malformed request line";
+      if (!is_request_line(lines_.start_line())) return "malformed request line";
       // The body is de-chunked and re-framed, so any other coding would be forwarded undeclared.
       if (has_flag(F_TRANSFER_ENCODING)) {
         auto te_count = std::count_if(head_.headers.begin(), head_.headers.end(),
@@ -225,6 +234,18 @@ class parser_core {
   }
 
   header_list& fields() { return phase_ == phase::head ? head_.headers : trailers_; }
+
+  // The start line is exactly "<method> <target> HTTP/<version>" (single spaces, nothing else).
+  bool is_request_line(std::string_view line) const
+    requires is_request
+  {
+    auto take = [&line](std::string_view part) {
+      if (!line.starts_with(part)) return false;
+      line.remove_prefix(part.size());
+      return true;
+    };
+    return take(head_.method) && take(" ") && take(head_.target) && take(" HTTP/") && take(version_) && line.empty();
+  }
 
   // A keep-alive connection parses one head after another: the fields' strings are kept (cleared)
   // for the next head, so a typical request or response allocates nothing for its headers. Large

@@ -72,6 +72,40 @@ TEST_F(LogAccess, AccessLinesAreFlushedWhenTheLoopTurns) {
   EXPECT_NE(read_all(file()).find("access id=43"), std::string::npos);
 }
 
+TEST_F(LogAccess, TextLineHasEveryFieldInOrder) {
+  boost::asio::io_context io;
+  auto r = sample(7);
+  r.client_name = "ci";
+  r.model = "openai/gpt-4o-mini";
+  r.attempts = 2;
+  r.upstream_headers_ms = 12.345;
+  r.duration_ms = 15.06;
+  r.bytes_in = 87;
+  r.bytes_out = 615;
+  r.prompt_tokens = 12;
+  r.completion_tokens = 5;
+  r.cost = 4.2e-05;
+  r.error = "first key rate-limited";
+  write_access(r, io.get_executor());
+  auto s = sample(8);  // never reached the upstream, no model named
+  s.upstream_headers_ms = -1;
+  s.key.clear();
+  s.status = 503;
+  write_access(s, io.get_executor());
+  io.poll();
+  auto text = read_all(file());
+  EXPECT_NE(text.find("access id=7 client=127.0.0.1:5555 client_name=ci mode=connect POST /api/v1/chat/completions "
+                      "model=openai/gpt-4o-mini key=primary attempts=2 status=200 upstream_ms=12.3 duration_ms=15.1 "
+                      "bytes_in=87 bytes_out=615 prompt_tokens=12 completion_tokens=5 cost=4.2e-05 "
+                      "error=\"first key rate-limited\"\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("access id=8 client=127.0.0.1:5555 mode=connect POST /api/v1/chat/completions model=- key=- "
+                      "attempts=1 status=503 upstream_ms=- duration_ms=0.0 bytes_in=0 bytes_out=0\n"),
+            std::string::npos)
+      << text;
+}
+
 TEST_F(LogAccess, OtherMessagesAreFlushedAtOnce) {
   info("listening on {}", "127.0.0.1:8080");
   EXPECT_NE(read_all(file()).find("listening on 127.0.0.1:8080"), std::string::npos);
