@@ -93,6 +93,19 @@ TEST(NetTlsSocket, HandshakeAndDataBothWays) {
   });
 }
 
+// The client leg prefers AES-128-GCM-SHA256 (cheaper key schedule and records) even when the
+// client lists OpenSSL's default order, AES-256-GCM-SHA384 first, as curl and Python do.
+TEST(NetTlsSocket, ServerPrefersAes128WithTls13) {
+  tls_pair p;
+  SSL_set_ciphersuites(p.client->native_handle(),
+                       "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256");
+  auto [s, c] = p.handshake();
+  ASSERT_FALSE(s) << s.message();
+  ASSERT_FALSE(c) << c.message();
+  EXPECT_STREQ(SSL_get_version(p.server->native_handle()), "TLSv1.3");
+  EXPECT_STREQ(SSL_CIPHER_get_name(SSL_get_current_cipher(p.server->native_handle())), "TLS_AES_128_GCM_SHA256");
+}
+
 TEST(NetTlsSocket, WrongHostFailsTheHandshake) {
   tls_pair p("example.com");
   auto [s, c] = p.handshake();
