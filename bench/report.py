@@ -164,8 +164,10 @@ def main():
     total = get("orp_connect_resume", "connections")
     rows.append(("proxy CPU ms per new TLS conn (resumed %s/%s)" % (fmt(resumed, "d", "?"), fmt(total, "d", "?")),
                  "-", fmt(res, ".3f"), "", "<= 0.300", verdict(res <= 0.3 if res is not None else None), ""))
-    for what, field in (("SSE time to first event p50 (ms)", "first_p50_ms"),
-                        ("SSE time to first event p99 (ms)", "first_p99_ms"),
+    n_first = get("orp_sse", "first_samples")
+    first_n = " (%s streams)" % fmt(n_first, "d") if n_first else ""
+    for what, field in (("SSE time to first event p50%s (ms)" % first_n, "first_p50_ms"),
+                        ("SSE time to first event p99%s (ms)" % first_n, "first_p99_ms"),
                         ("SSE inter-event gap p50 (ms)", "gap_p50_ms"),
                         ("SSE inter-event gap p99 (ms)", "gap_p99_ms")):
         b, o = get("direct_sse", field), get("orp_sse", field)
