@@ -472,8 +472,13 @@ if [ "$HEAPTRACK" -eq 1 ]; then
     echo "heaptrack: proxy workers = 1 (Release) holding $HT_STREAMS open SSE streams (an event every 2 s); peak heap by allocation site"
     tail -1 "$RESULTS"
     echo
+    heaptrack_print -f "$HT_FILE" 2>/dev/null | grep -E '^(peak heap memory|calls to allocation)' || true
+    echo
+    echo "peak heap by allocation site (size | calls | where):"
+    # Each peak entry is "<size> peak memory consumed over <n> calls from" and then its function.
     heaptrack_print -f "$HT_FILE" --print-peaks 1 --print-allocators 0 --print-temporary 0 --print-leaks 0 \
-      --peak-limit 25 --sub-peak-limit 0 2>/dev/null | sed -n '/MOST MEMORY CONSUMED/,$p' | grep -v '^ *at \|^ *in ' | head -80
+      --peak-limit 30 --sub-peak-limit 0 2>/dev/null | grep -A1 'peak memory consumed over' | grep -v '^--$' |
+      paste - - | sed -E 's/ peak memory consumed over ([0-9]+) calls from\t/ | \1 | /' | cut -c1-160 || true
   } >"$HT_TXT"
   cat "$HT_TXT"
   echo "profile: $HT_TXT"

@@ -3,10 +3,12 @@
 // own pieces (io_context, upstream pool, forwarding context).
 #include <atomic>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "forward/forwarder.hpp"
@@ -52,12 +54,27 @@ struct shared_context {
 
 // Counts something (open connections, requests in flight) for as long as it lives, also when a
 // coroutine holding it is torn down at shutdown.
-struct scoped_count {
-  std::atomic<std::int64_t>& n;
-  explicit scoped_count(std::atomic<std::int64_t>& counter) : n(counter) { ++n; }
-  ~scoped_count() { --n; }
+// Completion of a connection's coroutine: the data path reports errors as values; anything
+// thrown is a bug, logged, not fatal.
+void log_unexpected_exception(std::exception_ptr e);
+
+// Counts itself in for its lifetime; moving it hands the count over (a connection's count
+// follows the connection into the coroutine that serves it).
+class scoped_count {
+ public:
+  explicit scoped_count(std::atomic<std::int64_t>& counter) : n_(&counter) { ++*n_; }
+  scoped_count(scoped_count&& other) noexcept : n_(std::exchange(other.n_, nullptr)) {}
+  ~scoped_count() {
+    if (n_) --*n_;
+  }
   scoped_count(const scoped_count&) = delete;
   scoped_count& operator=(const scoped_count&) = delete;
+  scoped_count& operator=(scoped_count&&) = delete;
+  // The counter's value, this one included.
+  std::int64_t value() const { return n_ ? n_->load() : 0; }
+
+ private:
+  std::atomic<std::int64_t>* n_;
 };
 
 struct worker {

@@ -11,6 +11,15 @@
 
 namespace orp::proxy {
 
+void log_unexpected_exception(std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    log::error("connection ended by an unexpected exception: {}", ex.what());
+  }
+}
+
 namespace asio = net::asio;
 using net::error_code;
 
@@ -63,15 +72,7 @@ asio::awaitable<void> server::accept_loop() {
       co_await pause.async_wait(net::use_tuple);
       continue;
     }
-    asio::co_spawn(w.io, serve_client(std::move(socket), shared_, w), [](std::exception_ptr e) {
-      // The data path reports errors as values; anything thrown is a bug, logged, not fatal.
-      if (!e) return;
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        log::error("connection ended by an unexpected exception: {}", ex.what());
-      }
-    });
+    asio::co_spawn(w.io, serve_client(std::move(socket), shared_, w), log_unexpected_exception);
   }
 }
 
