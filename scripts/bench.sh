@@ -96,7 +96,8 @@ build_micro() {
   local out=$BIN_DIR/micro_bench
   if [ ! -x "$out" ] || [ bench/micro_bench.cpp -nt "$out" ] || [ "$BUILD_DIR/liborp_core.a" -nt "$out" ]; then
     log "compiling bench/micro_bench.cpp"
-    $CXX -std=c++20 -O2 -DNDEBUG -DBOOST_ASIO_SEPARATE_COMPILATION -DBOOST_ASIO_NO_DEPRECATED -I"$ROOT/src" \
+    $CXX -std=c++20 -O2 -DNDEBUG -DBOOST_ASIO_SEPARATE_COMPILATION -DBOOST_ASIO_NO_DEPRECATED \
+      -DBOOST_ASIO_RECYCLING_ALLOCATOR_CACHE_SIZE=8 -I"$ROOT/src" \
       -o "$out" bench/micro_bench.cpp "$BUILD_DIR/liborp_core.a" "$BUILD_DIR/libllhttp.a" \
       -lbenchmark -lssl -lcrypto -lboost_json -lboost_url -lspdlog -lfmt -lhiredis -lpthread
   fi
