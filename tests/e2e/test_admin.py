@@ -75,6 +75,7 @@ class AdminTest(unittest.TestCase):
         self.assertIn("orp_cost_total", body)
         self.assertIn("orp_client_connections", body)
         self.assertIn("orp_upstream_reuses_total", body)
+        self.assertIn("orp_upstream_stale_total 0", body)
         for line in body.splitlines():  # every sample line: name{labels} value
             if line and not line.startswith("#"):
                 name, value = line.rsplit(" ", 1)
