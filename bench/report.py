@@ -89,6 +89,11 @@ def main():
     runs = load(results)
     median_rounds(runs, "direct_rps32")
     median_rounds(runs, "orp1_rps32")
+    median_rounds(runs, "orp1u_rps32")
+    median_rounds(runs, "orp2u_rps32")
+    # Runs from before the unpinned comparison named the two-worker run orp2_rps32.
+    if "orp2u_rps32" not in runs and "orp2_rps32" in runs:
+        runs["orp2u_rps32"] = runs["orp2_rps32"]
     with open(machine_path) as f:
         machine = f.read().rstrip()
 
@@ -103,7 +108,8 @@ def main():
 
     base32 = get("direct_rps32", "rps")
     orp32 = get("orp1_rps32", "rps")
-    orp32w2 = get("orp2_rps32", "rps")
+    orp32w2 = get("orp2u_rps32", "rps")
+    orp32w1u = get("orp1u_rps32", "rps")
     mitm32 = get("mitm_rps32", "rps")
     ratio = orp32 / base32 if base32 and orp32 else None
     # Each round's own ratio (no proxy and proxy ran back to back), for the spread.
@@ -117,10 +123,15 @@ def main():
                  fmt(base32, ",.0f"), fmt(orp32, ",.0f"),
                  fmt(ratio, ".2f") + " x" + spread(round_ratios, ".2f"), ">= 0.80 x",
                  verdict(ratio >= 0.8 if ratio else None), fmt(mitm32, ",.0f")))
-    ratio2 = orp32w2 / base32 if base32 and orp32w2 else None
-    scale = orp32w2 / orp32 if orp32 and orp32w2 else None
-    rows.append(("req/s, 32 conns, workers = 2 unpinned", fmt(base32, ",.0f"), fmt(orp32w2, ",.0f"),
-                 fmt(ratio2, ".2f") + " x (" + fmt(scale, ".2f") + " x 1 worker)", "> 1 worker",
+    # Scaling: two workers against one, both with nothing pinned (same rounds); older runs
+    # compared against the pinned single worker.
+    w1 = orp32w1u or orp32
+    scale = orp32w2 / w1 if w1 and orp32w2 else None
+    if orp32w1u:
+        rows.append(("req/s, 32 conns, 1 worker, nothing pinned", fmt(base32, ",.0f"), fmt(orp32w1u, ",.0f"),
+                     fmt(orp32w1u / base32 if base32 else None, ".2f") + " x", "", "", ""))
+    rows.append(("req/s, 32 conns, workers = 2, nothing pinned", fmt(base32, ",.0f"), fmt(orp32w2, ",.0f"),
+                 fmt(scale, ".2f") + " x 1 worker" + (" unpinned" if orp32w1u else ""), "> 1 worker",
                  verdict(scale > 1.05 if scale else None), ""))
     for q in ("p50", "p99"):
         rows.append(("latency %s, 32 conns (ms)" % q, fmt(get("direct_rps32", "lat_%s_ms" % q), ".3f"),
@@ -218,7 +229,7 @@ def main():
     with open(chart_path, "w") as f:
         f.write("# label rps cpu_s_per_1k series\n")
         measured = [("no proxy", base32, None), ("orp 1 worker", orp32, cpu1k), ("orp 2 workers", orp32w2,
-                    get("orp2_rps32", "proc_cpu_s_per_1k_req")), ("mitmproxy (here)", mitm32,
+                    get("orp2u_rps32", "proc_cpu_s_per_1k_req")), ("mitmproxy (here)", mitm32,
                     get("mitm_rps32", "proc_cpu_s_per_1k_req"))]
         for name, rps, cpu in measured:
             if rps is None:
