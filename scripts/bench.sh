@@ -287,6 +287,7 @@ start_sse_server() {
 start_proxy() {
   local name=$1 workers=$2 upstream=$3 pin=$4 keys=${5:-sk-or-v1-bench-pool-a sk-or-v1-bench-pool-b} d=$WORK/$1 k
   mkdir -p "$d"
+  rm -f "$d/ready.json"  # a name started again (the rounds) must not read the last run's address
   cat >"$d/config.ini" <<EOF
 ; written by scripts/bench.sh
 [proxy]
