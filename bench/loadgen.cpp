@@ -520,9 +520,15 @@ awaitable<void> mode_sse(run_state& st, std::string& out) {
   for (int w = 0; w < o.conns; ++w) {
     asio::co_spawn(
         st.io,
-        [&]() -> awaitable<void> {
+        // The index is a parameter (copied into the coroutine frame), not a capture: the closure
+        // is gone once co_spawn returns.
+        [&](int index) -> awaitable<void> {
           try {
             auto c = co_await open_connection(st);
+            // Streams run on a fixed schedule, so connections started together would stay in step
+            // and every first event would queue behind the others': spread their starts over one
+            // event interval instead (the proxy is measured, not its queue of simultaneous starts).
+            if (index > 0) co_await sleep_for(st.io, index * o.sse_interval_ms / 1000.0 / o.conns);
             for (int i = 0; i < o.warmup + o.requests && clk::now() < st.deadline; ++i) {
               bool measured = i >= o.warmup;
               clk::time_point t0 = clk::now(), prev{};
@@ -552,7 +558,7 @@ awaitable<void> mode_sse(run_state& st, std::string& out) {
             st.error(e.what());
           }
           done.count_down();
-        },
+        }(w),
         asio::detached);
   }
   co_await done.wait();
