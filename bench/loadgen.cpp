@@ -520,9 +520,9 @@ awaitable<void> mode_sse(run_state& st, std::string& out) {
   for (int w = 0; w < o.conns; ++w) {
     asio::co_spawn(
         st.io,
-        // The index is a parameter (copied into the coroutine frame), not a capture: the closure
-        // is gone once co_spawn returns.
-        [&](int index) -> awaitable<void> {
+        // Passed to co_spawn as a function object, which keeps the closure (and `index`) alive
+        // for the coroutine's life.
+        [&, index = w]() -> awaitable<void> {
           try {
             auto c = co_await open_connection(st);
             // Streams run on a fixed schedule, so connections started together would stay in step
@@ -558,7 +558,7 @@ awaitable<void> mode_sse(run_state& st, std::string& out) {
             st.error(e.what());
           }
           done.count_down();
-        }(w),
+        },
         asio::detached);
   }
   co_await done.wait();
