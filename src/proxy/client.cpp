@@ -83,10 +83,9 @@ asio::awaitable<void> intercept(net::tcp::socket socket, std::string host, const
   // Named, not a temporary in the co_await: GCC 12 mishandles aggregate temporaries passed by
   // value to a coroutine (double destruction).
   session_info info{req.client, req.mode, host, req.client_name, true};
-  // The session runs as a coroutine of its own: the frames that brought the connection here
-  // (serve_client, route, intercept: about 2.5 KiB) are freed instead of being held for the
-  // connection's whole life, which for a stream can be minutes.
-  // The connection's count goes with it.
+  // The session runs as a coroutine of its own, taking the connection's count with it: the
+  // frames that brought the connection here (serve_client, route, intercept: about 2.5 KiB) are
+  // freed instead of being held for the connection's whole life, which for a stream can be minutes.
   asio::co_spawn(stream.get_executor(),
                  intercepted_session(std::move(stream), std::move(info), std::move(open), shared, w),
                  log_unexpected_exception);
@@ -132,8 +131,7 @@ asio::awaitable<sni_result> peek_client_hello(net::tcp::socket& socket, clock::t
 
 // The decision both CONNECT and SOCKS5 come to: intercept, tunnel, or refuse.
 asio::awaitable<void> route(net::tcp::socket socket, target_request req, const reply_fn& reply, scoped_count& open,
-                            shared_context& shared,
-                            worker& w) {
+                            shared_context& shared, worker& w) {
   std::string intercept_host;
   bool answered = false;
   if (shared.intercepts(req.host)) {
