@@ -523,8 +523,13 @@ done
 loadgen direct_rps1 --mode rps "${DIRECT[@]}" --conns 1 --requests "$RPS1_REQ" --warmup 50 --time-limit "$RPS_LIMIT"
 loadgen orp1_rps1 --mode rps "${VIA[@]}" --conns 1 --requests "$RPS1_REQ" --warmup 50 --time-limit "$RPS_LIMIT"
 # 2. New connections: a full handshake each, then resuming the previous session (tickets).
-loadgen orp_connect_full --mode connect "${VIA[@]}" --conns 4 --requests "$CONNECT_N" --time-limit "$RPS_LIMIT"
-loadgen orp_connect_resume --mode connect "${VIA[@]}" --conns 4 --requests "$CONNECT_N" --time-limit "$RPS_LIMIT" --resume
+#    Three rounds as well: the CPU per connection moves by 20-30 % between runs here.
+for round in $(seq "$ROUNDS"); do
+  loadgen "orp_connect_full_r$round" --mode connect "${VIA[@]}" --conns 4 --requests "$CONNECT_N" \
+    --time-limit "$RPS_LIMIT"
+  loadgen "orp_connect_resume_r$round" --mode connect "${VIA[@]}" --conns 4 --requests "$CONNECT_N" \
+    --time-limit "$RPS_LIMIT" --resume
+done
 stop_proxy
 
 # 3. One worker against two, nothing pinned (proxy, load generator, nginx): what a second worker
