@@ -1,6 +1,8 @@
 #pragma once
 // Awaitable socket/stream operations that each carry a deadline. Errors come back as values
 // (no exceptions on the data path); a passed deadline is reported as asio::error::timed_out.
+#include <unistd.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -128,6 +130,20 @@ asio::awaitable<error_code> wait_readable(Stream& stream, deadline& dl, clock::t
   dl.expires_at(at);
   auto [ec] = co_await socket_of(stream).async_wait(tcp::socket::wait_read, use_tuple);
   co_return timed_out_if(dl, ec);
+}
+
+// Waiting for a connect (or any write) registers the descriptor with the reactor for writability,
+// and Asio never removes that: with edge-triggered epoll every ACK from the peer then wakes the
+// worker for nothing. This registers the connected descriptor again, for reading only (until a
+// write actually has to wait). On failure the socket is left closed, and its next operation fails.
+inline void watch_reads_only(tcp::socket& socket) {
+  error_code ec;
+  auto protocol = socket.local_endpoint(ec).protocol();
+  if (ec) return;
+  auto fd = socket.release(ec);
+  if (ec) return;
+  socket.assign(protocol, fd, ec);
+  if (ec) ::close(fd);
 }
 
 // The TLS socket's operations, each raced against its deadline.

@@ -1,7 +1,6 @@
 #include "upstream/connection_pool.hpp"
 
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <boost/asio/ip/address.hpp>
 #include "tls/contexts.hpp"
@@ -13,20 +12,6 @@ using net::error_code;
 
 namespace {
 constexpr auto kPeekAfter = std::chrono::seconds(1);
-
-// Waiting for the connect registered the descriptor for writability, and Asio's reactor never
-// removes that: with edge-triggered epoll every ACK from the upstream would then wake the worker
-// for nothing (seen as EPOLLOUT events on each epoll_wait). Registered again, it is watched for
-// reading only until a write actually has to wait.
-void watch_reads_only(net::tcp::socket& socket) {
-  error_code ec;
-  auto protocol = socket.local_endpoint(ec).protocol();
-  if (ec) return;
-  auto fd = socket.release(ec);
-  if (ec) return;
-  socket.assign(protocol, fd, ec);
-  if (ec) ::close(fd);  // the connect fails over to the caller's error path below (bad descriptor)
-}
 }
 
 connection_pool::connection_pool(asio::any_io_executor ex, SSL_CTX* client_ctx, target t,
@@ -97,7 +82,8 @@ asio::awaitable<std::pair<error_code, connection_ptr>> connection_pool::connect_
     co_return std::pair{ec, connection_ptr{}};
   }
   socket.set_option(net::tcp::no_delay(true));
-  watch_reads_only(socket);
+  // The connect's wait left the descriptor registered for writability (see net/io.hpp).
+  net::watch_reads_only(socket);
 
   SSL* ssl = SSL_new(client_ctx_);
   if (!ssl) co_return std::pair{error_code(static_cast<int>(ERR_get_error()), asio::error::get_ssl_category()),
