@@ -333,6 +333,11 @@ EOF
     exit 1
   }
   PROXY_CA=$d/certs/ca.pem
+  # Under a wrapper that does not exec (heaptrack), the proxy is a child with a PID of its own:
+  # ready.json names it, and the cleanup stops it too.
+  PROXY_REAL_PID=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$d/ready.json")
+  [ "$PROXY_REAL_PID" != "$PROXY_PID" ] && STARTED+=("$PROXY_REAL_PID")
+  true
 }
 
 stop_proxy() { stop_pid "$PROXY_PID"; }
@@ -469,6 +474,7 @@ if [ "$HEAPTRACK" -eq 1 ]; then
     --sse-interval-ms 2000 --hold 2 --settle 1 --time-limit 120 \
     --after-measure "true"
   # heaptrack writes its file when the proxy exits; the peak is the held streams.
+  stop_pid "$PROXY_REAL_PID" 60
   stop_pid "$PROXY_PID" 60
   HT_TXT=bench/results/$STAMP-heaptrack.txt
   HT_FILE=$(ls "$HT_OUT".* 2>/dev/null | head -1)

@@ -154,6 +154,19 @@ TEST(NetTlsSocket, SilentPeerTimesOut) {
   });
 }
 
+// A client that connects and never says hello: the server's handshake ends at its deadline with
+// timed_out (the handshake runs under the connection's watchdog, not a raced timer).
+TEST(NetTlsSocket, SilentClientTimesOutTheHandshake) {
+  tls_pair p;
+  p.run([&]() -> asio::awaitable<void> {
+    auto start = clock::now();
+    auto ec = co_await handshake(*p.server, /*server=*/true, start + 100ms);
+    EXPECT_EQ(ec, asio::error::timed_out) << ec.message();
+    EXPECT_GE(clock::now() - start, 90ms);
+    EXPECT_LT(clock::now() - start, 2s);
+  });
+}
+
 // Writing to a peer that has closed must come back as an error. With write(2) underneath (OpenSSL's
 // socket BIO) the second write after the peer's close raised SIGPIPE and ended the process.
 TEST(NetTlsSocket, WritingToAClosedPeerIsAnErrorNotASignal) {
