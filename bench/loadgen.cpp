@@ -368,6 +368,19 @@ awaitable<void> sleep_for(asio::io_context& io, double seconds) {
   asio::steady_timer t(io, std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(seconds)));
   co_await t.async_wait(use_awaitable);
 }
+// After opening `held` connections: lets the proxy settle, reads its RSS again and reports what
+// each held connection costs, then holds them for --hold seconds.
+awaitable<void> report_held(run_state& st, const proc_sample& before, std::size_t held, const char* count_name,
+                            const char* per_name, std::string& out) {
+  const auto& o = st.opt;
+  co_await sleep_for(st.io, o.settle);
+  auto after = read_proc(o.watch_pid);
+  out += std::string("\"") + count_name + "\": " + std::to_string(held) + proc_json(before, after, 0, "");
+  if (before.ok && after.ok && held > 0)
+    out += std::string(", \"") + per_name + "\": " + num(double(after.rss_kib - before.rss_kib) / held, 2);
+  if (o.hold > 0) co_await sleep_for(st.io, o.hold);
+}
+
 
 // Idle: each connection does one request and then stays open, idle.
 awaitable<void> mode_idle(run_state& st, std::string& out) {
@@ -388,12 +401,7 @@ awaitable<void> mode_idle(run_state& st, std::string& out) {
       break;
     }
   }
-  co_await sleep_for(st.io, o.settle);
-  auto after = read_proc(o.watch_pid);
-  out += "\"connections\": " + std::to_string(conns.size()) + proc_json(before, after, 0, "");
-  if (before.ok && after.ok && !conns.empty())
-    out += ", \"rss_kib_per_conn\": " + num(double(after.rss_kib - before.rss_kib) / conns.size(), 2);
-  if (o.hold > 0) co_await sleep_for(st.io, o.hold);
+  co_await report_held(st, before, conns.size(), "connections", "rss_kib_per_conn", out);
 }
 
 // Streams: K streaming requests, each held open after its first event (the upstream paces slowly).
@@ -436,12 +444,7 @@ awaitable<void> mode_streams(run_state& st, std::string& out) {
       break;
     }
   }
-  co_await sleep_for(st.io, o.settle);
-  auto after = read_proc(o.watch_pid);
-  out += "\"streams\": " + std::to_string(conns.size()) + proc_json(before, after, 0, "");
-  if (before.ok && after.ok && !conns.empty())
-    out += ", \"rss_kib_per_stream\": " + num(double(after.rss_kib - before.rss_kib) / conns.size(), 2);
-  if (o.hold > 0) co_await sleep_for(st.io, o.hold);
+  co_await report_held(st, before, conns.size(), "streams", "rss_kib_per_stream", out);
   out += ", \"reads_while_held\": " + std::to_string(events);
   for (auto& c : conns) {
     boost::system::error_code ec;

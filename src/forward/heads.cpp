@@ -10,6 +10,12 @@ bool is_body_method(std::string_view m) { return m == "POST" || m == "PUT" || m 
 
 }  // namespace
 
+bool forwards_request_header(std::string_view name, std::optional<std::string_view> connection) {
+  return !(http::is_hop_by_hop(name) || http::iequals(name, "Host") || http::iequals(name, "Authorization") ||
+           http::iequals(name, "Content-Length") || http::iequals(name, "Expect") ||
+           http::iequals(name, "Accept-Encoding") || (connection && http::has_token(*connection, name)));
+}
+
 std::string build_upstream_head(const http::request_head& head, std::size_t body_size, const upstream::target& t,
                                 std::string_view secret) {
   std::string out;
@@ -22,10 +28,7 @@ std::string build_upstream_head(const http::request_head& head, std::size_t body
   out += "\r\n";
   auto connection = http::find_header(head.headers, "Connection");
   for (const auto& h : head.headers) {
-    if (http::is_hop_by_hop(h.name) || http::iequals(h.name, "Host") || http::iequals(h.name, "Authorization") ||
-        http::iequals(h.name, "Content-Length") || http::iequals(h.name, "Expect") ||
-        http::iequals(h.name, "Accept-Encoding") || (connection && http::has_token(*connection, h.name)))
-      continue;
+    if (!forwards_request_header(h.name, connection)) continue;
     out += h.name;
     out += ": ";
     out += h.value;
@@ -34,7 +37,7 @@ std::string build_upstream_head(const http::request_head& head, std::size_t body
   out += "Authorization: Bearer ";
   out += secret;
   out += "\r\n";
-  if (!body_size == 0 || is_body_method(head.method)) {
+  if (body_size != 0 || is_body_method(head.method)) {
     out += "Content-Length: ";
     out += std::to_string(body_size);
     out += "\r\n";

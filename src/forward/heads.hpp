@@ -1,6 +1,7 @@
 #pragma once
 // The two heads the proxy writes: the request as the upstream gets it, and the response head
 // as the client gets it. Pure string building, on the hot path of every request.
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -10,6 +11,10 @@
 namespace orp::forward {
 
 struct client_request;
+
+// Whether a client request header goes upstream as is (`connection`: the request's Connection
+// header, whose tokens name more hop-by-hop headers). The rest is what build_upstream_head drops.
+bool forwards_request_header(std::string_view name, std::optional<std::string_view> connection);
 
 // Our key, our framing (Content-Length of the held body), the upstream's Host, none of the
 // client's hop-by-hop headers, no Expect (answered by the proxy), no Accept-Encoding (the proxy

@@ -31,19 +31,9 @@ ERR_429 = {"error": {"code": 429, "message": "Rate limit exceeded"}}
 PROPAGATION_DEADLINE = 1.0
 
 
-class FleetRedisTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.pki = h.make_test_pki()
-        cls.fake = h.FakeOpenRouter(pki=cls.pki)
-        cls.fake.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.fake.__exit__(None, None, None)
-
+class FleetRedisTest(h.FreshProxyTestCase):
     def setUp(self):
-        self.fake.reset()
+        super().setUp()
         self.redis = h.RedisServer()
         self.addCleanup(self.redis.cleanup)
         self.redis.start()
@@ -53,10 +43,7 @@ class FleetRedisTest(unittest.TestCase):
         settings = {"proxy.workers": 2, "retry.retry_delay": 0.1, "keys.key_recovery_interval": 3600,
                     "state.backend": "redis", "state.redis_url": self.redis.url}
         settings.update(overrides)
-        proxy = h.Proxy(self.fake, keys=KEYS, overrides=settings)
-        self.addCleanup(proxy.cleanup)
-        proxy.start()
-        return proxy
+        return super().start_proxy(KEYS, settings)
 
     def post(self, proxy):
         """One chat completion through `proxy`; returns the label of the key that served it."""
