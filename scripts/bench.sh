@@ -19,6 +19,7 @@
 #                    streams (what each stream costs, by allocation site); writes
 #                    bench/results/<timestamp>-heaptrack.txt
 #   --keep           keep the work directory (configs, logs) under /tmp
+# BENCH_PROXY_PRELOAD=LIB runs the proxy with LD_PRELOAD=LIB (e.g. another malloc, to compare).
 #
 # Layout (2+ CPUs): the proxy pinned to CPU 0 (workers = 1); nginx, the SSE server and the load
 # generator pinned to CPU 1; then a workers = 2 throughput run with the proxy unpinned. Proxy CPU
@@ -174,6 +175,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 PROXY_WRAP=()
+[ -n "${BENCH_PROXY_PRELOAD:-}" ] && PROXY_WRAP=(env LD_PRELOAD="$BENCH_PROXY_PRELOAD")
 READY_TENTHS=150
 NCPU=$(nproc)
 if [ "$NCPU" -ge 2 ]; then

@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libspdlog-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
-  node-llhttp libhiredis-dev redis-server
+  node-llhttp libhiredis-dev redis-server libmimalloc-dev
   curl openssl ca-certificates python3 python3-requests python3-httpx
   chromium fonts-dejavu-core util-linux
 )

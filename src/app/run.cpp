@@ -23,6 +23,7 @@
 #include "tls/ca.hpp"
 #include "tls/contexts.hpp"
 #include "tls/leaf_cache.hpp"
+#include "util/allocator.hpp"
 #include "util/atomic_file.hpp"
 
 namespace orp::app {
@@ -257,8 +258,8 @@ int run(const config::settings& cfg, const run_options& opts) {
   }
   srv.start();
   maintenance.start();
-  log::info("openrouter-proxy {} listening on {} ({} workers), intercepting {}, upstream {}", ORP_VERSION, bound,
-            workers, cfg.text("proxy.intercept_hosts"), cfg.text("upstream.api_url"));
+  log::info("openrouter-proxy {} listening on {} ({} workers, {}), intercepting {}, upstream {}", ORP_VERSION, bound,
+            workers, util::allocator_name(), cfg.text("proxy.intercept_hosts"), cfg.text("upstream.api_url"));
   asio::signal_set signals(main_io, SIGINT, SIGTERM);
   signals.async_wait([&](const net::error_code& ec, int sig) {
     if (ec) return;

@@ -1,6 +1,7 @@
 """Configuration errors, --set, the access log (text and JSON), and keys never reaching any output."""
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -96,6 +97,10 @@ class ConfigErrorTest(unittest.TestCase):
         v = run_binary(["--version"], self.dir)
         self.assertEqual(v.returncode, 0)
         self.assertRegex(v.stdout, r"openrouter-proxy \d+\.\d+\.\d+")
+        # The build says which malloc it linked (ORP_ALLOCATOR, from CMake); the binary checks at
+        # start that malloc really is that one (mimalloc must come before the C library).
+        expected = os.environ.get("ORP_ALLOCATOR", "glibc malloc")
+        self.assertRegex(v.stdout, r"\(allocator: " + re.escape(expected) + r"( \d+\.\d+\.\d+)?\)")
 
 
 class SetOverrideTest(unittest.TestCase):
