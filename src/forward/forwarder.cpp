@@ -121,8 +121,11 @@ asio::awaitable<relay_result> pump(Stream& client, net::deadline& client_dl, exc
     if (watch.gone()) co_return went_away;
     if (events) {
       // A stream is mostly silence between events: wait without a buffer, so that thousands of
-      // open streams cost little more than their TLS state.
+      // open streams cost little more than their TLS state. Events come faster than the idle
+      // sweep (idle_buffers.hpp), so both legs give their TLS record buffers back at once.
       buf.reset();
+      ex.conn->stream.release_buffers();
+      if constexpr (is_tls_stream<Stream>()) client.release_buffers();
       if (auto wec = co_await net::wait_readable(ex.conn->stream, ex.conn->dl, clock::now() + idle)) {
         if (watch.gone()) co_return went_away;
         res.upstream_failed = true;

@@ -123,9 +123,8 @@ asio::awaitable<error_code> wait_readable(Stream& stream, deadline& dl, clock::t
   if constexpr (std::is_same_v<Stream, tls_stream>) {
     // Read-ahead may hold bytes of the next record that the socket no longer signals.
     if (SSL_has_pending(stream.native_handle())) co_return error_code{};
-    // Nothing buffered: give OpenSSL's record buffers back for the wait (RELEASE_BUFFERS does
-    // not always, e.g. right after a TLS 1.3 handshake's session tickets).
-    SSL_free_buffers(stream.native_handle());
+    // Nothing buffered: OpenSSL's record buffers go back if the wait lasts (idle_buffers.hpp).
+    stream.going_idle();
   }
   dl.expires_at(at);
   auto [ec] = co_await socket_of(stream).async_wait(tcp::socket::wait_read, use_tuple);

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <string>
 
+#include "net/idle_buffers.hpp"
+
 namespace orp::net {
 
 namespace asio = boost::asio;
@@ -59,7 +61,8 @@ const BIO_METHOD* socket_method() {
 }
 }  // namespace
 
-tls_socket::tls_socket(tcp::socket socket, SSL* ssl) : socket_(std::move(socket)), ssl_(ssl) {
+tls_socket::tls_socket(tcp::socket socket, SSL* ssl)
+    : socket_(std::move(socket)), ssl_(ssl), sweeper_(idle_buffers::current()) {
   error_code ignored;
   socket_.non_blocking(true, ignored);
   BIO* bio = BIO_new(socket_method());
@@ -67,19 +70,44 @@ tls_socket::tls_socket(tcp::socket socket, SSL* ssl) : socket_(std::move(socket)
   SSL_set_bio(ssl_, bio, bio);
   // Partial writes let a large body go out as the socket drains; the buffer may move between
   // retries because the coroutine's buffer view is rebuilt each time.
-  SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+  SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // Record buffers: kept while the connection is busy, freed by the worker's sweeper once it is
+  // quiet; without a sweeper on this thread, freed after every record as before.
+  if (!sweeper_) SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS);
   // Read whole socket buffers, not a 5-byte record header and then the rest: one read(2) per
   // record instead of two. Whatever is read beyond a record stays in OpenSSL's buffer, so a wait
   // for the socket must first ask SSL_has_pending (wait_readable, the pool's liveness check).
   SSL_set_read_ahead(ssl_, 1);
 }
 
-tls_socket::tls_socket(tls_socket&& other) noexcept : socket_(std::move(other.socket_)), ssl_(other.ssl_) {
+tls_socket::tls_socket(tls_socket&& other) noexcept
+    : socket_(std::move(other.socket_)),
+      ssl_(other.ssl_),
+      sweeper_(other.sweeper_),
+      slot_(other.slot_),
+      used_tick_(other.used_tick_) {
   other.ssl_ = nullptr;
+  other.slot_ = no_slot;
+  if (slot_ != no_slot) sweeper_->moved(*this);
 }
 
 tls_socket::~tls_socket() {
+  if (slot_ != no_slot) sweeper_->untrack(*this);
   if (ssl_) SSL_free(ssl_);
+}
+
+void tls_socket::note_use() {
+  if (!sweeper_) return;
+  used_tick_ = sweeper_->tick();
+  if (slot_ == no_slot) sweeper_->track(*this);
+}
+
+void tls_socket::going_idle() {
+  if (!sweeper_) SSL_free_buffers(ssl_);
+}
+
+void tls_socket::release_buffers() {
+  if (SSL_free_buffers(ssl_) == 1 && slot_ != no_slot) sweeper_->untrack(*this);
 }
 
 tls_socket::next tls_socket::classify(int rc, error_code& ec) {
@@ -122,6 +150,7 @@ asio::awaitable<error_code> tls_socket::handshake(bool server) {
     clear_error_queue();
     errno = 0;
     int rc = SSL_do_handshake(ssl_);
+    note_use();
     if (rc == 1) co_return error_code{};
     error_code ec;
     auto n = classify(rc, ec);
@@ -137,6 +166,7 @@ asio::awaitable<std::pair<error_code, std::size_t>> tls_socket::read_some(asio::
     clear_error_queue();
     errno = 0;
     int rc = SSL_read(ssl_, buf.data(), want);
+    note_use();
     if (rc > 0) co_return std::pair{error_code{}, static_cast<std::size_t>(rc)};
     error_code ec;
     auto n = classify(rc, ec);
@@ -150,6 +180,7 @@ asio::awaitable<error_code> tls_socket::write_one(const char* data, std::size_t 
     clear_error_queue();
     errno = 0;
     int rc = SSL_write(ssl_, data, static_cast<int>(std::min<std::size_t>(size, 1 << 30)));
+    note_use();
     if (rc > 0) {
       data += rc;
       size -= static_cast<std::size_t>(rc);
@@ -182,6 +213,7 @@ asio::awaitable<void> tls_socket::shutdown() {
     clear_error_queue();
     errno = 0;
     int rc = SSL_shutdown(ssl_);
+    note_use();
     if (rc == 1) co_return;
     if (rc == 0) continue;  // ours sent; once more to read the peer's
     error_code ec;

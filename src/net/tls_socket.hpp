@@ -2,8 +2,8 @@
 // TLS over a TCP socket without Asio's SSL engine: OpenSSL reads and writes the non-blocking
 // socket itself (a socket BIO), and the coroutine waits for readiness when OpenSSL wants it.
 // Compared with asio::ssl::stream this saves two 17 KiB buffers per connection (an idle
-// connection then costs little more than the SSL object, with SSL_MODE_RELEASE_BUFFERS) and a
-// copy of every byte through a BIO pair.
+// connection then costs little more than the SSL object: its record buffers go back once it is
+// quiet, see idle_buffers.hpp) and a copy of every byte through a BIO pair.
 //
 // One read and one write may not run at once (the proxy never needs that); errors come back as
 // values: eof for a clean close_notify, asio::ssl::error::stream_truncated for a close without one.
@@ -12,10 +12,13 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include <cstdint>
 #include <span>
 #include <utility>
 
 namespace orp::net {
+
+class idle_buffers;
 
 class tls_socket {
  public:
@@ -40,8 +43,19 @@ class tls_socket {
   boost::asio::awaitable<boost::system::error_code> write_all(std::span<const boost::asio::const_buffer> bufs);
   // Sends close_notify (and waits briefly for the peer's); the caller bounds it with a deadline.
   boost::asio::awaitable<void> shutdown();
+  // About to wait with nothing to send or read: the buffers go at the sweeper's next look (or
+  // now, without a sweeper on this thread: RELEASE_BUFFERS misses e.g. a TLS 1.3 handshake's).
+  void going_idle();
+  // Frees OpenSSL's record buffers now (unless data is pending), rather than at the next sweep:
+  // for a stream, which is mostly silence between events.
+  void release_buffers();
 
  private:
+  friend class idle_buffers;
+  static constexpr std::uint32_t no_slot = UINT32_MAX;
+  // After every SSL call: the socket was used in this sweep interval (and may hold buffers).
+  void note_use();
+
   // What to do after an SSL call returned `rc`: wait for readiness (and retry) or stop.
   enum class next { retry_read, retry_write, done };
   next classify(int rc, boost::system::error_code& ec);
@@ -50,6 +64,9 @@ class tls_socket {
 
   boost::asio::ip::tcp::socket socket_;
   SSL* ssl_;
+  idle_buffers* sweeper_;            // this thread's, or null (then SSL_MODE_RELEASE_BUFFERS)
+  std::uint32_t slot_ = no_slot;     // index in the sweeper's list while it may hold buffers
+  std::uint32_t used_tick_ = 0;      // the sweeper's tick at the last SSL call
 };
 
 }  // namespace orp::net

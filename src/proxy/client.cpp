@@ -58,7 +58,7 @@ struct target_request {
   std::string mode;         // connect | socks
 };
 
-asio::awaitable<void> intercepted_session(net::tls_stream stream, session_info info, scoped_count open,
+asio::awaitable<void> intercepted_session(net::tls_stream stream, session_info info, [[maybe_unused]] scoped_count open,
                                           shared_context& shared, worker& w) {
   std::string nothing_buffered;
   co_await run_session(stream, std::move(info), std::move(nothing_buffered), shared, w);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "forward/forwarder.hpp"
+#include "net/idle_buffers.hpp"
 #include "net/io.hpp"
 #include "proxy/proxy_auth.hpp"
 #include "tls/leaf_cache.hpp"
@@ -79,6 +80,8 @@ class scoped_count {
 
 struct worker {
   net::asio::io_context io{1};
+  // Frees the TLS record buffers of this worker's quiet connections; installed on its thread.
+  net::idle_buffers buffers{io.get_executor()};
   std::unique_ptr<upstream::connection_pool> pool;
   std::unique_ptr<forward::worker_context> forward;
   std::thread thread;

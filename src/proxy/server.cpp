@@ -54,7 +54,10 @@ net::tcp::endpoint server::listen(const config::endpoint& where) {
 void server::start() {
   for (auto& w : workers_) {
     guards_.emplace_back(w->io.get_executor());
-    w->thread = std::thread([io = &w->io] { io->run(); });
+    w->thread = std::thread([w = w.get()] {
+      net::idle_buffers::scope sweeper(w->buffers);
+      w->io.run();
+    });
   }
   asio::co_spawn(main_io_, accept_loop(), asio::detached);
 }

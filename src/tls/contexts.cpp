@@ -45,7 +45,6 @@ ssl_ctx_ptr new_context(const SSL_METHOD* method) {
     ssl_ctx_ptr ctx(SSL_CTX_new(method));
     if (!ctx) fail("cannot create a TLS context");
     check(SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION), "cannot require TLS 1.2");
-    SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
     check(SSL_CTX_set1_groups_list(ctx.get(), key_exchange_groups), "cannot set the ECDHE groups");
     check(SSL_CTX_set_ciphersuites(ctx.get(), tls13_suites), "cannot set the TLS 1.3 cipher suites");
     return ctx;

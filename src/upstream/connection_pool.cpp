@@ -104,7 +104,7 @@ asio::awaitable<std::pair<error_code, connection_ptr>> connection_pool::connect_
 
 void connection_pool::release(connection_ptr c) {
   c->dl.disarm();
-  SSL_free_buffers(c->stream.native_handle());  // an idle pooled connection holds no record buffers
+  c->stream.going_idle();  // an idle pooled connection soon holds no record buffers
   c->idle_since = net::clock::now();
   ++c->requests;
   constexpr std::size_t kMaxIdle = 64;
