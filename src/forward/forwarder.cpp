@@ -126,7 +126,7 @@ asio::awaitable<relay_result> pump(Stream& client, net::deadline& client_dl, exc
       buf.reset();
       ex.conn->stream.release_buffers();
       if constexpr (is_tls_stream<Stream>()) client.release_buffers();
-      if (auto wec = co_await net::wait_readable(ex.conn->stream, ex.conn->dl, clock::now() + idle)) {
+      if (auto wec = co_await net::wait_readable(ex.conn->stream, ex.conn->dl, net::coarse_now() + idle)) {
         if (watch.gone()) co_return went_away;
         res.upstream_failed = true;
         res.error = wec == asio::error::timed_out ? "upstream stream idle timeout" : "upstream: " + wec.message();
@@ -135,7 +135,7 @@ asio::awaitable<relay_result> pump(Stream& client, net::deadline& client_dl, exc
     }
     if (!buf) buf.reset(new char[size]);
     auto [ec, n] = co_await net::read_some(ex.conn->stream, asio::buffer(buf.get(), size), ex.conn->dl,
-                                           clock::now() + idle);
+                                           net::coarse_now() + idle);
     if (ec && ex.parser.eof_terminated() && (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)) {
       ex.parser.finish();
       ex.complete = true;
@@ -159,7 +159,7 @@ asio::awaitable<relay_result> pump(Stream& client, net::deadline& client_dl, exc
     data = data.substr(0, *used);
     usage.scan(data);
     if (auto wec = co_await net::write_all(client, asio::const_buffer(data.data(), data.size()), client_dl,
-                                           clock::now() + idle)) {
+                                           net::coarse_now() + idle)) {
       res.client_gone = true;
       res.error = "client went away";
       co_return res;
@@ -181,7 +181,7 @@ asio::awaitable<bool> commit(Stream& client, net::deadline& client_dl, exchange&
   usage.scan(ex.raw_body);
   std::array<asio::const_buffer, 2> first{asio::buffer(head), asio::buffer(ex.raw_body)};
   auto idle = ctx.settings.stream_idle_timeout;
-  if (auto ec = co_await net::write_all(client, first, client_dl, clock::now() + idle)) {
+  if (auto ec = co_await net::write_all(client, first, client_dl, net::coarse_now() + idle)) {
     rec.error = "client went away";
     co_return false;
   }
@@ -212,7 +212,7 @@ asio::awaitable<bool> answer(Stream& client, net::deadline& client_dl, std::stri
   rec.status = status;
   rec.error = std::string(error);
   rec.bytes_out += response.size();
-  auto ec = co_await net::write_all(client, asio::buffer(response), client_dl, clock::now() + std::chrono::seconds(30));
+  auto ec = co_await net::write_all(client, asio::buffer(response), client_dl, net::coarse_now() + std::chrono::seconds(30));
   co_return !ec;
 }
 

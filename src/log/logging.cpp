@@ -14,6 +14,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include "log/line_formatter.hpp"
+
 namespace orp::log {
 namespace {
 bool json_ = false;
@@ -34,11 +36,7 @@ void init(const log_options& options) {
   }
   auto logger = std::make_shared<spdlog::logger>("orp", sinks.begin(), sinks.end());
   json_ = options.json;
-  if (json_) {
-    logger->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l",%v})");
-  } else {
-    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
-  }
+  logger->set_formatter(std::make_unique<line_formatter>(json_));
   logger->set_level(spdlog::level::from_str(options.level));
   // Messages of level info and above are flushed as they are written (emit); access lines once
   // per turn of their worker's loop (write_access).

@@ -60,11 +60,11 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
       body.shrink_to_fit();
       in.shrink_to_fit();
       read_buf.reset();
-      if (co_await net::wait_readable(stream, dl, clock::now() + shared.lim.idle_timeout)) co_return;
+      if (co_await net::wait_readable(stream, dl, net::coarse_now() + shared.lim.idle_timeout)) co_return;
     }
     // A new request may take its time to start (keep-alive idle); once it has, its head must
     // arrive within header_timeout (slowloris).
-    auto deadline = clock::now() + (first || !in.empty() ? shared.lim.header_timeout : shared.lim.idle_timeout);
+    auto deadline = net::coarse_now() + (first || !in.empty() ? shared.lim.header_timeout : shared.lim.idle_timeout);
     bool started = !in.empty();
     bool head_done = false, message_done = false, feed_again = false;
     while (!message_done) {
@@ -83,10 +83,10 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
           head_done = true;
           if (parser.head().expect_continue) {
             // The proxy answers 100-continue itself: the body must be held for retries anyway.
-            if (auto ec = co_await net::write_all(stream, asio::buffer(kContinue), dl, clock::now() + shared.lim.header_timeout))
+            if (auto ec = co_await net::write_all(stream, asio::buffer(kContinue), dl, net::coarse_now() + shared.lim.header_timeout))
               co_return;
           }
-          deadline = clock::now() + shared.lim.header_timeout;
+          deadline = net::coarse_now() + shared.lim.header_timeout;
           feed_again = true;
           continue;
         }
@@ -105,9 +105,9 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
           co_await refuse(stream, 408, "request not received in time");
         co_return;
       }
-      if (!started) deadline = clock::now() + shared.lim.header_timeout;
+      if (!started) deadline = net::coarse_now() + shared.lim.header_timeout;
       started = true;
-      if (head_done) deadline = clock::now() + shared.lim.header_timeout;  // body: per-read silence limit
+      if (head_done) deadline = net::coarse_now() + shared.lim.header_timeout;  // body: per-read silence limit
     }
     first = false;
 

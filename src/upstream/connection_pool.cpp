@@ -25,7 +25,7 @@ connection_pool::connection_pool(asio::any_io_executor ex, SSL_CTX* client_ctx, 
       idle_timeout_(idle_timeout) {}
 
 bool connection_pool::looks_alive(connection& c) const {
-  if (net::clock::now() - c.idle_since > idle_timeout_) return false;
+  if (net::coarse_now() - c.idle_since > idle_timeout_) return false;
   // Bytes already read ahead on an idle connection are not a response to anything: an alert or
   // a close_notify. Such a connection is not reused.
   if (SSL_has_pending(c.stream.native_handle())) return false;
@@ -33,7 +33,7 @@ bool connection_pool::looks_alive(connection& c) const {
   // keep-alive connections after seconds, and one that closed sooner is caught by the forwarder
   // (a reused connection that fails before any response byte is retried on a fresh one). This
   // spares a system call per request under load.
-  if (net::clock::now() - c.idle_since < kPeekAfter) return true;
+  if (net::coarse_now() - c.idle_since < kPeekAfter) return true;
   // A peer that closed an idle connection has left an EOF (or a close_notify alert) to read.
   char byte;
   auto fd = c.stream.lowest_layer().native_handle();
@@ -57,7 +57,7 @@ asio::awaitable<std::pair<error_code, connection_ptr>> connection_pool::acquire(
 }
 
 asio::awaitable<std::pair<error_code, connection_ptr>> connection_pool::connect_new(net::clock::time_point deadline) {
-  deadline = std::min(deadline, net::clock::now() + connect_timeout_);
+  deadline = std::min(deadline, net::coarse_now() + connect_timeout_);
   net::tcp::resolver::results_type endpoints;
   std::string key = target_.host + ":" + std::to_string(target_.port);
   if (auto it = overrides_.find(key); it != overrides_.end()) {
@@ -105,7 +105,7 @@ asio::awaitable<std::pair<error_code, connection_ptr>> connection_pool::connect_
 void connection_pool::release(connection_ptr c) {
   c->dl.disarm();
   c->stream.going_idle();  // an idle pooled connection soon holds no record buffers
-  c->idle_since = net::clock::now();
+  c->idle_since = net::coarse_now();
   ++c->requests;
   constexpr std::size_t kMaxIdle = 64;
   if (idle_.size() >= kMaxIdle) idle_.erase(idle_.begin());

@@ -101,3 +101,20 @@ TEST(NetDeadline, DisarmedNeverFires) {
 
 }  // namespace
 }  // namespace orp::net
+
+namespace orp::net {
+namespace {
+
+// Deadlines use the coarse clock: the same clock as steady_clock, a kernel tick behind at most.
+TEST(NetDeadline, CoarseNowIsSteadyClockAtTickResolution) {
+  for (int i = 0; i < 100; ++i) {
+    auto before = std::chrono::steady_clock::now();
+    auto coarse = coarse_now();
+    auto after = std::chrono::steady_clock::now();
+    EXPECT_LE(coarse, after);
+    EXPECT_GT(coarse, before - std::chrono::milliseconds(50));
+  }
+}
+
+}  // namespace
+}  // namespace orp::net
