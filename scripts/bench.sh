@@ -566,6 +566,13 @@ SSE_ARGS=(--mode sse --conns 4 --requests "$SSE_REQ" --warmup 2 --sse-events "$S
   --sse-interval-ms "$SSE_INTERVAL_MS" --time-limit 60)
 loadgen direct_sse "${SSE_ARGS[@]}" --connect "127.0.0.1:$SSE_PORT" --ca "$WORK/pki/ca.pem"
 loadgen orp_sse "${SSE_ARGS[@]}" --connect "$PROXY_ADDR" --proxy --ca "$PROXY_CA" --watch-pid "$PROXY_PID"
+# Diagnostic: the same run with the proxy's threads moved onto the load generator's CPU. On a VM a
+# wake-up that crosses vCPUs can take milliseconds (the direct path has none: client and server
+# share CPU 1; the proxied one has four per request); this row shows what is left without them.
+if [ ${#PIN_LOAD[@]} -gt 0 ]; then
+  for task in /proc/"$PROXY_PID"/task/*; do taskset -p -c 1 "${task##*/}" >/dev/null; done
+  loadgen orp_sse_samecpu "${SSE_ARGS[@]}" --connect "$PROXY_ADDR" --proxy --ca "$PROXY_CA" --watch-pid "$PROXY_PID"
+fi
 stop_proxy
 start_proxy orp_streams 1 "$SSE_PORT" 1
 loadgen orp_streams --mode streams --connect "$PROXY_ADDR" --proxy --ca "$PROXY_CA" --watch-pid "$PROXY_PID" \
