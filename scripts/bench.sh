@@ -405,7 +405,7 @@ if [ "$CALLGRIND" -eq 1 ]; then
       echo "callgrind (rps mode): proxy workers = 1 (Release), 8 connections x $CG_REQ requests via CONNECT + TLS, nginx upstream"
     fi
     if [ "$CG_MODE" = connect ]; then
-      echo "counted from after the first (warm-up) connection: 400 new TLS connections with one request each, leaf cached, upstream pooled"
+      echo "counted from after the warm-up connections: $CG_COUNT new TLS connections (full handshakes), one request each, leaf cached; upstream connections the pool opens meanwhile are counted too"
     else
       echo "counted from after warm-up to the last response: the keep-alive request path only"
     fi

@@ -85,6 +85,8 @@ class parser_core {
   parser_core& operator=(const parser_core&) = delete;
 
   void reset() {
+    if (clean_) return;  // nothing fed since the last reset (an exchange's parser is reset twice)
+    clean_ = true;
     llhttp_init(&parser_, is_request ? HTTP_REQUEST : HTTP_RESPONSE, &settings());
     parser_.data = this;
     recycle(head_.headers);
@@ -107,6 +109,7 @@ class parser_core {
   }
 
   parse_result feed(std::string_view data, std::string* body_out) {
+    clean_ = false;
     if (phase_ == phase::failed) return {parse_status::error, 0};
     if (phase_ == phase::done) return {parse_status::message_complete, 0};
     body_out_ = body_out;
@@ -155,6 +158,7 @@ class parser_core {
   }
 
   parse_result finish() {
+    clean_ = false;
     if (phase_ == phase::failed) return {parse_status::error, 0};
     // An empty feed first runs llhttp's steps that need no input, such as choosing the body framing
     // right after a paused head; llhttp_finish would see a paused parser and do nothing.
@@ -172,6 +176,7 @@ class parser_core {
   Head head_;
   bool no_body_ = false;
   bool eof_terminated_ = false;
+  bool clean_ = false;  // reset and not fed since: a reset has nothing to do
   std::uint64_t max_body_ = std::numeric_limits<std::uint64_t>::max();
   unsigned error_status_ = 0;
   std::string_view error_reason_;
@@ -394,7 +399,10 @@ request_parser::~request_parser() = default;
 
 parse_result request_parser::feed(std::string_view data, std::string* body_out) { return core_->feed(data, body_out); }
 const request_head& request_parser::head() const { return core_->head_; }
-request_head& request_parser::mutable_head() { return core_->head_; }
+request_head& request_parser::mutable_head() {
+  core_->clean_ = false;  // the caller may change it: the next reset must clear it
+  return core_->head_;
+}
 void request_parser::reset() { core_->reset(); }
 void request_parser::set_max_body_bytes(std::uint64_t limit) { core_->max_body_ = limit; }
 unsigned request_parser::error_status() const { return core_->error_status_; }
@@ -410,7 +418,10 @@ response_parser::~response_parser() = default;
 parse_result response_parser::feed(std::string_view data, std::string* body_out) { return core_->feed(data, body_out); }
 const response_head& response_parser::head() const { return core_->head_; }
 void response_parser::reset() { core_->reset(); }
-void response_parser::set_no_body(bool no_body) { core_->no_body_ = no_body; }
+void response_parser::set_no_body(bool no_body) {
+  core_->no_body_ = no_body;
+  core_->clean_ = false;
+}
 bool response_parser::eof_terminated() const { return core_->eof_terminated_; }
 parse_result response_parser::finish() { return core_->finish(); }
 unsigned response_parser::error_status() const { return core_->error_status_; }

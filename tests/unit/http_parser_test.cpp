@@ -339,6 +339,38 @@ TEST(HttpResponseParser, ContentLength) {
   EXPECT_EQ(body, "{\"ok\":true}");
 }
 
+// The proxy reuses response parsers (forward::exchange keeps a stock of them): after reset() a
+// parser must know nothing of the last response, whatever state it was left in.
+TEST(HttpResponseParser, AReusedParserKnowsNothingOfTheLastResponse) {
+  const std::string error_first = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n";
+  const std::vector<std::string> messages = {std::string(kResponseChunked), std::string(kResponseLength),
+                                             std::string(kResponseEof), error_first,
+                                             "HTTP/1.1 404 Not Found\r\nX-A: 1\r\nContent-Length: 0\r\n\r\n"};
+  response_parser p;
+  for (int round = 0; round < 2; ++round) {
+    for (const auto& m : messages) {
+      p.reset();
+      if (round == 1) p.set_no_body(false);
+      std::string body;
+      auto r = p.feed(m, &body);
+      if (m == error_first) {
+        EXPECT_EQ(r.status, parse_status::error);
+        continue;
+      }
+      ASSERT_NE(r.status, parse_status::error) << p.error_reason();
+      const bool eof = m == kResponseEof;
+      auto fresh = parse_every_way<response_parser>(m, eof);
+      ASSERT_EQ(fresh.messages.size(), 1u);
+      EXPECT_EQ(p.head().status, fresh.messages[0].first.status) << m;
+      EXPECT_EQ(p.head().reason, fresh.messages[0].first.reason);
+      EXPECT_EQ(p.head().headers, fresh.messages[0].first.headers) << m;
+      EXPECT_EQ(p.head().chunked, fresh.messages[0].first.chunked);
+      EXPECT_EQ(p.head().content_length, fresh.messages[0].first.content_length);
+      EXPECT_EQ(p.eof_terminated(), eof) << m;
+    }
+  }
+}
+
 TEST(HttpResponseParser, Chunked) {
   auto t = parse_every_way<response_parser>(kResponseChunked);
   ASSERT_EQ(t.messages.size(), 1u);
