@@ -4,6 +4,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -104,6 +105,30 @@ TEST_F(LogAccess, TextLineHasEveryFieldInOrder) {
                       "attempts=1 status=503 upstream_ms=- duration_ms=0.0 bytes_in=0 bytes_out=0\n"),
             std::string::npos)
       << text;
+}
+
+// Durations are written with one decimal without a float formatter: the same text as "{:.1f}".
+TEST_F(LogAccess, DurationsHaveOneDecimalAsPrintfWouldWriteThem) {
+  boost::asio::io_context io;
+  const double values[] = {0.0, 0.04, 0.06, 0.44, 0.96, 1.0, 9.96, 12.345, 15.06, 99.94, 99.96, 1234.56, 86'400'000.04};
+  std::uint64_t id = 100;
+  for (double v : values) {
+    auto r = sample(id++);
+    r.duration_ms = v;
+    write_access(r, io.get_executor());
+  }
+  io.poll();
+  auto text = read_all(file());
+  id = 100;
+  for (double v : values) {
+    char want[64];
+    std::snprintf(want, sizeof want, "access id=%llu ", static_cast<unsigned long long>(id++));
+    auto at = text.find(want);
+    ASSERT_NE(at, std::string::npos) << want;
+    std::snprintf(want, sizeof want, " duration_ms=%.1f ", v);
+    auto line_end = text.find('\n', at);
+    EXPECT_NE(text.substr(at, line_end - at).find(want), std::string::npos) << want << " in " << text.substr(at, line_end - at);
+  }
 }
 
 TEST_F(LogAccess, OtherMessagesAreFlushedAtOnce) {
