@@ -13,8 +13,9 @@
 //            optionally resuming the TLS session of the previous connection (--resume)
 //   sse      M streaming requests per connection: time to first `data:` event and the gaps
 //            between events
-// --watch-pid P reads /proc/P/stat (utime+stime) and /proc/P/status (VmRSS) around the measured
-// phase, so CPU and memory are the proxy's own, excluding start-up and warm-up.
+// --watch-pid P reads /proc/P/stat (utime+stime), /proc/P/status (VmRSS) and /proc/P/io (read
+// calls) around the measured phase, so CPU and memory are the proxy's own, excluding start-up and
+// warm-up.
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -71,6 +72,7 @@ struct options {
 struct proc_sample {
   double cpu_s = 0;  // utime + stime
   long rss_kib = 0;
+  long long read_calls = -1;  // syscr of /proc/P/io: read(2)-family calls (not recv*)
   bool ok = false;
 };
 
@@ -93,6 +95,9 @@ proc_sample read_proc(int pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   while (std::getline(status, line))
     if (line.rfind("VmRSS:", 0) == 0) s.rss_kib = std::stol(line.substr(6));
+  std::ifstream io("/proc/" + std::to_string(pid) + "/io");
+  while (std::getline(io, line))
+    if (line.rfind("syscr:", 0) == 0) s.read_calls = std::stoll(line.substr(6));
   s.ok = true;
   return s;
 }
@@ -362,6 +367,9 @@ awaitable<void> mode_rps(run_state& st, std::string& out) {
   if (!retried.empty()) out += ", " + latency_json("retried", retried);
   if (before.ok && after.ok)
     out += ", \"proc_cpu_s_per_1k_req\": " + num((after.cpu_s - before.cpu_s) / (lat.size() / 1000.0), 4);
+  if (before.read_calls >= 0 && after.read_calls >= 0 && !lat.empty())
+    out += ", \"proc_read_calls_per_req\": " +
+           num(static_cast<double>(after.read_calls - before.read_calls) / static_cast<double>(lat.size()), 2);
 }
 
 awaitable<void> sleep_for(asio::io_context& io, double seconds) {

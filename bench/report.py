@@ -166,6 +166,12 @@ def main():
                  fmt(get("mitm_rps32", "proc_cpu_s_per_1k_req"), ".3f")))
     cpu1k_1 = get("orp1_rps1", "proc_cpu_s_per_1k_req")
     rows.append(("proxy CPU-s per 1k requests (1 conn)", "-", fmt(cpu1k_1, ".4f"), "", "", "", ""))
+    reads1 = get("orp1_rps1", "proc_read_calls_per_req")
+    if reads1 is not None:
+        # One read(2) per record with read-ahead: the request from the client, the answer from
+        # the upstream. A third means a read that found nothing (EAGAIN) before each wait.
+        rows.append(("proxy read(2) calls per request (1 conn)", "-", fmt(reads1, ".2f"), "", "", "",
+                     fmt(get("mitm_rps1", "proc_read_calls_per_req"), ".2f")))
     idle = get("orp_idle", "rss_kib_per_conn")
     rows.append(("RSS per idle intercepted conn (KiB, %s conns)" % fmt(get("orp_idle", "connections"), "d", "?"),
                  "-", fmt(idle, ".1f"), "", "<= 32", verdict(idle <= 32 if idle is not None else None),

@@ -94,6 +94,10 @@ asio::awaitable<error_code> send_and_read_head(upstream::connection_pool& pool, 
 
     std::array<asio::const_buffer, 2> bufs{asio::buffer(request_head), asio::buffer(request_body)};
     ec = co_await net::write_all(ex.conn->stream, bufs, ex.conn->dl, deadline);
+    // The answer cannot be there yet: wait for it rather than try a read that fails (an SSL_read
+    // and a read(2) returning EAGAIN per request), and without read_head's 16 KiB frame, which a
+    // slow answer would otherwise hold for its whole wait.
+    if (!ec) ec = co_await net::wait_readable(ex.conn->stream, ex.conn->dl, deadline);
     bool got_bytes = false;
     if (!ec) ec = co_await read_head(ex, deadline, got_bytes);
     if (!ec) {
