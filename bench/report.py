@@ -170,8 +170,8 @@ def main():
     if reads1 is not None:
         # One read(2) per record with read-ahead: the request from the client, the answer from
         # the upstream. A third means a read that found nothing (EAGAIN) before each wait.
-        rows.append(("proxy read(2) calls per request (1 conn)", "-", fmt(reads1, ".2f"), "", "", "",
-                     fmt(get("mitm_rps1", "proc_read_calls_per_req"), ".2f")))
+        # (mitmproxy reads with recv(2), which /proc/PID/io does not count: no column for it.)
+        rows.append(("proxy read(2) calls per request (1 conn)", "-", fmt(reads1, ".2f"), "", "", "", ""))
     idle = get("orp_idle", "rss_kib_per_conn")
     rows.append(("RSS per idle intercepted conn (KiB, %s conns)" % fmt(get("orp_idle", "connections"), "d", "?"),
                  "-", fmt(idle, ".1f"), "", "<= 32", verdict(idle <= 32 if idle is not None else None),
