@@ -44,27 +44,27 @@ orp::config::settings load_settings(const common_options& o) {
   return s;
 }
 
-// The name of the malloc this process runs on. Linking mimalloc replaces malloc for the whole
-// process (OpenSSL's record buffers included) only if the dynamic linker finds its symbols before
-// the C library's: checked here on a real block rather than assumed from the build.
-std::string detect_allocator() {
 #ifdef ORP_HAVE_MIMALLOC
+// Linking mimalloc replaces malloc for the whole process (OpenSSL's record buffers included) only
+// if the dynamic linker finds its symbols before the C library's: checked here on a real block
+// rather than assumed from the build.
+std::string mimalloc_in_use() {
   void* block = std::malloc(64);
   const bool ours = mi_is_in_heap_region(block);
   std::free(block);
   const int v = mi_version();
   if (ours) return "mimalloc " + std::to_string(v / 100) + "." + std::to_string(v / 10 % 10) + "." + std::to_string(v % 10);
   return "glibc malloc (mimalloc linked but not in use)";
-#else
-  return orp::util::allocator_name();
-#endif
 }
+#endif
 
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"openrouter-proxy: one pool of OpenRouter keys for every tool, via HTTPS_PROXY"};
-  orp::util::set_allocator_name(detect_allocator());
+#ifdef ORP_HAVE_MIMALLOC
+  orp::util::set_allocator_name(mimalloc_in_use());
+#endif
   app.set_version_flag("--version",
                        std::string("openrouter-proxy ") + ORP_VERSION + " (allocator: " + orp::util::allocator_name() + ")");
   app.footer(orp::config::render_help_footer());

@@ -102,6 +102,7 @@ asio::awaitable<error_code> send_and_read_head(upstream::connection_pool& pool, 
     if (!ec) ec = co_await read_head(ex, deadline, got_bytes);
     if (!ec) {
       ex.time_to_headers = net::clock::now() - started;
+      ex.ahead = look_ahead_for(ex.head());
       co_return error_code{};
     }
     ex.conn.reset();

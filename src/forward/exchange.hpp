@@ -11,6 +11,12 @@
 
 namespace orp::forward {
 
+enum class look_ahead {
+  none,         // commit right after the head
+  whole_body,   // read the complete (small) body: error answers
+  first_event,  // read to the first SSE data event
+};
+
 struct exchange {
   upstream::connection_ptr conn;
   http::response_parser parser;
@@ -20,14 +26,9 @@ struct exchange {
   bool reusable = true;      // the connection may go back to the pool when complete
   bool reused_connection = false;
   net::clock::duration time_to_headers{};
+  look_ahead ahead{};  // look_ahead_for(head()), set once the head is read
 
   const http::response_head& head() const { return parser.head(); }
-};
-
-enum class look_ahead {
-  none,         // commit right after the head
-  whole_body,   // read the complete (small) body: error answers
-  first_event,  // read to the first SSE data event
 };
 
 // What the proxy must see of a response before it commits to it.

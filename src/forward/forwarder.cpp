@@ -38,7 +38,7 @@ keys::outcome classify_exchange(const exchange& ex) {
   // Only an error's headers are read (Retry-After, X-RateLimit-Reset): a success skips the copy.
   const bool error = h.status < 200 || h.status >= 300;
   auto oc = keys::classify(h.status, error ? to_pairs(h.headers) : keys::header_list{}, ex.decoded_body, now_wall);
-  if (oc.kind == keys::outcome_kind::success && look_ahead_for(h) == look_ahead::first_event) {
+  if (oc.kind == keys::outcome_kind::success && ex.ahead == look_ahead::first_event) {
     auto first = keys::sse_first_event(ex.decoded_body);
     if (first.complete && first.is_error) {
       if (auto e = keys::classify_sse_first_event(first.data, now_wall)) oc = *e;
@@ -112,7 +112,7 @@ asio::awaitable<relay_result> pump(Stream& client, net::deadline& client_dl, exc
   relay_result res;
   const relay_result went_away{true, false, "client went away mid-response"};
   // Events are small: a stream holds a small buffer for as long as it stays open.
-  const bool events = look_ahead_for(ex.head()) == look_ahead::first_event;
+  const bool events = ex.ahead == look_ahead::first_event;
   const std::size_t size = events ? 4 * 1024 : 16 * 1024;
   std::unique_ptr<char[]> buf;  // not zero-filled: it is written before it is read
   while (!ex.complete) {
@@ -177,7 +177,7 @@ asio::awaitable<bool> commit(Stream& client, net::deadline& client_dl, exchange&
   bool keep_alive = req.head.keep_alive && !ex.parser.eof_terminated();
   std::string head = build_client_head(ex.head(), key_display, attempts, keep_alive);
   rec.status = ex.head().status;
-  usage_scanner usage(look_ahead_for(ex.head()) == look_ahead::first_event);
+  usage_scanner usage(ex.ahead == look_ahead::first_event);
   usage.scan(ex.raw_body);
   std::array<asio::const_buffer, 2> first{asio::buffer(head), asio::buffer(ex.raw_body)};
   auto idle = ctx.settings.stream_idle_timeout;
@@ -297,7 +297,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
     std::string head = build_upstream_head(req.head, req.body.size(), ctx.upstream.upstream(), lease->key->reveal());
     auto ec = co_await send_and_read_head(ctx.upstream, ex, head, req.body, req.head.method == "HEAD", deadline);
     std::string().swap(head);  // sent: a long stream should not keep it
-    if (!ec) ec = co_await read_ahead(ex, look_ahead_for(ex.head()), kLookAheadLimit, deadline);
+    if (!ec) ec = co_await read_ahead(ex, ex.ahead, kLookAheadLimit, deadline);
     keys::outcome oc = ec ? keys::network_failure(ec == asio::error::timed_out ? "timeout" : ec.message())
                           : classify_exchange(ex);
     if (!ec && rec.upstream_headers_ms < 0)

@@ -103,7 +103,7 @@ void tls_socket::note_use() {
 }
 
 void tls_socket::going_idle() {
-  if (!sweeper_) SSL_free_buffers(ssl_);
+  if (!sweeper_) release_buffers();
 }
 
 void tls_socket::release_buffers() {

@@ -1,6 +1,5 @@
 #pragma once
 
-#include "util/free_with.hpp"
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -13,6 +12,8 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+
+#include "util/free_with.hpp"
 
 namespace orp::tls {
 

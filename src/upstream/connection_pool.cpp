@@ -25,7 +25,8 @@ connection_pool::connection_pool(asio::any_io_executor ex, SSL_CTX* client_ctx, 
       idle_timeout_(idle_timeout) {}
 
 bool connection_pool::looks_alive(connection& c) const {
-  if (net::coarse_now() - c.idle_since > idle_timeout_) return false;
+  const auto idle_for = net::coarse_now() - c.idle_since;
+  if (idle_for > idle_timeout_) return false;
   // Bytes already read ahead on an idle connection are not a response to anything: an alert or
   // a close_notify. Such a connection is not reused.
   if (SSL_has_pending(c.stream.native_handle())) return false;
@@ -33,7 +34,7 @@ bool connection_pool::looks_alive(connection& c) const {
   // keep-alive connections after seconds, and one that closed sooner is caught by the forwarder
   // (a reused connection that fails before any response byte is retried on a fresh one). This
   // spares a system call per request under load.
-  if (net::coarse_now() - c.idle_since < kPeekAfter) return true;
+  if (idle_for < kPeekAfter) return true;
   // A peer that closed an idle connection has left an EOF (or a close_notify alert) to read.
   char byte;
   auto fd = c.stream.lowest_layer().native_handle();
