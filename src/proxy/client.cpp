@@ -80,6 +80,8 @@ asio::awaitable<void> intercept(net::tcp::socket socket, std::string host, const
     log::info("client {}: TLS handshake for {} failed: {}", req.client, host, ec.message());
     co_return;
   }
+  (SSL_session_reused(stream.native_handle()) == 1 ? shared.tls_resumed_handshakes : shared.tls_full_handshakes)
+      .fetch_add(1, std::memory_order_relaxed);
   // Named, not a temporary in the co_await: GCC 12 mishandles aggregate temporaries passed by
   // value to a coroutine (double destruction).
   session_info info{req.client, req.mode, host, req.client_name, true};

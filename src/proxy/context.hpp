@@ -48,6 +48,9 @@ struct shared_context {
   std::atomic<std::uint64_t> next_request_id{1};
   std::atomic<std::int64_t> open_connections{0};
   std::atomic<std::int64_t> active_requests{0};
+  // Intercepted clients' TLS handshakes that completed: full, or resuming an earlier session.
+  std::atomic<std::uint64_t> tls_full_handshakes{0};
+  std::atomic<std::uint64_t> tls_resumed_handshakes{0};
 
   // Exact host names, compared case-insensitively.
   bool intercepts(std::string_view host) const;

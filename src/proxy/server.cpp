@@ -103,8 +103,13 @@ void server::render_metrics(std::string& out) const {
       "# HELP orp_upstream_connect_failures_total Failed upstream connects.\n"
       "# TYPE orp_upstream_connect_failures_total counter\norp_upstream_connect_failures_total {}\n"
       "# HELP orp_upstream_stale_total Pooled connections found closed by the upstream (replaced).\n"
-      "# TYPE orp_upstream_stale_total counter\norp_upstream_stale_total {}\n",
-      shared_.open_connections.load(), shared_.active_requests.load(), idle, connects, reuses, failures, stale);
+      "# TYPE orp_upstream_stale_total counter\norp_upstream_stale_total {}\n"
+      "# HELP orp_client_tls_handshakes_total Completed TLS handshakes of intercepted clients, by session.\n"
+      "# TYPE orp_client_tls_handshakes_total counter\n"
+      "orp_client_tls_handshakes_total{{session=\"full\"}} {}\n"
+      "orp_client_tls_handshakes_total{{session=\"resumed\"}} {}\n",
+      shared_.open_connections.load(), shared_.active_requests.load(), idle, connects, reuses, failures, stale,
+      shared_.tls_full_handshakes.load(), shared_.tls_resumed_handshakes.load());
 }
 
 void server::add_stats(boost::json::object& o) const {
@@ -122,6 +127,8 @@ void server::add_stats(boost::json::object& o) const {
   o["upstream_reuses"] = reuses;
   o["upstream_stale_discarded"] = checked;  // found closed before use
   o["upstream_stale_retried"] = retried;    // found closed on use, request sent again
+  o["tls_full_handshakes"] = shared_.tls_full_handshakes.load();        // intercepted clients
+  o["tls_resumed_handshakes"] = shared_.tls_resumed_handshakes.load();  // ... resuming a session
 }
 
 void server::stop_accepting() {
