@@ -96,6 +96,29 @@ class RotationTest(KeysTestBase):
             self.assertEqual(headers.get("x-proxy-key"), LABEL[second], headers)
         self.assertEqual(self.chat_keys()[2:], [second] * 4)
 
+    def test_429_rotation_reuses_the_pooled_connection_without_waiting(self):
+        # Issue 7: a rotation is not an outage. With a pooled upstream connection free, the next
+        # key goes out on that same connection (no new TLS handshake) and at once (no back-off:
+        # with a 3 s first back-off, a wait would show plainly in the request's time).
+        proxy = self.start_proxy(TWO_KEYS, overrides(proxy__workers=1, retry__retry_delay=3))
+        res, _ = self.post(proxy)  # warms the pool: one upstream connection, idle again
+        self.assertStatus(proxy, res, 200)
+        accepted = self.fake.stats()["connections_accepted"]
+        self.fake.script([{"path": h.CHAT_PATH, "status": 429, "body": ERR_429,
+                           "headers": {"Retry-After": "60"}, "times": 1}])
+        started = time.monotonic()
+        res, headers = self.post(proxy)
+        elapsed = time.monotonic() - started
+        self.assertStatus(proxy, res, 200)
+        self.assertEqual(headers.get("x-proxy-attempts"), "2", headers)
+        self.assertLess(elapsed, 2.0, "the rotation waited (retry_delay is 3 s)")
+        recs = self.fake.requests(h.CHAT_PATH)
+        self.assertEqual(len(recs), 3, recs)
+        self.assertNotEqual(recs[1]["key"], recs[2]["key"])
+        self.assertEqual({r["connection_id"] for r in recs}, {recs[0]["connection_id"]},
+                         "the retry did not go out on the pooled connection")
+        self.assertEqual(self.fake.stats()["connections_accepted"], accepted, "a new upstream connection was opened")
+
     def test_401_key_is_never_chosen_again(self):
         proxy = self.start_proxy(TWO_KEYS, overrides())
         self.fake.script([{"key": KEY_A, "path": h.CHAT_PATH, "status": 401, "body": ERR_401}])
