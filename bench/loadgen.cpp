@@ -24,6 +24,7 @@
 #include <boost/asio/ssl.hpp>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -116,7 +117,9 @@ double percentile(std::vector<double> v, double p) {
   return v[std::min(idx, v.size() - 1)];
 }
 
+// A JSON number; null for what JSON cannot spell (a ratio over zero requests is NaN).
 std::string num(double v, int prec = 3) {
+  if (!std::isfinite(v)) return "null";
   char b[64];
   std::snprintf(b, sizeof b, "%.*f", prec, v);
   return b;
@@ -365,7 +368,7 @@ awaitable<void> mode_rps(run_state& st, std::string& out) {
          ", \"rps\": " + num(lat.size() / secs, 1) + ", " + latency_json("lat", lat) +
          ", \"loadgen_cpu_s\": " + num(self1 - self0, 3) + proc_json(before, after, lat.size() / 1000.0, "1k_req");
   if (!retried.empty()) out += ", " + latency_json("retried", retried);
-  if (before.ok && after.ok)
+  if (before.ok && after.ok && !lat.empty())
     out += ", \"proc_cpu_s_per_1k_req\": " + num((after.cpu_s - before.cpu_s) / (lat.size() / 1000.0), 4);
   if (before.read_calls >= 0 && after.read_calls >= 0 && !lat.empty())
     out += ", \"proc_read_calls_per_req\": " +

@@ -92,7 +92,14 @@ build_tool() {  # out src extra-flags...: rebuilt only when the source is newer
   fi
 }
 
+# The build directory builds bench/ itself (ORP_BENCH=ON, the default): use its targets.
+cmake_has_bench() { grep -q '^ORP_BENCH:BOOL=ON' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null; }
+
 build_micro() {
+  if cmake_has_bench && grep -q 'benchmark_DIR:PATH=/' "$BUILD_DIR/CMakeCache.txt"; then
+    cmake --build "$BUILD_DIR" --target orp_micro_bench >/dev/null
+    return
+  fi
   cmake --build "$BUILD_DIR" --target orp_core llhttp >/dev/null
   local out=$BIN_DIR/micro_bench
   if [ ! -x "$out" ] || [ bench/micro_bench.cpp -nt "$out" ] || [ "$BUILD_DIR/liborp_core.a" -nt "$out" ]; then
@@ -118,12 +125,16 @@ build_all() {
     log "building the proxy (Release)"
     cmake --build "$BUILD_DIR" --target openrouter-proxy >/dev/null
   fi
-  build_tool "$BIN_DIR/loadgen" bench/loadgen.cpp -lssl -lcrypto -lpthread &
-  local a=$!
-  build_tool "$BIN_DIR/sse_server" bench/sse_server.cpp -lssl -lcrypto -lpthread &
-  local b=$!
-  wait $a
-  wait $b
+  if [ "$BUILD" -eq 1 ] && cmake_has_bench; then
+    cmake --build "$BUILD_DIR" --target orp_loadgen orp_sse_server >/dev/null
+  else
+    build_tool "$BIN_DIR/loadgen" bench/loadgen.cpp -lssl -lcrypto -lpthread &
+    local a=$!
+    build_tool "$BIN_DIR/sse_server" bench/sse_server.cpp -lssl -lcrypto -lpthread &
+    local b=$!
+    wait $a
+    wait $b
+  fi
   [ -x "$PROXY_BIN" ] || { echo "bench.sh: no proxy binary at $PROXY_BIN" >&2; exit 2; }
   # A private copy: a rebuild of the tree during the run must not change the binary between rows.
   cp "$PROXY_BIN" "$WORK/openrouter-proxy"
