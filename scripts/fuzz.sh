@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-30}
 [ $# -gt 0 ] && shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(http_request socks5 sni keys_csv config)
+[ ${#targets[@]} -gt 0 ] || targets=(http_request upstream_response socks5 sni keys_csv config)
 
 # libFuzzer ships in the compiler-rt package of the same version as Debian's default clang.
 if ! command -v clang++ >/dev/null; then
@@ -38,6 +38,7 @@ flags=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recov
 sources_for() {
   case "$1" in
     http_request) echo "src/http/parser.cpp src/http/headers.cpp" ;;
+    upstream_response) echo "src/http/parser.cpp src/http/headers.cpp src/keys/classify.cpp src/keys/sse.cpp src/keys/api_key.cpp src/forward/usage.cpp" ;;
     socks5) echo "src/proxy/socks5.cpp" ;;
     sni) echo "src/proxy/sni.cpp" ;;
     keys_csv) echo "src/keys/keys_csv.cpp src/keys/api_key.cpp" ;;
@@ -48,6 +49,7 @@ sources_for() {
 libs_for() {
   case "$1" in
     keys_csv) echo "-lcrypto" ;;
+    upstream_response) echo "-lboost_json -lcrypto" ;;
     config) echo "-lboost_url" ;;
     *) echo "" ;;
   esac
@@ -69,7 +71,7 @@ for target in "${targets[@]}"; do
   binary="$out/${target}_fuzz"
   echo "fuzz: building $target"
   extra=()
-  [ "$target" = http_request ] && extra=(-I/usr/share/include/llhttp "${llhttp_objects[@]}")
+  case "$target" in http_request | upstream_response) extra=(-I/usr/share/include/llhttp "${llhttp_objects[@]}") ;; esac
   # shellcheck disable=SC2046
   clang++ "${flags[@]}" "fuzz/${target}_fuzz.cpp" $(sources_for "$target") "${extra[@]}" \
     $(libs_for "$target") -o "$binary"

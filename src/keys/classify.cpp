@@ -84,7 +84,8 @@ error_info read_error(const json::value& root) {
     if (code->is_int64()) info.code = code->get_int64();
     else if (code->is_uint64()) info.code = static_cast<long long>(code->get_uint64());
     else if (code->is_string()) {
-      if (auto n = parse_number(code->get_string())) info.code = static_cast<long long>(*n);
+      // Within reason only: converting "1e300" to an integer would be undefined behaviour.
+      if (auto n = parse_number(code->get_string()); n && std::abs(*n) < 1e9) info.code = static_cast<long long>(*n);
     }
   }
   info.message = string_field(e, "message");
@@ -148,11 +149,11 @@ std::string finish_reason(std::string text) {
 
 std::string build_reason(unsigned status, const error_info& info, std::string_view body) {
   std::string text = std::to_string(status);
-  if (auto phrase = status_phrase(status); !phrase.empty()) text += " " + std::string(phrase);
+  if (auto phrase = status_phrase(status); !phrase.empty()) text.append(" ").append(phrase);
   if (info.parsed) {
-    if (!info.message.empty()) text += ": " + info.message;
+    if (!info.message.empty()) text.append(": ").append(info.message);
   } else if (!body.empty()) {
-    text += ": " + std::string(body.substr(0, max_reason_bytes));
+    text.append(": ").append(body.substr(0, max_reason_bytes));
   }
   std::string details;
   auto add = [&](std::string_view name, std::string_view value) {
@@ -306,6 +307,9 @@ std::optional<wall_time> parse_http_date(std::string_view text) {
   if (!ok) return std::nullopt;
   const auto it = std::find(months.begin(), months.end(), std::string_view(month));
   if (it == months.end() || hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 60) return std::nullopt;
+  // A wall-clock time_point (nanoseconds) holds the years 1678-2262 only; a date outside these
+  // bounds is no Retry-After anyone meant, and converting it would overflow.
+  if (year < 1900 || year > 2200) return std::nullopt;
   const std::chrono::year_month_day date{std::chrono::year(year),
                                          std::chrono::month(static_cast<unsigned>(it - months.begin() + 1)),
                                          std::chrono::day(static_cast<unsigned>(day))};

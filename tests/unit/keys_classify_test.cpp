@@ -190,6 +190,17 @@ TEST(KeysClassify, FirstStreamEventErrors) {
   EXPECT_EQ(provider->status, 502u);
 }
 
+TEST(KeysClassify, OutlandishNumbersInAnAnswerAreIgnored) {
+  // A code that no integer holds is no code (converting it was undefined behaviour); a
+  // Retry-After date past what the clock holds is no hint (the pool's default cool-down applies).
+  const auto huge = classify_sse_first_event(R"({"error":{"code":"1e300","message":"odd"}})", now);
+  ASSERT_TRUE(huge);
+  EXPECT_EQ(huge->kind, outcome_kind::transient);
+  const auto far = of(429, "{}", {{"Retry-After", "Wed, 26 Nov 2825 17:00:00 GMT"}});
+  EXPECT_EQ(far.kind, outcome_kind::key_cooldown);
+  EXPECT_FALSE(far.retry_after);
+}
+
 TEST(KeysClassify, FirstStreamEventThatIsNotAnError) {
   EXPECT_FALSE(classify_sse_first_event(R"({"id":"gen-1","choices":[{"delta":{"content":"Hi"}}]})", now));
   EXPECT_FALSE(classify_sse_first_event("[DONE]", now));
@@ -205,6 +216,12 @@ TEST(KeysClassify, HttpDateFormats) {
   EXPECT_FALSE(orp::keys::parse_http_date("Sun, 06 Foo 1994 08:49:37 GMT"));
   EXPECT_FALSE(orp::keys::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT trailing"));
   EXPECT_FALSE(orp::keys::parse_http_date("tomorrow"));
+  // Found by fuzz/upstream_response_fuzz.cpp: a year past 2262 overflowed the conversion to the
+  // clock's nanoseconds (undefined behaviour); such dates, and negative years, are refused.
+  EXPECT_FALSE(orp::keys::parse_http_date("Wed, 26 Nov 2825 17:00:00 GMT"));
+  EXPECT_FALSE(orp::keys::parse_http_date("Sun Nov  6 08:49:37 9999"));
+  EXPECT_FALSE(orp::keys::parse_http_date("Sun, 06 Nov -999 08:49:37 GMT"));
+  EXPECT_TRUE(orp::keys::parse_http_date("Fri, 31 Dec 2200 23:59:59 GMT"));
 }
 
 TEST(KeysClassify, RetryAfterValues) {
