@@ -1,5 +1,7 @@
 #include "keys/state_file.hpp"
 
+#include "keys/epoch_ms.hpp"
+
 #include "util/atomic_file.hpp"
 
 #include <boost/json.hpp>
@@ -19,12 +21,6 @@ namespace json = boost::json;
 using std::chrono::milliseconds;
 
 constexpr std::int64_t format_version = 1;
-
-std::int64_t to_epoch_ms(wall_time t) {
-  return std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count();
-}
-
-wall_time from_epoch_ms(std::int64_t ms) { return wall_time(std::chrono::duration_cast<wall_time::duration>(milliseconds(ms))); }
 
 class reader {
  public:

@@ -5,6 +5,7 @@
 #include <boost/json/value.hpp>
 
 #include <charconv>
+#include <cmath>
 
 namespace orp::state {
 namespace {
@@ -30,19 +31,15 @@ std::string text_of(const boost::json::object& o, std::string_view name) {
   if (v->is_string()) return std::string(v->as_string());
   if (v->is_int64()) return std::to_string(v->as_int64());
   if (v->is_uint64()) return std::to_string(v->as_uint64());
-  if (v->is_double()) return std::to_string(static_cast<std::int64_t>(v->as_double()));
+  // Whole numbers within int64 only: converting 1e300 would be undefined; out of range reads as 0.
+  if (v->is_double()) {
+    const double d = v->as_double();
+    return std::abs(d) < 9.2e18 ? std::to_string(static_cast<std::int64_t>(d)) : std::string();
+  }
   return {};
 }
 
 }  // namespace
-
-std::int64_t to_epoch_ms(keys::wall_time t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
-keys::wall_time from_epoch_ms(std::int64_t ms) {
-  return keys::wall_time(std::chrono::duration_cast<keys::wall_time::duration>(std::chrono::milliseconds(ms)));
-}
 
 fleet_record parse_record_fields(std::string_view fingerprint,
                                  const std::vector<std::pair<std::string, std::string>>& fields) {

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "keys/epoch_ms.hpp"
 #include "keys/key_pool.hpp"
 
 namespace orp::state {
@@ -37,8 +38,8 @@ struct fleet_record {
   std::optional<keys::wall_time> sent_at;
 };
 
-std::int64_t to_epoch_ms(keys::wall_time t);
-keys::wall_time from_epoch_ms(std::int64_t ms);
+using keys::from_epoch_ms;
+using keys::to_epoch_ms;
 
 // From HGETALL's field/value pairs; unknown fields are ignored, malformed numbers read as 0.
 fleet_record parse_record_fields(std::string_view fingerprint,

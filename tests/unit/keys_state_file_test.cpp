@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include "keys/epoch_ms.hpp"
 #include "keys/state_file.hpp"
 
 namespace {
@@ -151,6 +152,21 @@ TEST_F(KeysStateFile, SecretNeverAppearsInTheFile) {
 
 TEST_F(KeysStateFile, MissingFileIsNotAnError) {
   EXPECT_FALSE(orp::keys::load_state_file(dir_ / "absent.json"));
+}
+
+TEST_F(KeysStateFile, TimesBeyondTheClockAreClampedNotOverflowed) {
+  // A hand-edited or damaged file may hold any integer: converting epoch milliseconds past the
+  // clock's range to its nanoseconds overflowed (undefined; the sanitizer build stops on it).
+  const auto state = orp::keys::parse_state(
+      R"({"version":1,"saved_at_ms":-9223372036854775807,"keys":[)"
+      R"({"fingerprint":"ab","state":"cooling","cooling_until_ms":9223372036854775807}]})",
+      "mem");
+  ASSERT_EQ(state.keys.size(), 1u);
+  ASSERT_TRUE(state.keys.at("ab").cooling_until);
+  EXPECT_GT(*state.keys.at("ab").cooling_until, wall0 + std::chrono::hours(24 * 365 * 200));
+  ASSERT_TRUE(state.saved_at);
+  EXPECT_LT(*state.saved_at, wall0 - std::chrono::hours(24 * 365 * 200));
+  EXPECT_EQ(orp::keys::from_epoch_ms(orp::keys::to_epoch_ms(wall0)), wall0);
 }
 
 TEST_F(KeysStateFile, CorruptFilesGiveClearErrors) {

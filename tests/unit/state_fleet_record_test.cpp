@@ -114,6 +114,19 @@ TEST(StateFleetRecord, MalformedNumbersReadAsNothing) {
   EXPECT_EQ(r.counters.requests, 0u);
 }
 
+TEST(StateFleetRecord, OutOfRangeNumbersNeitherOverflowNorCount) {
+  // Whatever another instance (or anything with access to Redis) wrote: a double past int64 was
+  // converted unchecked, and epoch milliseconds past the clock's range overflowed its nanoseconds.
+  auto m = decode_message(R"({"fp":"ab","ver":1e300,"cool_until":9.0e18,"t":"9223372036854775807"})");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->version, 0u);
+  ASSERT_TRUE(m->cooling_until);
+  EXPECT_GT(*m->cooling_until, std::chrono::system_clock::now() + std::chrono::hours(24 * 365 * 200));
+  auto r = parse_record_fields("fp1", {{"cool_until", "9223372036854775807"}});
+  ASSERT_TRUE(r.cooling_until);
+  EXPECT_EQ(*r.cooling_until, orp::keys::from_epoch_ms(9223372036854775807));
+}
+
 TEST(StateRedisScripts, NamesUseTheFingerprintAndTheDatabase) {
   EXPECT_EQ(key_name("0123456789abcdef"), "orp:key:0123456789abcdef");
   EXPECT_EQ(probe_lock_name("0123456789abcdef"), "orp:probe:0123456789abcdef");
