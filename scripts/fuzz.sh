@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-30}
 [ $# -gt 0 ] && shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(http_request upstream_response stored_state socks5 sni keys_csv config)
+[ ${#targets[@]} -gt 0 ] || targets=(http_request upstream_response stored_state client_auth socks5 sni keys_csv config)
 
 # libFuzzer ships in the compiler-rt package of the same version as Debian's default clang.
 if ! command -v clang++ >/dev/null; then
@@ -40,6 +40,7 @@ sources_for() {
     http_request) echo "src/http/parser.cpp src/http/headers.cpp" ;;
     upstream_response) echo "src/http/parser.cpp src/http/headers.cpp src/keys/classify.cpp src/keys/sse.cpp src/keys/api_key.cpp src/forward/usage.cpp" ;;
     stored_state) echo "src/keys/key_pool.cpp src/keys/state_file.cpp src/keys/api_key.cpp src/keys/backoff.cpp src/keys/classify.cpp src/keys/keys_csv.cpp src/state/fleet_record.cpp src/state/fleet_view.cpp src/util/atomic_file.cpp" ;;
+    client_auth) echo "src/proxy/proxy_auth.cpp src/upstream/target.cpp src/config/settings.cpp src/config/settings_table.cpp" ;;
     socks5) echo "src/proxy/socks5.cpp" ;;
     sni) echo "src/proxy/sni.cpp" ;;
     keys_csv) echo "src/keys/keys_csv.cpp src/keys/api_key.cpp" ;;
@@ -52,6 +53,7 @@ libs_for() {
     keys_csv) echo "-lcrypto" ;;
     upstream_response | stored_state) echo "-lboost_json -lcrypto" ;;
     config) echo "-lboost_url" ;;
+    client_auth) echo "-lcrypto -lboost_url" ;;
     *) echo "" ;;
   esac
 }
