@@ -1,7 +1,6 @@
 #include "keys/state_file.hpp"
 
 #include "keys/epoch_ms.hpp"
-
 #include "util/atomic_file.hpp"
 
 #include <boost/json.hpp>
