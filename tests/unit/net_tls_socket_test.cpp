@@ -71,21 +71,47 @@ TEST(NetTlsSocket, CloseNotifyIsEofAndABareCloseIsTruncation) {
     });
   }
   {
+    // The upstream leg (the proxy as TLS client) tells a bare close from a close_notify.
     tls_pair p;
     ASSERT_FALSE(p.handshake().second);
     p.run([&]() -> asio::awaitable<void> {
-      // Read what the server sent (its session tickets, then "x") first: closing a socket with
-      // unread data makes the kernel answer with a reset instead of a FIN.
       EXPECT_FALSE(co_await write_all(*p.server, asio::buffer("x", 1), clock::now() + 5s));
       char one[8];
       auto [rec, rn] = co_await read_some(*p.client, asio::buffer(one), clock::now() + 5s);
       EXPECT_FALSE(rec);
-      p.client->lowest_layer().close();
+      p.server->lowest_layer().close();
       char buf[64];
-      auto [ec, n] = co_await read_some(*p.server, asio::buffer(buf), clock::now() + 5s);
+      auto [ec, n] = co_await read_some(*p.client, asio::buffer(buf), clock::now() + 5s);
       EXPECT_EQ(ec, asio::ssl::error::stream_truncated) << ec.message();
     });
   }
+}
+
+TEST(NetTlsSocket, AClientsBareCloseEndsTheClientLegCleanlyAndKeepsItsSession) {
+  // Many clients close without close_notify. On the client leg that is a plain end of stream
+  // (HTTP's framing catches a cut message), and the client's session stays in the cache to be
+  // resumed: as a TLS error it would be dropped (SSL_OP_IGNORE_UNEXPECTED_EOF, tls/contexts.cpp).
+  tls_pair p;
+  ASSERT_FALSE(p.handshake().second);
+  p.run([&]() -> asio::awaitable<void> {
+    // Read what the server sent (its session ticket, then "x") first: closing a socket with
+    // unread data makes the kernel answer with a reset instead of a FIN.
+    EXPECT_FALSE(co_await write_all(*p.server, asio::buffer("x", 1), clock::now() + 5s));
+    char one[8];
+    auto [rec, rn] = co_await read_some(*p.client, asio::buffer(one), clock::now() + 5s);
+    EXPECT_FALSE(rec);
+    p.client->lowest_layer().close();
+    char buf[64];
+    auto [ec, n] = co_await read_some(*p.server, asio::buffer(buf), clock::now() + 5s);
+    EXPECT_EQ(ec, asio::error::eof) << ec.message();
+    co_await shutdown(*p.server, 200ms);
+  });
+  SSL* server = p.server->native_handle();
+  SSL_CTX* ctx = SSL_get_SSL_CTX(server);  // the leaf cache's, alive as long as p
+  EXPECT_EQ(SSL_SESSION_is_resumable(SSL_get_session(server)), 1);
+  EXPECT_EQ(SSL_CTX_sess_number(ctx), 1);
+  p.server.reset();  // freeing the SSL object must not drop the session either
+  EXPECT_EQ(SSL_CTX_sess_number(ctx), 1);
 }
 
 TEST(NetTlsSocket, SilentPeerTimesOut) {
