@@ -18,6 +18,12 @@
 #   --heaptrack      only profile memory: the proxy under heaptrack while it holds 1,000 open SSE
 #                    streams (what each stream costs, by allocation site); writes
 #                    bench/results/<timestamp>-heaptrack.txt
+#   --compare BIN    only an A/B of this build's proxy against another binary BIN (an older build,
+#                    say): keep-alive at 32 and 1 connections and new TLS connections (full and
+#                    resumed), the two taking turns over several rounds on one nginx upstream, same
+#                    pinning; prints medians and ranges side by side and writes
+#                    bench/results/<timestamp>-compare.txt. The way to show a change is faster here,
+#                    where runs minutes apart differ by 10-30 %.
 #   --keep           keep the work directory (configs, logs) under /tmp
 # BENCH_PROXY_PRELOAD=LIB runs the proxy with LD_PRELOAD=LIB (e.g. another malloc, to compare).
 #
@@ -29,7 +35,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-QUICK=0 BUILD=1 MITM=1 MICRO=0 CALLGRIND=0 PERF=0 HEAPTRACK=0 KEEP=0
+QUICK=0 BUILD=1 MITM=1 MICRO=0 CALLGRIND=0 PERF=0 HEAPTRACK=0 KEEP=0 COMPARE=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
@@ -40,7 +46,11 @@ while [ $# -gt 0 ]; do
     --perf) PERF=1 ;;
     --heaptrack) HEAPTRACK=1 ;;
     --keep) KEEP=1 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    --compare)
+      [ $# -ge 2 ] || { echo "bench.sh: --compare needs a proxy binary" >&2; exit 2; }
+      COMPARE=$(realpath "$2") && [ -x "$COMPARE" ] || { echo "bench.sh: --compare: $2 is not an executable" >&2; exit 2; }
+      shift ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -505,6 +515,73 @@ if [ "$HEAPTRACK" -eq 1 ]; then
   } >"$HT_TXT"
   cat "$HT_TXT"
   echo "profile: $HT_TXT"
+  exit 0
+fi
+
+# ---- A/B against another binary (--compare) ---------------------------------------------------
+if [ -n "$COMPARE" ]; then
+  MITM=0 ensure_packages
+  build_all
+  make_pki
+  cp "$COMPARE" "$WORK/openrouter-proxy-other"
+  THIS_BIN=$PROXY_BIN OTHER_BIN=$WORK/openrouter-proxy-other
+  CMP_ROUNDS=5 CMP_RPS32=2000 CMP_RPS1=3000 CMP_CONNECT=1000
+  [ "$QUICK" -eq 1 ] && CMP_ROUNDS=2 CMP_RPS32=400 CMP_RPS1=1000 CMP_CONNECT=300
+  start_nginx
+  log "nginx on $NGINX_PORT (pid $NGINX_PID); $PIN_NOTE; $CMP_ROUNDS rounds, this build and $COMPARE taking turns"
+  for round in $(seq "$CMP_ROUNDS"); do
+    for side in this other; do
+      PROXY_BIN=$THIS_BIN
+      [ "$side" = other ] && PROXY_BIN=$OTHER_BIN
+      start_proxy "cmp_$side" 1 "$NGINX_PORT" 1
+      VIA=(--connect "$PROXY_ADDR" --proxy --ca "$PROXY_CA" --watch-pid "$PROXY_PID")
+      loadgen "cmp_${side}_rps32_r$round" --mode rps "${VIA[@]}" --conns 32 --requests "$CMP_RPS32" --warmup 5 \
+        --time-limit "$RPS_LIMIT"
+      loadgen "cmp_${side}_rps1_r$round" --mode rps "${VIA[@]}" --conns 1 --requests "$CMP_RPS1" --warmup 50 \
+        --time-limit "$RPS_LIMIT"
+      loadgen "cmp_${side}_full_r$round" --mode connect "${VIA[@]}" --conns 4 --requests "$CMP_CONNECT" \
+        --time-limit "$RPS_LIMIT"
+      loadgen "cmp_${side}_resumed_r$round" --mode connect "${VIA[@]}" --conns 4 --requests "$CMP_CONNECT" \
+        --time-limit "$RPS_LIMIT" --resume
+      stop_proxy
+    done
+  done
+  STAMP=$(date +%Y%m%d-%H%M%S)
+  mkdir -p bench/results
+  CMP_TXT=bench/results/$STAMP-compare.txt
+  {
+    echo "openrouter-proxy A/B, $(date -u '+%Y-%m-%d %H:%M:%S') UTC: scripts/bench.sh --compare $COMPARE"
+    echo "this: $ROOT/$BUILD_DIR/openrouter-proxy ($(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ', uncommitted changes'))"
+    echo "other: $COMPARE"
+    echo "$CMP_ROUNDS rounds, the two taking turns; $PIN_NOTE; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo
+    $PY - "$RESULTS" <<'PYEOF'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+def values(side, kind, key):
+    return [r[key] for r in rows if r["label"].startswith("cmp_%s_%s_r" % (side, kind)) and r.get(key) is not None
+            and not r.get("errors")]
+metrics = [("req/s, 32 conns", "rps32", "rps", True), ("CPU-s per 1k requests, 32 conns", "rps32", "proc_cpu_s_per_1k_req", False),
+           ("CPU-s per 1k requests, 1 conn", "rps1", "proc_cpu_s_per_1k_req", False),
+           ("p50 ms, 1 conn", "rps1", "lat_p50_ms", False),
+           ("CPU ms per new connection, full", "full", "proc_cpu_ms_per_conn", False),
+           ("CPU ms per new connection, resumed", "resumed", "proc_cpu_ms_per_conn", False)]
+print("%-38s | %-28s | %-28s | %s" % ("metric (median, range)", "this", "other", "this / other"))
+print("-" * 38 + "-+-" + "-" * 28 + "-+-" + "-" * 28 + "-+-------------")
+def num(x):
+    return "{:,.0f}".format(x) if abs(x) >= 1000 else "%.4g" % x
+def cell(v):
+    return "%s (%s-%s)" % (num(statistics.median(v)), num(min(v)), num(max(v))) if v else "n/a"
+for name, kind, key, higher_better in metrics:
+    a, b = values("this", kind, key), values("other", kind, key)
+    ratio = "%.3f" % (statistics.median(a) / statistics.median(b)) if a and b and statistics.median(b) else "n/a"
+    print("%-38s | %-28s | %-28s | %s%s" % (name, cell(a), cell(b), ratio, "  (higher is better)" if higher_better else ""))
+errors = [r["label"] for r in rows if r.get("errors")]
+if errors:
+    print("\nrounds with errors (left out): " + ", ".join(errors))
+PYEOF
+  } | tee "$CMP_TXT"
+  echo "results: $CMP_TXT"
   exit 0
 fi
 
