@@ -182,11 +182,12 @@ inline asio::awaitable<error_code> handshake(tls_stream& stream, bool server, cl
   co_return timed_out_if(dl, co_await stream.handshake(server));
 }
 
-// TLS close_notify with a deadline: a peer can stall SSL_shutdown forever.
+// TLS close_notify with a deadline: a peer can stall SSL_shutdown forever. Under a watchdog of its
+// own, like the handshake: every intercepted connection ends here.
 inline asio::awaitable<void> shutdown(tls_stream& stream, clock::duration limit) {
-  using namespace asio::experimental::awaitable_operators;
-  asio::steady_timer timer(stream.get_executor(), limit);
-  co_await (stream.shutdown() || timer.async_wait(use_tuple));
+  deadline dl(stream.next_layer());
+  dl.expires_at(coarse_now() + limit);
+  co_await stream.shutdown();
 }
 
 inline asio::awaitable<error_code> connect(tcp::socket& socket, const tcp::resolver::results_type& endpoints,

@@ -228,11 +228,12 @@ struct first_message {
 asio::awaitable<first_message> read_first_message(net::tcp::socket& socket, const std::string& client,
                                                   shared_context& shared) {
   first_message out;
-  auto deadline = clock::now() + shared.lim.header_timeout;
+  const auto deadline = net::coarse_now() + shared.lim.header_timeout;
+  net::deadline dl(socket);  // one watchdog for all the reads, not a timer raced per read
   auto buf = std::make_unique<char[]>(16 * 1024);
   http::request_parser parser(shared.lim.max_head_bytes);
   while (true) {
-    auto [ec, n] = co_await net::read_some(socket, asio::buffer(buf.get(), 16 * 1024), deadline);
+    auto [ec, n] = co_await net::read_some(socket, asio::buffer(buf.get(), 16 * 1024), dl, deadline);
     if (ec) {
       if (ec == asio::error::timed_out && !out.bytes.empty())
         co_await refuse(socket, 408, "request head not received in time");
