@@ -58,15 +58,18 @@ void usage_scanner::scan_lines(std::string_view piece) {
       return;
     }
     auto end = piece.substr(0, nl);
-    if (!overflow_) {
+    // A line longer than kMaxLine is skipped whether it came in one piece or several.
+    if (!overflow_ && line_.size() + end.size() <= kMaxLine) {
       if (line_.empty()) {
         consider(end);
       } else {
         line_.append(end);
         consider(line_);
-        line_.clear();
-        if (line_.capacity() > 1024) std::string().swap(line_);  // one long line is not kept for the rest
       }
+    }
+    if (!line_.empty()) {
+      line_.clear();
+      if (line_.capacity() > 1024) std::string().swap(line_);  // one long line is not kept for the rest
     }
     overflow_ = false;
     piece.remove_prefix(nl + 1);
@@ -88,6 +91,9 @@ void usage_scanner::scan(std::string_view piece) {
 
 void usage_scanner::apply(log::access_record& rec) const {
   std::string_view text(events_ ? usage_line_ : tail_);
+  // tail_ holds at least the body's last kTail bytes, more depending on how the body was split
+  // into reads: looking at exactly those makes the result the same however the bytes arrived.
+  if (!events_ && text.size() > kTail) text.remove_prefix(text.size() - kTail);
   auto at = text.rfind("\"usage\"");
   if (at == std::string_view::npos) return;
   rec.prompt_tokens = number_at<std::int64_t>(text, member_value(text, "prompt_tokens", at));

@@ -56,6 +56,28 @@ TEST(UsageScanner, StreamWithoutUsageReportsNone) {
   EXPECT_FALSE(rec.cost);
 }
 
+// Found by fuzz/upstream_response_fuzz.cpp: the same bytes gave different answers depending on
+// how they were split into reads, because the completion's kept tail was longer after small reads
+// (a "usage" just beyond the last 4 KiB counted only then), and a complete line over the line
+// limit counted when it came in one piece but not in several. Both now depend on the bytes only.
+TEST(UsageScanner, TheAnswerDoesNotDependOnTheReads) {
+  const std::string early_usage = R"({"usage":{"prompt_tokens":1,"completion_tokens":2,"cost":3}})";
+  const std::string completion = early_usage + std::string(4096 + 10, ' ') + "}";
+  const std::string long_line = "data: " + std::string(64 * 1024, 'y') + R"({"usage":{"completion_tokens":9}})" + "\n\n";
+  for (const auto& [body, events] : {std::pair{completion, false}, std::pair{long_line, true}}) {
+    usage_scanner whole(events);
+    whole.scan(body);
+    log::access_record expected;
+    whole.apply(expected);
+    for (std::size_t piece : {std::size_t{1}, std::size_t{7}, std::size_t{90}, std::size_t{4095}, std::size_t{40000}}) {
+      auto rec = scan_in_pieces(body, events, piece);
+      EXPECT_EQ(rec.prompt_tokens, expected.prompt_tokens) << "pieces of " << piece << ", events " << events;
+      EXPECT_EQ(rec.completion_tokens, expected.completion_tokens) << "pieces of " << piece << ", events " << events;
+      EXPECT_EQ(rec.cost.has_value(), expected.cost.has_value()) << "pieces of " << piece << ", events " << events;
+    }
+  }
+}
+
 // A long stream whose events arrive whole holds no buffer between them; a line longer than the
 // limit is skipped and does not stop a later usage line from being found.
 TEST(UsageScanner, LongStreamHoldsAlmostNothing) {
