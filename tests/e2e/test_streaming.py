@@ -23,7 +23,12 @@ class StreamingTest(h.ProxyTestCase):
             extra_headers=["X-Fake-Events: %d" % events, "X-Fake-Interval-Ms: %d" % interval_ms]), API)
         return h.curl_stream(args, **kwargs)
 
+    def access_lines(self):
+        return [l for l in self.proxy.log_text().splitlines() if " access " in l]
+
     def test_twenty_events_arrive_spread_out(self):
+        # The class shares one proxy: earlier tests' access lines are in the log already.
+        logged_before = len(self.access_lines())
         res = self.stream(20, 100, timeout=30)
         self.assertEqual(res.returncode, 0, res.stderr + "\n" + self.proxy.diagnostics())
         payloads = res.data_payloads()
@@ -45,8 +50,9 @@ class StreamingTest(h.ProxyTestCase):
                                 % ["%.3f" % g for g in gaps])
         # The stream's final event carries usage: the access line reports it.
         usage = json.loads(payloads[20])["usage"]
-        line = h.wait_until(lambda: [l for l in self.proxy.log_text().splitlines() if " access " in l],
-                            5, message="the access line")[-1]
+        # The line is written once the proxy has finished the request, which may be just after curl
+        # has read the last byte: wait for this request's line, not any line.
+        line = h.wait_until(lambda: self.access_lines()[logged_before:], 5, message="this stream's access line")[-1]
         self.assertIn("prompt_tokens=%d completion_tokens=%d" % (usage["prompt_tokens"], usage["completion_tokens"]),
                       line)
         rec = self.fake.requests(h.CHAT_PATH)[0]
