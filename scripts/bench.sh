@@ -384,6 +384,14 @@ keys = ("rps", "lat_p50_ms", "lat_p99_ms", "proc_cpu_s_per_1k_req", "rss_kib_per
 print(", ".join("%s=%s" % (k, r[k]) for k in keys if r.get(k) not in (None, "")))')"
 }
 
+# connect_row LABEL N [--resume]: N new TLS connections through the proxy in VIA (4 at a time,
+# one request each), full handshakes or resuming the previous connection's session.
+connect_row() {
+  local label=$1 n=$2
+  shift 2
+  loadgen "$label" --mode connect "${VIA[@]}" --conns 4 --requests "$n" --time-limit "$RPS_LIMIT" "$@"
+}
+
 # ---- profiles (--callgrind, --perf, --heaptrack): one tool, one load, a text report -------------
 # profile_prologue TOOL DEBIAN-PACKAGE: the tool (installed when missing), the binaries and the PKI.
 profile_prologue() {
@@ -539,10 +547,8 @@ if [ -n "$COMPARE" ]; then
         --time-limit "$RPS_LIMIT"
       loadgen "cmp_${side}_rps1_r$round" --mode rps "${VIA[@]}" --conns 1 --requests "$CMP_RPS1" --warmup 50 \
         --time-limit "$RPS_LIMIT"
-      loadgen "cmp_${side}_full_r$round" --mode connect "${VIA[@]}" --conns 4 --requests "$CMP_CONNECT" \
-        --time-limit "$RPS_LIMIT"
-      loadgen "cmp_${side}_resumed_r$round" --mode connect "${VIA[@]}" --conns 4 --requests "$CMP_CONNECT" \
-        --time-limit "$RPS_LIMIT" --resume
+      connect_row "cmp_${side}_full_r$round" "$CMP_CONNECT"
+      connect_row "cmp_${side}_resumed_r$round" "$CMP_CONNECT" --resume
       stop_proxy
     done
   done
@@ -621,10 +627,8 @@ loadgen orp1_rps1 --mode rps "${VIA[@]}" --conns 1 --requests "$RPS1_REQ" --warm
 # 2. New connections: a full handshake each, then resuming the previous session (tickets).
 #    Three rounds as well: the CPU per connection moves by 20-30 % between runs here.
 for round in $(seq "$ROUNDS"); do
-  loadgen "orp_connect_full_r$round" --mode connect "${VIA[@]}" --conns 4 --requests "$CONNECT_N" \
-    --time-limit "$RPS_LIMIT"
-  loadgen "orp_connect_resume_r$round" --mode connect "${VIA[@]}" --conns 4 --requests "$CONNECT_N" \
-    --time-limit "$RPS_LIMIT" --resume
+  connect_row "orp_connect_full_r$round" "$CONNECT_N"
+  connect_row "orp_connect_resume_r$round" "$CONNECT_N" --resume
 done
 stop_proxy
 
