@@ -37,7 +37,9 @@ class SocksTest(harness.ProxyTestCase):
                     *chat_args(), CHAT_URL], metrics=True)
         self.assertEqual((res.returncode, res.status), (0, 200), res.stderr + self.proxy.diagnostics())
         self.assertEqual(pool_key_seen(self.fake), ["Bearer " + POOL_KEY_A])
-        self.assertIn("mode=socks", self.proxy.log_text())
+        # The access line is written after the response went out and flushed on the worker's next
+        # turn: curl can be done before that.
+        harness.wait_until(lambda: "mode=socks" in self.proxy.log_text(), 5, message="access line with mode=socks")
 
     def test_curl_socks5_to_tunnelled_host(self):
         # curl resolves localhost itself (socks5, not socks5h): an IPv4 target, tunnelled untouched.
