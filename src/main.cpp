@@ -60,7 +60,7 @@ std::string mimalloc_in_use() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run_command(int argc, char** argv) {
   CLI::App app{"openrouter-proxy: one pool of OpenRouter keys for every tool, via HTTPS_PROXY"};
 #ifdef ORP_HAVE_MIMALLOC
   orp::util::set_allocator_name(mimalloc_in_use());
@@ -128,4 +128,17 @@ int main(int argc, char** argv) {
   if (*keys_check) return orp::app::keys_check(cfg);
   if (*keys_status) return orp::app::keys_status(cfg);
   return orp::app::run(cfg, orp::app::run_options{ready_file});
+}
+
+// Every command reports its own errors (one line, exit code 2 for bad input); this is the net for
+// what none of them expected, so that it still ends with a line instead of std::terminate's abort.
+int main(int argc, char** argv) {
+  try {
+    return run_command(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "openrouter-proxy: unexpected error: " << e.what() << "\n";
+  } catch (...) {
+    std::cerr << "openrouter-proxy: unexpected error\n";
+  }
+  return 1;
 }

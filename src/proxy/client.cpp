@@ -88,8 +88,9 @@ asio::awaitable<void> intercept(net::tcp::socket socket, std::string host, const
   // The session runs as a coroutine of its own, taking the connection's count with it: the
   // frames that brought the connection here (serve_client, route, intercept: about 2.5 KiB) are
   // freed instead of being held for the connection's whole life, which for a stream can be minutes.
-  asio::co_spawn(stream.get_executor(),
-                 intercepted_session(std::move(stream), std::move(info), std::move(open), shared, w),
+  // The executor is taken before the stream is moved: co_spawn's arguments have no set order.
+  auto ex = stream.get_executor();
+  asio::co_spawn(ex, intercepted_session(std::move(stream), std::move(info), std::move(open), shared, w),
                  log_unexpected_exception);
 }
 
