@@ -29,8 +29,9 @@ class BenchToolsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.pki = h.make_test_pki()
-        cls.sse = subprocess.Popen([tool("sse_server"), "--cert", cls.pki.server_cert, "--key", cls.pki.server_key,
-                                    "--time-limit", "240"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        cls.sse = subprocess.Popen(h.with_parent_death([tool("sse_server"), "--cert", cls.pki.server_cert,
+                                                        "--key", cls.pki.server_key, "--time-limit", "240"]),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             line = cls.sse.stdout.readline()
             cls.sse_port = json.loads(line)["port"]

@@ -48,6 +48,17 @@ def clean_env(extra=None):
     return env
 
 
+# Servers a test starts get SIGTERM from the kernel when the test process dies, even by SIGKILL
+# (ctest's --timeout) or an interrupted run, so none is left behind; stop_process() is still the
+# normal way. setpriv (util-linux) execs the command, so the PID is the server's own. Only for
+# processes started from the test's main thread: the signal follows the thread that forked.
+DIE_WITH_TEST = ["setpriv", "--pdeathsig", "TERM", "--"] if shutil.which("setpriv") else []
+
+
+def with_parent_death(cmd):
+    return DIE_WITH_TEST + list(cmd)
+
+
 def wait_until(predicate, timeout, interval=0.02, message="condition"):
     """Poll predicate() until it returns a truthy value; raise AssertionError at the deadline."""
     deadline = time.monotonic() + timeout
@@ -215,8 +226,8 @@ class FakeOpenRouter:
     def start(self):
         self._stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            [PYTHON, FAKE_SCRIPT, "--cert", self.cert, "--key", self.key, "--port", "0",
-             *self.args],
+            with_parent_death([PYTHON, FAKE_SCRIPT, "--cert", self.cert, "--key", self.key, "--port", "0",
+                               *self.args]),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
             env=clean_env({"PYTHONDONTWRITEBYTECODE": "1"}))
         fd = self.proc.stdout.fileno()
@@ -471,7 +482,7 @@ class Proxy:
         self._out = open(os.path.join(self.dir, "stdout.txt"), "ab")
         self._err = open(os.path.join(self.dir, "stderr.txt"), "ab")
         self.returncode = None
-        self.proc = subprocess.Popen(self.command(), cwd=self.dir, stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(with_parent_death(self.command()), cwd=self.dir, stdin=subprocess.DEVNULL,
                                      stdout=self._out, stderr=self._err,
                                      env=clean_env(self.env))
         deadline = time.monotonic() + self.ready_timeout
@@ -643,7 +654,7 @@ class RedisServer:
             cmd += ["--requirepass", self.password]
         log = open(os.path.join(self.dir, "redis.log"), "ab")
         try:
-            self.proc = subprocess.Popen(cmd, cwd=self.dir, stdin=subprocess.DEVNULL, stdout=log,
+            self.proc = subprocess.Popen(with_parent_death(cmd), cwd=self.dir, stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, env=clean_env())
         finally:
             log.close()
