@@ -47,14 +47,20 @@ orp::config::settings load_settings(const common_options& o) {
 #ifdef ORP_HAVE_MIMALLOC
 // Linking mimalloc replaces malloc for the whole process (OpenSSL's record buffers included) only
 // if the dynamic linker finds its symbols before the C library's: checked here on a real block
-// rather than assumed from the build.
-std::string mimalloc_in_use() {
+// rather than assumed from the build. When it is mimalloc, heap trims after a burst are its own
+// collection of the calling thread's heap (util/allocator.hpp).
+void note_allocator() {
   void* block = std::malloc(64);
   const bool ours = mi_is_in_heap_region(block);
   std::free(block);
+  if (!ours) {
+    orp::util::set_allocator_name("glibc malloc (mimalloc linked but not in use)");
+    return;
+  }
   const int v = mi_version();
-  if (ours) return "mimalloc " + std::to_string(v / 100) + "." + std::to_string(v / 10 % 10) + "." + std::to_string(v % 10);
-  return "glibc malloc (mimalloc linked but not in use)";
+  orp::util::set_allocator_name("mimalloc " + std::to_string(v / 100) + "." + std::to_string(v / 10 % 10) + "." +
+                                std::to_string(v % 10));
+  orp::util::set_heap_trim([] { mi_collect(true); });
 }
 #endif
 
@@ -63,7 +69,7 @@ std::string mimalloc_in_use() {
 static int run_command(int argc, char** argv) {
   CLI::App app{"openrouter-proxy: one pool of OpenRouter keys for every tool, via HTTPS_PROXY"};
 #ifdef ORP_HAVE_MIMALLOC
-  orp::util::set_allocator_name(mimalloc_in_use());
+  note_allocator();
 #endif
   app.set_version_flag("--version",
                        std::string("openrouter-proxy ") + ORP_VERSION + " (allocator: " + orp::util::allocator_name() + ")");

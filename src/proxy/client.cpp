@@ -268,7 +268,7 @@ asio::awaitable<first_message> read_first_message(net::tcp::socket& socket, cons
 }  // namespace
 
 asio::awaitable<void> serve_client(net::tcp::socket socket, shared_context& shared, worker& w) {
-  scoped_count open(shared.open_connections);
+  scoped_count open(shared.open_connections, &w);
   error_code ignored;
   socket.set_option(net::tcp::no_delay(true), ignored);
   std::string client = peer_of(socket);

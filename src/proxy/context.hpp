@@ -17,6 +17,7 @@
 #include "proxy/proxy_auth.hpp"
 #include "tls/leaf_cache.hpp"
 #include "upstream/connection_pool.hpp"
+#include "util/allocator.hpp"
 
 namespace orp::proxy {
 
@@ -62,14 +63,25 @@ struct shared_context {
 // thrown is a bug, logged, not fatal.
 void log_unexpected_exception(std::exception_ptr e);
 
+struct worker;
+// A connection of worker w has opened / closed (on w's thread): its burst_trim count.
+void connection_opened(worker& w);
+void connection_closed(worker& w);
+
 // Counts itself in for its lifetime; moving it hands the count over (a connection's count
-// follows the connection into the coroutine that serves it).
+// follows the connection into the coroutine that serves it). Given a worker, it counts in that
+// worker's own connection count too.
 class scoped_count {
  public:
-  explicit scoped_count(std::atomic<std::int64_t>& counter) : n_(&counter) { ++*n_; }
-  scoped_count(scoped_count&& other) noexcept : n_(std::exchange(other.n_, nullptr)) {}
+  explicit scoped_count(std::atomic<std::int64_t>& counter, worker* w = nullptr) : n_(&counter), w_(w) {
+    ++*n_;
+    if (w_) connection_opened(*w_);
+  }
+  scoped_count(scoped_count&& other) noexcept
+      : n_(std::exchange(other.n_, nullptr)), w_(std::exchange(other.w_, nullptr)) {}
   ~scoped_count() {
     if (n_) --*n_;
+    if (w_) connection_closed(*w_);
   }
   scoped_count(const scoped_count&) = delete;
   scoped_count& operator=(const scoped_count&) = delete;
@@ -79,10 +91,15 @@ class scoped_count {
 
  private:
   std::atomic<std::int64_t>* n_;
+  worker* w_;
 };
 
 struct worker {
+  // Declared before io so that it outlives the connections io's destruction tears down.
+  util::burst_trim trim;
+  std::atomic<std::uint64_t> heap_trims{0};
   net::asio::io_context io{1};
+  net::asio::steady_timer trim_timer{io};  // the scheduled heap trim
   // Frees the TLS record buffers of this worker's quiet connections; installed on its thread.
   net::idle_buffers buffers{io.get_executor()};
   std::unique_ptr<upstream::connection_pool> pool;

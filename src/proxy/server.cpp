@@ -23,6 +23,24 @@ void log_unexpected_exception(std::exception_ptr e) {
 namespace asio = net::asio;
 using net::error_code;
 
+void connection_opened(worker& w) { w.trim.opened(); }
+
+// How long after a burst has halved its heap is trimmed: the rest of the burst usually closes
+// within it, so pages its connections shared are free by then.
+constexpr std::chrono::seconds heap_trim_delay{1};
+
+void connection_closed(worker& w) {
+  // Not while the worker is shutting down (its io_context stopped, connections torn down).
+  if (!w.trim.closed() || w.io.stopped()) return;
+  w.trim_timer.expires_after(heap_trim_delay);
+  w.trim_timer.async_wait([&w](const error_code& ec) {
+    if (ec) return;  // shutting down
+    util::trim_heap();
+    w.trim.trimmed();
+    w.heap_trims.fetch_add(1, std::memory_order_relaxed);
+  });
+}
+
 server::server(asio::io_context& main_io, shared_context& shared, keys::key_pool& keys,
                const forward::forward_settings& fwd, const upstream_options& up, unsigned workers,
                admin::metrics* metrics)
@@ -115,8 +133,9 @@ void server::render_metrics(std::string& out) const {
 void server::add_stats(boost::json::object& o) const {
   o["open_connections"] = shared_.open_connections.load();
   o["requests_in_flight"] = shared_.active_requests.load();
-  std::uint64_t connects = 0, reuses = 0, checked = 0, retried = 0;
+  std::uint64_t connects = 0, reuses = 0, checked = 0, retried = 0, trims = 0;
   for (const auto& w : workers_) {
+    trims += w->heap_trims.load(std::memory_order_relaxed);
     const auto& s = w->pool->stats();
     connects += s.connects;
     reuses += s.reuses;
@@ -129,6 +148,7 @@ void server::add_stats(boost::json::object& o) const {
   o["upstream_stale_retried"] = retried;    // found closed on use, request sent again
   o["tls_full_handshakes"] = shared_.tls_full_handshakes.load();        // intercepted clients
   o["tls_resumed_handshakes"] = shared_.tls_resumed_handshakes.load();  // ... resuming a session
+  o["heap_trims"] = trims;  // freed memory given back after a burst of connections (util/allocator.hpp)
 }
 
 void server::stop_accepting() {

@@ -9,7 +9,6 @@ full and resumed handshakes (/stats, /metrics) must agree with what the clients 
 import json
 import os
 import re
-import socket
 import ssl
 import sys
 import unittest
@@ -22,60 +21,7 @@ KEYS = ((h.POOL_KEY_A, "pool-a"),)
 API = "https://openrouter.ai" + h.CHAT_PATH
 
 
-class Connection:
-    """One client connection: CONNECT through the proxy, then TLS with the proxy's CA."""
-
-    def __init__(self, proxy, context, session=None, timeout=10):
-        raw = socket.create_connection(("127.0.0.1", proxy.port), timeout=timeout)
-        try:
-            raw.sendall(b"CONNECT openrouter.ai:443 HTTP/1.1\r\nHost: openrouter.ai:443\r\n\r\n")
-            answer = b""
-            while b"\r\n\r\n" not in answer:
-                chunk = raw.recv(4096)
-                if not chunk:
-                    raise AssertionError("the proxy closed the connection after CONNECT: %r" % answer)
-                answer += chunk
-            if not answer.startswith(b"HTTP/1.1 200"):
-                raise AssertionError("CONNECT refused: %r" % answer)
-            self.tls = context.wrap_socket(raw, server_hostname=HOST, session=session)
-        except BaseException:
-            raw.close()
-            raise
-
-    def chat(self):
-        """One keep-alive request; returns (status, body)."""
-        body = h.chat_body().encode()
-        self.tls.sendall(b"POST /api/v1/chat/completions HTTP/1.1\r\nHost: openrouter.ai\r\n"
-                         b"Authorization: Bearer " + h.CLIENT_KEY.encode() + b"\r\n"
-                         b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = self.tls.recv(65536)
-            if not chunk:
-                raise AssertionError("connection closed before the answer's head: %r" % data)
-            data += chunk
-        head, rest = data.split(b"\r\n\r\n", 1)
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
-        length = next(int(l.split(":", 1)[1]) for l in lines[1:] if l.lower().startswith("content-length:"))
-        while len(rest) < length:
-            chunk = self.tls.recv(65536)
-            if not chunk:
-                raise AssertionError("connection closed inside the body")
-            rest += chunk
-        return status, rest[:length]
-
-    @property
-    def reused(self):
-        return self.tls.session_reused
-
-    @property
-    def session(self):
-        # TLS 1.3 tickets arrive after the handshake; the answer read above has consumed them.
-        return self.tls.session
-
-    def close(self):
-        self.tls.close()
+Connection = h.InterceptedConnection
 
 
 class ResumptionTest(h.FreshProxyTestCase):
