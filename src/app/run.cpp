@@ -24,6 +24,7 @@
 #include "tls/contexts.hpp"
 #include "tls/leaf_cache.hpp"
 #include "util/allocator.hpp"
+#include "util/fd_limit.hpp"
 #include "util/atomic_file.hpp"
 
 namespace orp::app {
@@ -67,6 +68,20 @@ proxy::limits limits_from(const config::settings& cfg) {
   lim.handshake_timeout = cfg.duration("proxy.header_timeout");
   lim.max_connections = cfg.integer("proxy.max_connections");
   return lim;
+}
+
+// Raises the open-file limit (util/fd_limit.hpp) and serves no more connections than it can hold.
+void apply_fd_limit(proxy::limits& lim) {
+  const util::fd_limits fds = util::raise_fd_limit();
+  if (fds.soft == 0) return;  // unknown: leave max_connections as configured
+  if (fds.raised()) log::info("open-file limit raised from {} to {} (the hard limit)", fds.soft_before, fds.soft);
+  const std::int64_t allowed = std::max<std::int64_t>(1, util::connections_allowed(fds.soft));
+  if (allowed >= lim.max_connections) return;
+  log::warn("the open-file limit ({}) holds about {} connections (two descriptors each), fewer than "
+            "proxy.max_connections = {}: more get 503; raise the hard limit (ulimit -Hn, or LimitNOFILE= for a "
+            "systemd service) to serve more",
+            fds.soft, allowed, lim.max_connections);
+  lim.max_connections = allowed;
 }
 
 forward::forward_settings forward_from(const config::settings& cfg) {
@@ -217,6 +232,7 @@ int run(const config::settings& cfg, const run_options& opts) {
   shared.clients = proxy::client_credentials(cfg.text("proxy.clients"));
   shared.leaves = leaves.get();
   shared.lim = limits_from(cfg);
+  apply_fd_limit(shared.lim);
   auto fwd = forward_from(cfg);
   proxy::upstream_options up{client_ctx.get(), target, overrides, cfg.duration("upstream.connect_timeout"),
                              cfg.duration("upstream.pool_idle_timeout")};

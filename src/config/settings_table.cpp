@@ -15,7 +15,7 @@ constexpr std::array kSettings{
     setting{"proxy", "clients", "", vt::text, "name:secret,...  empty = no authentication (loopback only)",
             0, 0, {}, true},
     setting{"proxy", "workers", "0", vt::integer, "threads; 0 = one per core", 0, 256},
-    setting{"proxy", "max_connections", "10000", vt::integer, "open client connections at most", 1, 1000000},
+    setting{"proxy", "max_connections", "10000", vt::integer, "open client connections at most (fewer when the open-file limit cannot hold them, 2 each)", 1, 1000000},
     setting{"proxy", "max_request_body", "32MiB", vt::size, "largest request body accepted (413 beyond)", 1, 4 * kGiB},
     setting{"proxy", "header_timeout", "30", vt::seconds, "seconds to receive a request's headers (408 beyond)",
             0.1, 3600},

@@ -3,6 +3,7 @@ request on another connection still succeeds afterwards."""
 import os
 import socket
 import ssl
+import subprocess
 import sys
 import time
 import unittest
@@ -143,29 +144,36 @@ class HardeningTest(harness.ProxyTestCase):
         self.assertEqual(status_of(answer), 400, answer)
 
 
+def fill_to_the_cap(test, proxy, cap, refused=1):
+    """Holds `cap` connections open, checks that `refused` more get 503 and that a held one is still
+    served; closes them all."""
+    held = []
+    try:
+        for _ in range(cap):
+            held.append(socket.create_connection(("127.0.0.1", proxy.port), timeout=10))
+        # The held connections are counted once the proxy has accepted them.
+        harness.wait_until(lambda: '"open_connections":%d' % cap in proxy.admin_get("/stats")[1].decode(), 10,
+                           message="%d connections open" % cap)
+        for _ in range(refused):
+            answer = exchange(proxy.port, b"GET /api/v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
+            test.assertEqual(status_of(answer), 503, answer)
+        # A held connection still gets its request through.
+        held[0].sendall(b"POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                        b"Content-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"model\":\"x\"}")
+        held[0].settimeout(10)
+        test.assertEqual(status_of(held[0].recv(65536)), 200)
+    finally:
+        for s in held:
+            s.close()
+
+
 class MaxConnectionsTest(unittest.TestCase):
     def test_connections_beyond_the_limit_get_503_and_the_rest_are_unaffected(self):
         with FakeOpenRouter() as fake:
             proxy = Proxy(fake, overrides={"proxy.max_connections": 5, "proxy.workers": 1})
             proxy.start()
             self.addCleanup(proxy.cleanup)
-            held = []
-            try:
-                for _ in range(5):
-                    held.append(socket.create_connection(("127.0.0.1", proxy.port), timeout=10))
-                # The held connections are counted once the proxy has accepted them.
-                harness.wait_until(lambda: '"open_connections":5' in proxy.admin_get("/stats")[1].decode(), 10,
-                                   message="five connections open")
-                answer = exchange(proxy.port, b"GET /api/v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
-                self.assertEqual(status_of(answer), 503, answer)
-                # A held connection still gets its request through.
-                held[0].sendall(b"POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-                                b"Content-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"model\":\"x\"}")
-                held[0].settimeout(10)
-                self.assertEqual(status_of(held[0].recv(65536)), 200)
-            finally:
-                for s in held:
-                    s.close()
+            fill_to_the_cap(self, proxy, 5)
             # Below the limit again: served.
             harness.wait_until(lambda: status_of(exchange(proxy.port, b"GET /api/v1/models HTTP/1.1\r\n"
                                                                       b"Host: x\r\nConnection: close\r\n\r\n"))
@@ -173,18 +181,57 @@ class MaxConnectionsTest(unittest.TestCase):
 
 
 class LimitedProxy(Proxy):
-    """The proxy with a small file-descriptor limit (prlimit), to run it out of descriptors."""
+    """The proxy started under an open-file limit of its own (prlimit --nofile=SOFT:HARD)."""
+
+    def __init__(self, fake, nofile, **kw):
+        super().__init__(fake, **kw)
+        self.nofile = nofile
 
     def command(self):
-        return ["prlimit", "--nofile=64:64", "--", *super().command()]
+        return ["prlimit", "--nofile=%s" % self.nofile, "--", *super().command()]
 
 
-class DescriptorExhaustionTest(unittest.TestCase):
-    def test_accept_pauses_and_resumes(self):
+def open_files_limits(pid):
+    """(soft, hard) of the process's open-file limit, from /proc/PID/limits."""
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                soft, hard = line.split()[3:5]
+                return int(soft), int(hard)
+    raise AssertionError("no open-file limit for pid %d" % pid)
+
+
+class DescriptorLimitTest(unittest.TestCase):
+    def test_the_soft_limit_is_raised_to_the_hard_one(self):
         with FakeOpenRouter() as fake:
-            proxy = LimitedProxy(fake, overrides={"proxy.workers": 1, "proxy.header_timeout": 30})
+            proxy = LimitedProxy(fake, "256:4096")
             proxy.start()
             self.addCleanup(proxy.cleanup)
+            self.assertEqual(open_files_limits(proxy.proc.pid), (4096, 4096))
+            self.assertIn("open-file limit raised from 256 to 4096", proxy.log_text())
+            # 4,096 descriptors hold (4096 - 64) / 2 connections: fewer than the default 10,000.
+            self.assertIn("the open-file limit (4096) holds about 2016 connections", proxy.all_output())
+
+    def test_a_limit_short_of_max_connections_serves_the_rest_503(self):
+        # (200 - 64) / 2 = 68 connections; the 69th gets the same 503 as beyond max_connections,
+        # instead of failing accepts, and the proxy never runs out of descriptors.
+        with FakeOpenRouter() as fake:
+            proxy = LimitedProxy(fake, "200:200", overrides={"proxy.workers": 1})
+            proxy.start()
+            self.addCleanup(proxy.cleanup)
+            self.assertIn("holds about 68 connections", proxy.all_output())
+            fill_to_the_cap(self, proxy, 68, refused=5)
+            self.assertNotIn("accept failed", proxy.log_text())
+            self.assertTrue(proxy.alive())
+
+    def test_accept_pauses_and_resumes_when_descriptors_run_out(self):
+        # Lowered under the running proxy (its connection cap was set for the limit at start), the
+        # limit runs out: accepts fail, pause, and resume once descriptors are free again.
+        with FakeOpenRouter() as fake:
+            proxy = Proxy(fake, overrides={"proxy.workers": 1, "proxy.header_timeout": 30})
+            proxy.start()
+            self.addCleanup(proxy.cleanup)
+            subprocess.run(["prlimit", "--pid", str(proxy.proc.pid), "--nofile=64:64"], check=True)
             socks = []
             try:
                 for _ in range(120):  # more than the 64 descriptors the proxy may hold
