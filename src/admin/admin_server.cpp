@@ -1,4 +1,5 @@
 #include "admin/admin_server.hpp"
+#include "admin/process_metrics.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -147,6 +148,7 @@ std::string admin_server::respond(const std::string& method, const std::string& 
         out += fmt::format("orp_key_state{{key=\"{}\",state=\"{}\"}} {}\n", label_value(k.display), keys::to_string(s),
                            k.state == s ? 1 : 0);
     if (src_.extra_metrics) src_.extra_metrics(out);
+    render_process_metrics(out);
     return reply(200, "OK", "text/plain; version=0.0.4", out);
   }
   if (method == "GET" && path == "/stats") {

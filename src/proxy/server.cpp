@@ -98,8 +98,9 @@ asio::awaitable<void> server::accept_loop() {
 }
 
 void server::render_metrics(std::string& out) const {
-  std::uint64_t connects = 0, reuses = 0, failures = 0, idle = 0, stale = 0;
+  std::uint64_t connects = 0, reuses = 0, failures = 0, idle = 0, stale = 0, trims = 0;
   for (const auto& w : workers_) {
+    trims += w->heap_trims.load(std::memory_order_relaxed);
     const auto& s = w->pool->stats();
     connects += s.connects;
     reuses += s.reuses;
@@ -125,9 +126,11 @@ void server::render_metrics(std::string& out) const {
       "# HELP orp_client_tls_handshakes_total Completed TLS handshakes of intercepted clients, by session.\n"
       "# TYPE orp_client_tls_handshakes_total counter\n"
       "orp_client_tls_handshakes_total{{session=\"full\"}} {}\n"
-      "orp_client_tls_handshakes_total{{session=\"resumed\"}} {}\n",
+      "orp_client_tls_handshakes_total{{session=\"resumed\"}} {}\n"
+      "# HELP orp_heap_trims_total Freed memory given back to the system after a burst of connections.\n"
+      "# TYPE orp_heap_trims_total counter\norp_heap_trims_total {}\n",
       shared_.open_connections.load(), shared_.active_requests.load(), idle, connects, reuses, failures, stale,
-      shared_.tls_full_handshakes.load(), shared_.tls_resumed_handshakes.load());
+      shared_.tls_full_handshakes.load(), shared_.tls_resumed_handshakes.load(), trims);
 }
 
 void server::add_stats(boost::json::object& o) const {

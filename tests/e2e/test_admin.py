@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 import urllib.request
 
@@ -33,6 +34,7 @@ class AdminTest(unittest.TestCase):
         cls.fake = FakeOpenRouter()
         cls.fake.start()
         cls.proxy = Proxy(cls.fake, keys=[(POOL_KEY_A, "alpha"), (POOL_KEY_B, "beta")])
+        cls.started_at = time.time()
         cls.proxy.start()
         cls.base = "http://" + cls.proxy.ready["admin"]
         cls.fake.script([{"key": POOL_KEY_A, "status": 429, "times": 1, "headers": {"Retry-After": "60"},
@@ -76,10 +78,36 @@ class AdminTest(unittest.TestCase):
         self.assertIn("orp_client_connections", body)
         self.assertIn("orp_upstream_reuses_total", body)
         self.assertIn("orp_upstream_stale_total 0", body)
+        self.assertIn("orp_heap_trims_total 0", body)
         for line in body.splitlines():  # every sample line: name{labels} value
             if line and not line.startswith("#"):
                 name, value = line.rsplit(" ", 1)
                 float(value)
+
+    def test_metrics_carry_the_process_figures_under_the_usual_names(self):
+        _, _, body = http("GET", self.base + "/metrics")
+        samples = {}
+        for line in body.splitlines():
+            if line and not line.startswith("#") and "{" not in line:
+                name, value = line.rsplit(" ", 1)
+                samples[name] = float(value)
+            elif line.startswith("# TYPE process_"):
+                self.assertIn(line.split()[3], ("counter", "gauge"), line)
+        pid = self.proxy.proc.pid
+        with open("/proc/%d/status" % pid) as f:
+            rss = next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmRSS:"))
+        # The same process, read a moment apart: within a few MiB.
+        self.assertLess(abs(samples["process_resident_memory_bytes"] - rss), 8 << 20, (samples, rss))
+        self.assertGreater(samples["process_virtual_memory_bytes"], samples["process_resident_memory_bytes"])
+        open_now = len(os.listdir("/proc/%d/fd" % pid))
+        self.assertLess(abs(samples["process_open_fds"] - open_now), 8, (samples, open_now))
+        with open("/proc/%d/limits" % pid) as f:
+            soft = next(int(l.split()[3]) for l in f if l.startswith("Max open files"))
+        self.assertEqual(samples["process_max_fds"], soft)
+        # Started by this class, moments ago (the clock's tick and boot-time rounding: a second).
+        self.assertLessEqual(samples["process_start_time_seconds"], time.time() + 1)
+        self.assertGreater(samples["process_start_time_seconds"], self.started_at - 1)
+        self.assertGreaterEqual(samples["process_cpu_seconds_total"], 0)  # 10 ms ticks: may still be 0
 
     def test_reload_and_wrong_method(self):
         status, _, body = http("POST", self.base + "/keys/reload")
