@@ -87,8 +87,19 @@ asio::awaitable<void> server::accept_loop() {
     auto [ec, socket] = co_await acceptor_.async_accept(asio::any_io_executor(w.io.get_executor()), net::use_tuple);
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
     if (ec) {
-      // Out of file descriptors (or similar): pause accepting, keep serving, try again.
-      log::warn("accept failed: {}; pausing accepts for 100 ms", ec.message());
+      // Out of file descriptors (or similar): pause accepting, keep serving, try again. Said at
+      // most once per accept_warn_interval while it lasts, with how often it happened meanwhile.
+      accept_failures_.fetch_add(1, std::memory_order_relaxed);
+      const auto now = std::chrono::steady_clock::now();
+      if (!accept_warned_ || now - last_accept_warning_ >= accept_warn_interval) {
+        accept_warned_ = true;
+        log::warn("accept failed: {}; pausing accepts for 100 ms at a time{}", ec.message(),
+                  silenced_ == 0 ? std::string() : fmt::format(" ({} more failures since the last warning)", silenced_));
+        last_accept_warning_ = now;
+        silenced_ = 0;
+      } else {
+        ++silenced_;
+      }
       pause.expires_after(std::chrono::milliseconds(100));
       co_await pause.async_wait(net::use_tuple);
       continue;
@@ -128,9 +139,12 @@ void server::render_metrics(std::string& out) const {
       "orp_client_tls_handshakes_total{{session=\"full\"}} {}\n"
       "orp_client_tls_handshakes_total{{session=\"resumed\"}} {}\n"
       "# HELP orp_heap_trims_total Freed memory given back to the system after a burst of connections.\n"
-      "# TYPE orp_heap_trims_total counter\norp_heap_trims_total {}\n",
+      "# TYPE orp_heap_trims_total counter\norp_heap_trims_total {}\n"
+      "# HELP orp_accept_failures_total Failed accepts (out of file descriptors, say); accepting pauses 100 ms.\n"
+      "# TYPE orp_accept_failures_total counter\norp_accept_failures_total {}\n",
       shared_.open_connections.load(), shared_.active_requests.load(), idle, connects, reuses, failures, stale,
-      shared_.tls_full_handshakes.load(), shared_.tls_resumed_handshakes.load(), trims);
+      shared_.tls_full_handshakes.load(), shared_.tls_resumed_handshakes.load(), trims,
+      accept_failures_.load(std::memory_order_relaxed));
 }
 
 void server::add_stats(boost::json::object& o) const {
@@ -152,6 +166,7 @@ void server::add_stats(boost::json::object& o) const {
   o["tls_full_handshakes"] = shared_.tls_full_handshakes.load();        // intercepted clients
   o["tls_resumed_handshakes"] = shared_.tls_resumed_handshakes.load();  // ... resuming a session
   o["heap_trims"] = trims;  // freed memory given back after a burst of connections (util/allocator.hpp)
+  o["accept_failures"] = accept_failures_.load(std::memory_order_relaxed);
 }
 
 void server::stop_accepting() {

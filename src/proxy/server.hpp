@@ -3,6 +3,9 @@
 // own upstream pool; accepted sockets are handed to workers round-robin and never change thread.
 #include <boost/json/object.hpp>
 
+#include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -53,6 +56,12 @@ class server {
   std::vector<std::unique_ptr<worker>> workers_;
   std::vector<net::asio::executor_work_guard<net::asio::io_context::executor_type>> guards_;
   std::size_t next_worker_ = 0;
+  // Failed accepts: counted, and warned about at most once per interval while they last.
+  static constexpr std::chrono::seconds accept_warn_interval{10};
+  std::atomic<std::uint64_t> accept_failures_{0};
+  bool accept_warned_ = false;
+  std::chrono::steady_clock::time_point last_accept_warning_{};
+  std::uint64_t silenced_ = 0;
 };
 
 }  // namespace orp::proxy
