@@ -183,6 +183,10 @@ def main():
     errs = get("orp_streams", "errors")
     rows.append(("streams held, errors", "-", "%s, %s errors" % (fmt(nstreams, "d"), fmt(errs, "d")),
                  "", "10,000, 0", streams_verdict(nstreams, errs), ""))
+    held_mib, closed_kib = get("orp_streams", "rss_after_kib"), get("orp_streams_closed", "rss_kib")
+    if held_mib is not None and closed_kib is not None:
+        rows.append(("RSS with the streams held / 2 s after they closed (MiB)", "-",
+                     "%.1f / %.1f" % (held_mib / 1024, closed_kib / 1024), "", "", "", ""))
     full = get("orp_connect_full", "proc_cpu_ms_per_conn")
     res = get("orp_connect_resume", "proc_cpu_ms_per_conn")
     def conn_spread(label):

@@ -669,6 +669,10 @@ stop_proxy
 start_proxy orp_streams 1 "$SSE_PORT" 1
 loadgen orp_streams --mode streams --connect "$PROXY_ADDR" --proxy --ca "$PROXY_CA" --watch-pid "$PROXY_PID" \
   --conns "$STREAMS_K" --sse-interval-ms "$STREAM_INTERVAL_MS" --hold 2 --time-limit 150
+# The streams have closed: a second later the worker gives the burst's memory back (heap trim,
+# docs/operations.md). RSS two seconds on, next to the peak loadgen read while they were held.
+sleep 2
+echo "{\"label\": \"orp_streams_closed\", \"rss_kib\": $(awk '/^VmRSS:/ {print $2}' "/proc/$PROXY_PID/status")}" >>"$RESULTS"
 stop_proxy
 
 # 6. A 429 rotated to the next key: the first key always answers 429 (Retry-After: 1), so about
