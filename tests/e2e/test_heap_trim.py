@@ -64,7 +64,8 @@ class HeapTrimTest(h.ProxyTestCase):
         after = rss_kib(self.proxy.proc.pid)
         print("\n  RSS before %d KiB, %d connections open %d KiB, closed and trimmed %d KiB (%s)"
               % (before, BURST, peak, after, self.allocator()), file=sys.stderr)
-        self.assertLessEqual(self.stats()["heap_trims"], 2, "one burst that closed at once, trimmed again and again")
+        # One burst closed at once: one trim, or a few if the closes outlast the trim delay.
+        self.assertLessEqual(self.stats()["heap_trims"], 4, "one burst that closed at once, trimmed again and again")
         if "mimalloc" not in self.allocator():
             return  # sanitizer builds: their allocator keeps freed memory whatever malloc_trim does
         self.assertGreater(peak - before, 3 * 1024, "the burst should cost megabytes; nothing to measure")

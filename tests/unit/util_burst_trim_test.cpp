@@ -2,6 +2,8 @@
 // once per halving, never under steady traffic.
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "util/allocator.hpp"
 
 using orp::util::burst_trim;
@@ -53,18 +55,32 @@ TEST(BurstTrim, ABurstAsksOnceWhenItHasHalvedThenNotAgainWhileTheTrimIsPending) 
   EXPECT_EQ(close(t, 10), 0);
 }
 
-TEST(BurstTrim, AGradualDeclineTrimsAtEachHalvingWhileThePeakIsLargeEnough) {
+TEST(BurstTrim, AGradualDeclineTrimsAtEachHalvingDownToTheLastConnection) {
   burst_trim t(64);
   open(t, 1000);
-  int trims = 0;
+  std::vector<std::int64_t> at;
   while (t.open() > 0) {
     if (t.closed()) {
       t.trimmed();  // the trim runs before the next connection closes
-      ++trims;
+      at.push_back(t.open());
     }
   }
-  // At 500 (peak 1000), 250, 125 and 62 (peak 125); the peak is then 62, below the minimum.
-  EXPECT_EQ(trims, 4);
+  // Below min_peak the burst goes on: the memory the last connections held is given back too.
+  EXPECT_EQ(at, (std::vector<std::int64_t>{500, 250, 125, 62, 31, 15, 7, 3, 1, 0}));
+  EXPECT_FALSE(t.in_burst());  // the trim at 0 ended it
+  open(t, 20);                 // small traffic afterwards does not trim
+  EXPECT_EQ(close(t, 20), 0);
+}
+
+TEST(BurstTrim, ABurstThatClosesWhileATrimIsPendingEndsWithTheTrimAtZero) {
+  burst_trim t(64);
+  open(t, 100);
+  EXPECT_EQ(close(t, 60), 1);  // asked at 50
+  t.trimmed();                 // runs at 40 open: peak := 40, still in the burst
+  EXPECT_TRUE(t.in_burst());
+  EXPECT_EQ(close(t, 40), 1);  // asked at 20
+  t.trimmed();                 // runs at 0: the burst is over
+  EXPECT_FALSE(t.in_burst());
 }
 
 TEST(BurstTrim, ANewBurstAfterATrimIsMeasuredFromTheCountAtTheTrim) {
