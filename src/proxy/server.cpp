@@ -35,9 +35,14 @@ void connection_closed(worker& w) {
   w.trim_timer.expires_after(heap_trim_delay);
   w.trim_timer.async_wait([&w](const error_code& ec) {
     if (ec) return;  // shutting down
+    const auto before = util::resident_bytes();
+    const auto start = std::chrono::steady_clock::now();
     util::trim_heap();
+    const std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - start;
     w.trim.trimmed();
     w.heap_trims.fetch_add(1, std::memory_order_relaxed);
+    log::info("heap trimmed after a burst of connections: {} left on this worker, RSS {:.1f} -> {:.1f} MiB ({:.2f} ms)",
+              w.trim.open(), before / 1048576.0, util::resident_bytes() / 1048576.0, took.count());
   });
 }
 

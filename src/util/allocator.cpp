@@ -1,6 +1,9 @@
 #include "util/allocator.hpp"
 
 #include <malloc.h>
+#include <unistd.h>
+
+#include <fstream>
 
 namespace orp::util {
 namespace {
@@ -19,6 +22,13 @@ void set_allocator_name(std::string name) { name_slot() = std::move(name); }
 const std::string& allocator_name() { return name_slot(); }
 
 void trim_heap() { heap_trim(); }
+
+std::uint64_t resident_bytes() {
+  std::ifstream in("/proc/self/statm");
+  std::uint64_t size = 0, resident = 0;
+  if (!(in >> size >> resident)) return 0;
+  return resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+}
 void set_heap_trim(void (*trim)()) { heap_trim = trim ? trim : trim_glibc; }
 
 }  // namespace orp::util

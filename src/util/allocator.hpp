@@ -22,6 +22,8 @@ const std::string& allocator_name();  // "glibc malloc" unless set
 // the binary installed its allocator's own (mi_collect).
 void trim_heap();
 void set_heap_trim(void (*trim)());
+// The process's resident set in bytes (/proc/self/statm), 0 if unreadable.
+std::uint64_t resident_bytes();
 
 // When to trim, from one worker's connection count. A burst starts when the count reaches
 // min_peak; from then on, each time the count has fallen to half of the highest it reached since
