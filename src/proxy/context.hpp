@@ -17,7 +17,7 @@
 #include "proxy/proxy_auth.hpp"
 #include "tls/leaf_cache.hpp"
 #include "upstream/connection_pool.hpp"
-#include "util/allocator.hpp"
+#include "util/burst_trim.hpp"
 
 namespace orp::proxy {
 

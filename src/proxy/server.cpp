@@ -8,6 +8,7 @@
 
 #include "log/logging.hpp"
 #include "proxy/client.hpp"
+#include "util/allocator.hpp"
 
 namespace orp::proxy {
 
@@ -170,7 +171,7 @@ void server::add_stats(boost::json::object& o) const {
   o["upstream_stale_retried"] = retried;    // found closed on use, request sent again
   o["tls_full_handshakes"] = shared_.tls_full_handshakes.load();        // intercepted clients
   o["tls_resumed_handshakes"] = shared_.tls_resumed_handshakes.load();  // ... resuming a session
-  o["heap_trims"] = trims;  // freed memory given back after a burst of connections (util/allocator.hpp)
+  o["heap_trims"] = trims;  // freed memory given back after a burst of connections (util/burst_trim.hpp)
   o["accept_failures"] = accept_failures_.load(std::memory_order_relaxed);
 }
 

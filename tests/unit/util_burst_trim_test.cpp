@@ -1,10 +1,10 @@
-// When a worker trims its heap (util/allocator.hpp): after a burst of connections has halved,
+// When a worker trims its heap (util/burst_trim.hpp): after a burst of connections has halved,
 // once per halving, never under steady traffic.
 #include <gtest/gtest.h>
 
 #include <vector>
 
-#include "util/allocator.hpp"
+#include "util/burst_trim.hpp"
 
 using orp::util::burst_trim;
 
