@@ -6,6 +6,8 @@
 #include <boost/json/object.hpp>
 #include <fmt/format.h>
 
+#include <optional>
+
 #include "log/logging.hpp"
 #include "proxy/client.hpp"
 #include "util/allocator.hpp"
@@ -88,23 +90,26 @@ void server::start() {
 
 asio::awaitable<void> server::accept_loop() {
   asio::steady_timer pause(main_io_);
+  // Failed accepts are warned about at most once per interval while they last.
+  constexpr std::chrono::seconds accept_warn_interval{10};
+  std::optional<std::chrono::steady_clock::time_point> last_warning;
+  std::uint64_t silenced = 0;
   while (acceptor_.is_open()) {
     worker& w = *workers_[next_worker_++ % workers_.size()];
     auto [ec, socket] = co_await acceptor_.async_accept(asio::any_io_executor(w.io.get_executor()), net::use_tuple);
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
     if (ec) {
-      // Out of file descriptors (or similar): pause accepting, keep serving, try again. Said at
-      // most once per accept_warn_interval while it lasts, with how often it happened meanwhile.
+      // Out of file descriptors (or similar): pause accepting, keep serving, try again. Said with
+      // how often it happened since the last warning.
       accept_failures_.fetch_add(1, std::memory_order_relaxed);
       const auto now = std::chrono::steady_clock::now();
-      if (!accept_warned_ || now - last_accept_warning_ >= accept_warn_interval) {
-        accept_warned_ = true;
+      if (!last_warning || now - *last_warning >= accept_warn_interval) {
         log::warn("accept failed: {}; pausing accepts for 100 ms at a time{}", ec.message(),
-                  silenced_ == 0 ? std::string() : fmt::format(" ({} more failures since the last warning)", silenced_));
-        last_accept_warning_ = now;
-        silenced_ = 0;
+                  silenced == 0 ? std::string() : fmt::format(" ({} more failures since the last warning)", silenced));
+        last_warning = now;
+        silenced = 0;
       } else {
-        ++silenced_;
+        ++silenced;
       }
       pause.expires_after(std::chrono::milliseconds(100));
       co_await pause.async_wait(net::use_tuple);
@@ -114,17 +119,23 @@ asio::awaitable<void> server::accept_loop() {
   }
 }
 
-void server::render_metrics(std::string& out) const {
-  std::uint64_t connects = 0, reuses = 0, failures = 0, idle = 0, stale = 0, trims = 0;
+server::worker_totals server::totals() const {
+  worker_totals t;
   for (const auto& w : workers_) {
-    trims += w->heap_trims.load(std::memory_order_relaxed);
     const auto& s = w->pool->stats();
-    connects += s.connects;
-    reuses += s.reuses;
-    failures += s.connect_failures;
-    idle += s.idle;
-    stale += s.discarded_stale + s.stale_retries;
+    t.connects += s.connects;
+    t.reuses += s.reuses;
+    t.connect_failures += s.connect_failures;
+    t.idle += s.idle;
+    t.discarded_stale += s.discarded_stale;
+    t.stale_retries += s.stale_retries;
+    t.heap_trims += w->heap_trims.load(std::memory_order_relaxed);
   }
+  return t;
+}
+
+void server::render_metrics(std::string& out) const {
+  const worker_totals t = totals();
   out += fmt::format(
       "# HELP orp_client_connections Open client connections.\n# TYPE orp_client_connections gauge\n"
       "orp_client_connections {}\n"
@@ -148,30 +159,22 @@ void server::render_metrics(std::string& out) const {
       "# TYPE orp_heap_trims_total counter\norp_heap_trims_total {}\n"
       "# HELP orp_accept_failures_total Failed accepts (out of file descriptors, say); accepting pauses 100 ms.\n"
       "# TYPE orp_accept_failures_total counter\norp_accept_failures_total {}\n",
-      shared_.open_connections.load(), shared_.active_requests.load(), idle, connects, reuses, failures, stale,
-      shared_.tls_full_handshakes.load(), shared_.tls_resumed_handshakes.load(), trims,
-      accept_failures_.load(std::memory_order_relaxed));
+      shared_.open_connections.load(), shared_.active_requests.load(), t.idle, t.connects, t.reuses,
+      t.connect_failures, t.discarded_stale + t.stale_retries, shared_.tls_full_handshakes.load(),
+      shared_.tls_resumed_handshakes.load(), t.heap_trims, accept_failures_.load(std::memory_order_relaxed));
 }
 
 void server::add_stats(boost::json::object& o) const {
   o["open_connections"] = shared_.open_connections.load();
   o["requests_in_flight"] = shared_.active_requests.load();
-  std::uint64_t connects = 0, reuses = 0, checked = 0, retried = 0, trims = 0;
-  for (const auto& w : workers_) {
-    trims += w->heap_trims.load(std::memory_order_relaxed);
-    const auto& s = w->pool->stats();
-    connects += s.connects;
-    reuses += s.reuses;
-    checked += s.discarded_stale;
-    retried += s.stale_retries;
-  }
-  o["upstream_connects"] = connects;
-  o["upstream_reuses"] = reuses;
-  o["upstream_stale_discarded"] = checked;  // found closed before use
-  o["upstream_stale_retried"] = retried;    // found closed on use, request sent again
+  const worker_totals t = totals();
+  o["upstream_connects"] = t.connects;
+  o["upstream_reuses"] = t.reuses;
+  o["upstream_stale_discarded"] = t.discarded_stale;  // found closed before use
+  o["upstream_stale_retried"] = t.stale_retries;      // found closed on use, request sent again
   o["tls_full_handshakes"] = shared_.tls_full_handshakes.load();        // intercepted clients
   o["tls_resumed_handshakes"] = shared_.tls_resumed_handshakes.load();  // ... resuming a session
-  o["heap_trims"] = trims;  // freed memory given back after a burst of connections (util/burst_trim.hpp)
+  o["heap_trims"] = t.heap_trims;  // freed memory given back after a burst of connections (util/burst_trim.hpp)
   o["accept_failures"] = accept_failures_.load(std::memory_order_relaxed);
 }
 

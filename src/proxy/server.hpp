@@ -4,7 +4,6 @@
 #include <boost/json/object.hpp>
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -49,6 +48,12 @@ class server {
 
  private:
   net::asio::awaitable<void> accept_loop();
+  // The workers' upstream pools and heap trims, summed for /metrics and /stats.
+  struct worker_totals {
+    std::uint64_t connects = 0, reuses = 0, connect_failures = 0, idle = 0, discarded_stale = 0, stale_retries = 0,
+                  heap_trims = 0;
+  };
+  worker_totals totals() const;
 
   net::asio::io_context& main_io_;
   shared_context& shared_;
@@ -56,12 +61,7 @@ class server {
   std::vector<std::unique_ptr<worker>> workers_;
   std::vector<net::asio::executor_work_guard<net::asio::io_context::executor_type>> guards_;
   std::size_t next_worker_ = 0;
-  // Failed accepts: counted, and warned about at most once per interval while they last.
-  static constexpr std::chrono::seconds accept_warn_interval{10};
-  std::atomic<std::uint64_t> accept_failures_{0};
-  bool accept_warned_ = false;
-  std::chrono::steady_clock::time_point last_accept_warning_{};
-  std::uint64_t silenced_ = 0;
+  std::atomic<std::uint64_t> accept_failures_{0};  // read by /metrics and /stats
 };
 
 }  // namespace orp::proxy

@@ -22,6 +22,7 @@ void set_allocator_name(std::string name) { name_slot() = std::move(name); }
 const std::string& allocator_name() { return name_slot(); }
 
 void trim_heap() { heap_trim(); }
+void set_heap_trim(void (*trim)()) { heap_trim = trim ? trim : trim_glibc; }
 
 std::uint64_t resident_bytes() {
   std::ifstream in("/proc/self/statm");
@@ -29,6 +30,5 @@ std::uint64_t resident_bytes() {
   if (!(in >> size >> resident)) return 0;
   return resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
 }
-void set_heap_trim(void (*trim)()) { heap_trim = trim ? trim : trim_glibc; }
 
 }  // namespace orp::util

@@ -21,18 +21,11 @@ fd_limits raise_fd_limit() {
   fd_limits out;
   rlimit lim{};
   if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return out;
-  out.soft_before = out.soft = lim.rlim_cur;
-  out.hard = lim.rlim_max;
-  rlim_t target = lim.rlim_max;
-  if (target == RLIM_INFINITY) {
-    target = kernel_ceiling();
-    out.hard = target;
-  }
-  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur >= target) return out;
-  if (lim.rlim_cur == RLIM_INFINITY) {
-    out.soft_before = out.soft = out.hard;
-    return out;
-  }
+  // An unlimited hard limit still stops at the kernel's ceiling.
+  const rlim_t target = lim.rlim_max == RLIM_INFINITY ? kernel_ceiling() : lim.rlim_max;
+  out.hard = target;
+  out.soft_before = out.soft = lim.rlim_cur == RLIM_INFINITY ? target : lim.rlim_cur;
+  if (out.soft >= target) return out;
   rlimit raised{target, lim.rlim_max};
   if (setrlimit(RLIMIT_NOFILE, &raised) == 0) out.soft = target;
   return out;

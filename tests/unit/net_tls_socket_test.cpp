@@ -69,6 +69,16 @@ asio::awaitable<void> server_byte_read_by_client(tls_pair& p) {
   EXPECT_EQ(n, 1u);
 }
 
+// After server_byte_read_by_client, `closing` closes its socket without close_notify: what the
+// next read on `reading` ends with.
+asio::awaitable<error_code> bare_close_seen_by(tls_pair& p, tls_socket& closing, tls_socket& reading) {
+  co_await server_byte_read_by_client(p);
+  closing.lowest_layer().close();
+  char buf[64];
+  auto [ec, n] = co_await read_some(reading, asio::buffer(buf), clock::now() + 5s);
+  co_return ec;
+}
+
 TEST(NetTlsSocket, CloseNotifyIsEofAndABareCloseIsTruncation) {
   {
     tls_pair p;
@@ -85,10 +95,7 @@ TEST(NetTlsSocket, CloseNotifyIsEofAndABareCloseIsTruncation) {
     tls_pair p;
     ASSERT_FALSE(p.handshake().second);
     p.run([&]() -> asio::awaitable<void> {
-      co_await server_byte_read_by_client(p);
-      p.server->lowest_layer().close();
-      char buf[64];
-      auto [ec, n] = co_await read_some(*p.client, asio::buffer(buf), clock::now() + 5s);
+      auto ec = co_await bare_close_seen_by(p, *p.server, *p.client);
       EXPECT_EQ(ec, asio::ssl::error::stream_truncated) << ec.message();
     });
   }
@@ -101,10 +108,7 @@ TEST(NetTlsSocket, AClientsBareCloseEndsTheClientLegCleanlyAndKeepsItsSession) {
   tls_pair p;
   ASSERT_FALSE(p.handshake().second);
   p.run([&]() -> asio::awaitable<void> {
-    co_await server_byte_read_by_client(p);
-    p.client->lowest_layer().close();
-    char buf[64];
-    auto [ec, n] = co_await read_some(*p.server, asio::buffer(buf), clock::now() + 5s);
+    auto ec = co_await bare_close_seen_by(p, *p.client, *p.server);
     EXPECT_EQ(ec, asio::error::eof) << ec.message();
     co_await shutdown(*p.server, 200ms);
   });
