@@ -60,6 +60,20 @@ evp_pkey_ptr generate_p256_key() {
     return key;
 }
 
+// A certificate built in memory has no saved encoding, so OpenSSL encodes it afresh each time it
+// is written: twice per handshake for the Certificate message. Parsed from DER it keeps the bytes
+// it was read from and writing it is a copy.
+x509_ptr reparsed(X509* cert) {
+    unsigned char* der = nullptr;
+    const int length = i2d_X509(cert, &der);
+    if (length <= 0) fail("cannot encode the leaf certificate");
+    const unsigned char* cursor = der;
+    x509_ptr parsed(d2i_X509(nullptr, &cursor, length));
+    OPENSSL_free(der);
+    if (!parsed) fail("cannot read back the leaf certificate");
+    return parsed;
+}
+
 // RFC 5280 4.1.2.2: positive, at most 20 octets. Bit 127 clear keeps it positive, bit 126 set
 // keeps it exactly 16 octets long.
 void set_random_serial(X509* cert) {
@@ -312,7 +326,7 @@ leaf certificate_authority::mint_leaf(std::string_view host, system_clock::time_
     check(X509_add1_ext_i2d(cert.get(), NID_subject_alt_name, names.get(), 0, X509V3_ADD_DEFAULT),
           "cannot add the subjectAltName");
     check(X509_sign(cert.get(), key_.get(), EVP_sha256()), "cannot sign the leaf certificate");
-    return {std::move(cert), std::move(key), not_after};
+    return {reparsed(cert.get()), std::move(key), not_after};
 }
 
 ca_status ensure_ca(const fs::path& cert, const fs::path& key, const std::vector<std::string>& hosts, bool force,
