@@ -9,8 +9,9 @@
 #   --no-mitmproxy   skip the mitmproxy row
 #   --micro          only build and run the Google Benchmark micro-benchmarks (bench/micro_bench.cpp)
 #   --callgrind      only profile (CG_MODE=connect: new TLS connections instead of keep-alive
-#                    requests): the proxy under valgrind's callgrind while 8 keep-alive connections
-#                    send requests; writes bench/results/<timestamp>-callgrind.txt (top functions)
+#                    requests; CG_RESUME=1 with it: resumed ones): the proxy under valgrind's
+#                    callgrind while 8 keep-alive connections send requests; writes
+#                    bench/results/<timestamp>-callgrind.txt (top functions)
 #   --perf           only profile with `perf record -e cpu-clock` (user and kernel time, so system
 #                    calls show up, which callgrind does not count): same load as --callgrind
 #                    (CG_MODE=connect as well) without valgrind's slow-down; writes
@@ -422,7 +423,10 @@ if [ "$CALLGRIND" -eq 1 ]; then
   # In connect mode --requests is the number of new connections in all (one request each).
   CG_COUNT=$((8 * CG_REQ))
   [ "$CG_MODE" = connect ] && CG_REQ=100 CG_COUNT=100
-  loadgen cg_measured --mode "$CG_MODE" "${CG_VIA[@]}" --conns 8 --requests "$CG_REQ" --warmup 20 --time-limit 240 \
+  # CG_RESUME=1 (connect mode): each connection offers the previous one's TLS session.
+  CG_RESUME_ARG=() CG_HANDSHAKES="full handshakes"
+  if [ "$CG_MODE" = connect ] && [ "${CG_RESUME:-0}" = 1 ]; then CG_RESUME_ARG=(--resume) CG_HANDSHAKES="resumed handshakes"; fi
+  loadgen cg_measured --mode "$CG_MODE" "${CG_VIA[@]}" "${CG_RESUME_ARG[@]}" --conns 8 --requests "$CG_REQ" --warmup 20 --time-limit 240 \
     --before-measure "callgrind_control -i on $PROXY_PID >/dev/null" \
     --after-measure "callgrind_control -i off $PROXY_PID >/dev/null"
   stop_pid "$PROXY_PID" 60
@@ -434,7 +438,7 @@ if [ "$CALLGRIND" -eq 1 ]; then
       echo "callgrind (rps mode): proxy workers = 1 (Release), 8 connections x $CG_REQ requests via CONNECT + TLS, nginx upstream"
     fi
     if [ "$CG_MODE" = connect ]; then
-      echo "counted from after the warm-up connections: $CG_COUNT new TLS connections (full handshakes), one request each, leaf cached; upstream connections the pool opens meanwhile are counted too"
+      echo "counted from after the warm-up connections: $CG_COUNT new TLS connections ($CG_HANDSHAKES), one request each, leaf cached; upstream connections the pool opens meanwhile are counted too"
     else
       echo "counted from after warm-up to the last response: the keep-alive request path only"
     fi
