@@ -190,7 +190,7 @@ void BM_header_filter_only(benchmark::State& state) {
   auto head = parsed_request();
   for (auto _ : state) {
     int kept = 0;
-    auto connection = http::find_header(head.headers, "Connection");
+    const http::connection_options connection(head.headers);
     for (const auto& h : head.headers)
       if (forward::forwards_request_header(h.name, connection)) ++kept;
     benchmark::DoNotOptimize(kept);

@@ -2,6 +2,7 @@
 #include "admin/process_metrics.hpp"
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/json/serialize.hpp>
 #include <openssl/crypto.h>
@@ -9,6 +10,7 @@
 #include <array>
 
 #include "admin/status_page.hpp"
+#include "http/headers.hpp"
 #include "http/parser.hpp"
 #include "log/logging.hpp"
 
@@ -38,7 +40,40 @@ bool token_matches(std::string_view authorization, const std::string& token) {
   return CRYPTO_memcmp(authorization.data() + kBearer.size(), token.data(), token.size()) == 0;
 }
 
+// host[:port] where host is localhost, an IPv4 loopback address or [::1].
+bool loopback_authority(std::string_view authority) {
+  std::string_view host = authority;
+  if (host.starts_with('[')) {
+    auto close = host.find(']');
+    if (close == std::string_view::npos) return false;
+    auto rest = host.substr(close + 1);
+    if (!rest.empty() && !rest.starts_with(':')) return false;
+    host = host.substr(1, close - 1);
+  } else if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  if (http::iequals(host, "localhost")) return true;
+  net::error_code ec;
+  auto address = asio::ip::make_address(std::string(host), ec);
+  return !ec && address.is_loopback();
+}
+
 }  // namespace
+
+std::string_view cross_site_refusal(std::optional<std::string_view> host, std::optional<std::string_view> origin) {
+  if (host && !loopback_authority(*host))
+    return "the admin endpoint answers requests addressed to a loopback address or localhost only "
+           "(set admin.token to reach it by another name)";
+  if (origin) {
+    constexpr std::string_view http_scheme = "http://", https_scheme = "https://";
+    std::string_view rest = *origin;
+    if (rest.starts_with(http_scheme)) rest.remove_prefix(http_scheme.size());
+    else if (rest.starts_with(https_scheme)) rest.remove_prefix(https_scheme.size());
+    else return "requests from web pages of other sites are refused";
+    if (!loopback_authority(rest)) return "requests from web pages of other sites are refused";
+  }
+  return {};
+}
 
 std::string keys_json(const std::vector<keys::key_snapshot>& snapshot) {
   boost::json::array arr;
@@ -122,7 +157,16 @@ asio::awaitable<void> admin_server::serve(net::tcp::socket socket) {
   }
   const auto& head = parser.head();
   auto auth = http::find_header(head.headers, "Authorization").value_or("");
-  std::string text = respond(head.method, head.target, std::string(auth));
+  std::string text;
+  auto refusal = src_.token.empty() ? cross_site_refusal(http::find_header(head.headers, "Host"),
+                                                          http::find_header(head.headers, "Origin"))
+                                    : std::string_view{};
+  if (!refusal.empty()) {
+    log::warn("admin: refused {} {}: {}", head.method, head.target.substr(0, head.target.find('?')), refusal);
+    text = json_error(403, "Forbidden", refusal);
+  } else {
+    text = respond(head.method, head.target, std::string(auth));
+  }
   co_await net::write_all(socket, asio::buffer(text), clock::now() + std::chrono::seconds(10));
   net::error_code ignored;
   socket.shutdown(net::tcp::socket::shutdown_both, ignored);

@@ -3,7 +3,11 @@
 // / (a self-contained status page), POST /keys/reload. Plain HTTP on its own listener, served
 // from the main io_context; one request per connection.
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
+
+#include <boost/json/object.hpp>
 
 #include "admin/metrics.hpp"
 #include "config/settings.hpp"
@@ -39,6 +43,14 @@ class admin_server {
   sources src_;
   net::clock::time_point started_ = net::clock::now();
 };
+
+// Without a token the endpoint is reachable only on loopback, but a web page the user opens can
+// still aim a request at it: a form POST to /keys/reload (cross-site request forgery), or, after
+// pointing its own DNS name at 127.0.0.1, a read of /keys (DNS rebinding). Both show in the
+// request: the Host names something other than a loopback address or localhost, or an Origin
+// header names another site. Returns the reason to refuse, or empty. (With a token, the token
+// guards: a page cannot send it.)
+std::string_view cross_site_refusal(std::optional<std::string_view> host, std::optional<std::string_view> origin);
 
 // /keys as JSON: labels and masks only.
 std::string keys_json(const std::vector<keys::key_snapshot>& keys);

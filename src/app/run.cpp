@@ -61,6 +61,7 @@ std::vector<keys::key_record> load_keys(const config::settings& cfg) {
 proxy::limits limits_from(const config::settings& cfg) {
   proxy::limits lim;
   lim.max_request_body = cfg.size("proxy.max_request_body");
+  lim.max_body_memory = cfg.size("proxy.max_body_memory");
   lim.header_timeout = cfg.duration("proxy.header_timeout");
   lim.idle_timeout = cfg.duration("proxy.idle_timeout");
   lim.tunnel_idle_timeout = cfg.duration("proxy.tunnel_idle_timeout");
@@ -157,6 +158,14 @@ void check_exposure(const config::settings& cfg) {
                         " is not loopback: set admin.token (clients then send Authorization: Bearer <token>)");
 }
 
+// Settings that are each valid but do not fit together.
+void check_body_limits(const config::settings& cfg) {
+  if (cfg.size("proxy.max_body_memory") < cfg.size("proxy.max_request_body"))
+    throw startup_error("proxy.max_body_memory = " + cfg.text("proxy.max_body_memory") +
+                        " is smaller than proxy.max_request_body = " + cfg.text("proxy.max_request_body") +
+                        ": a body of the largest accepted size could never be held");
+}
+
 }  // namespace
 
 int ca_init(const config::settings& cfg, bool force) {
@@ -184,6 +193,7 @@ int run(const config::settings& cfg, const run_options& opts) {
     overrides = parse_setting("upstream.resolve",
                               [&] { return upstream::parse_resolve_overrides(cfg.text("upstream.resolve")); });
     check_exposure(cfg);
+    check_body_limits(cfg);
     if (cfg.text("state.backend") == "redis")
       parse_setting("state.redis_url", [&] { return state::parse_redis_url(cfg.text("state.redis_url")); });
     records = load_keys(cfg);
@@ -232,6 +242,7 @@ int run(const config::settings& cfg, const run_options& opts) {
   shared.clients = proxy::client_credentials(cfg.text("proxy.clients"));
   shared.leaves = leaves.get();
   shared.lim = limits_from(cfg);
+  shared.bodies.set_limit(shared.lim.max_body_memory);
   apply_fd_limit(shared.lim);
   auto fwd = forward_from(cfg);
   proxy::upstream_options up{client_ctx.get(), target, overrides, cfg.duration("upstream.connect_timeout"),

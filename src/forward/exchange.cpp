@@ -58,11 +58,14 @@ asio::awaitable<error_code> read_head(exchange& ex, net::clock::time_point deadl
 
 std::optional<std::size_t> parse_body(exchange& ex, std::string_view data, std::string* decoded) {
   std::size_t used = 0;
-  while (used < data.size() && !ex.complete) {
+  // At least one feed, even of nothing: a message without a body (Content-Length: 0, 204, 304,
+  // the answer to HEAD) completes only when the parser is fed again after its head.
+  while (!ex.complete) {
     auto r = ex.parser.feed(data.substr(used), decoded);
     if (r.status == http::parse_status::error) return std::nullopt;
     used += r.consumed;
     if (r.status == http::parse_status::message_complete) ex.complete = true;
+    if (used == data.size()) break;
   }
   // Bytes after the end of the response: the connection is out of step, never reuse it.
   if (used < data.size()) ex.reusable = false;

@@ -10,10 +10,10 @@ bool is_body_method(std::string_view m) { return m == "POST" || m == "PUT" || m 
 
 }  // namespace
 
-bool forwards_request_header(std::string_view name, std::optional<std::string_view> connection) {
+bool forwards_request_header(std::string_view name, const http::connection_options& connection) {
   return !(http::is_hop_by_hop(name) || http::iequals(name, "Host") || http::iequals(name, "Authorization") ||
            http::iequals(name, "Content-Length") || http::iequals(name, "Expect") ||
-           http::iequals(name, "Accept-Encoding") || (connection && http::has_token(*connection, name)));
+           http::iequals(name, "Accept-Encoding") || connection.lists(name));
 }
 
 std::string build_upstream_head(const http::request_head& head, std::size_t body_size, const upstream::target& t,
@@ -26,7 +26,7 @@ std::string build_upstream_head(const http::request_head& head, std::size_t body
   out += " HTTP/1.1\r\nHost: ";
   out += t.host_header();
   out += "\r\n";
-  auto connection = http::find_header(head.headers, "Connection");
+  const http::connection_options connection(head.headers);
   for (const auto& h : head.headers) {
     if (!forwards_request_header(h.name, connection)) continue;
     out += h.name;

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "http/headers.hpp"
 #include "http/parser.hpp"
 #include "upstream/target.hpp"
 
@@ -12,9 +13,9 @@ namespace orp::forward {
 
 struct client_request;
 
-// Whether a client request header goes upstream as is (`connection`: the request's Connection
-// header, whose tokens name more hop-by-hop headers). The rest is what build_upstream_head drops.
-bool forwards_request_header(std::string_view name, std::optional<std::string_view> connection);
+// Whether a client request header goes upstream as is (`connection`: the names the request's
+// Connection headers list, more hop-by-hop headers). The rest is what build_upstream_head drops.
+bool forwards_request_header(std::string_view name, const http::connection_options& connection);
 
 // Our key, our framing (Content-Length of the held body), the upstream's Host, none of the
 // client's hop-by-hop headers, no Expect (answered by the proxy), no Accept-Encoding (the proxy

@@ -27,6 +27,15 @@ void for_each_token(std::string_view list, F&& f) {
   }
 }
 
+// Orders a lower-cased name against any name as if both were lower-cased.
+bool lower_less(std::string_view lowered, std::string_view name) {
+  return std::lexicographical_compare(lowered.begin(), lowered.end(), name.begin(), name.end(),
+                                      [](char a, char b) { return a < lower(b); });
+}
+bool less_than_lower(std::string_view name, std::string_view lowered) {
+  return std::lexicographical_compare(name.begin(), name.end(), lowered.begin(), lowered.end(),
+                                      [](char a, char b) { return lower(a) < b; });
+}
 }  // namespace
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -41,10 +50,25 @@ std::optional<std::string_view> find_header(const header_list& headers, std::str
   return std::nullopt;
 }
 
-bool has_token(std::string_view header_value, std::string_view token) {
-  bool found = false;
-  for_each_token(header_value, [&](std::string_view item) { found = found || iequals(item, token); });
-  return found;
+connection_options::connection_options(const header_list& headers) {
+  for (const auto& h : headers) {
+    if (!iequals(h.name, "Connection")) continue;
+    for_each_token(h.value, [&](std::string_view item) {
+      std::string name(item);
+      std::transform(name.begin(), name.end(), name.begin(), lower);
+      names_.push_back(std::move(name));
+    });
+  }
+  if (names_.empty()) return;
+  std::sort(names_.begin(), names_.end());
+  names_.erase(std::unique(names_.begin(), names_.end()), names_.end());
+}
+
+bool connection_options::lists(std::string_view name) const {
+  if (names_.empty()) return false;
+  auto it = std::lower_bound(names_.begin(), names_.end(), name,
+                             [](const std::string& lowered, std::string_view n) { return lower_less(lowered, n); });
+  return it != names_.end() && !less_than_lower(name, *it);
 }
 
 bool is_hop_by_hop(std::string_view name) {
@@ -55,17 +79,9 @@ bool is_hop_by_hop(std::string_view name) {
 }
 
 void remove_connection_listed(header_list& headers) {
-  std::vector<std::string> listed;
-  for (const auto& h : headers) {
-    if (!iequals(h.name, "Connection")) continue;
-    for_each_token(h.value, [&](std::string_view item) {
-      if (!iequals(item, "Connection")) listed.emplace_back(item);
-    });
-  }
+  connection_options listed(headers);
   if (listed.empty()) return;
-  std::erase_if(headers, [&](const header_field& h) {
-    return std::any_of(listed.begin(), listed.end(), [&](const std::string& n) { return iequals(n, h.name); });
-  });
+  std::erase_if(headers, [&](const header_field& h) { return !iequals(h.name, "Connection") && listed.lists(h.name); });
 }
 
 }  // namespace orp::http

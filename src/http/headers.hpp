@@ -19,8 +19,19 @@ bool iequals(std::string_view a, std::string_view b);
 // Case-insensitive; the first match.
 std::optional<std::string_view> find_header(const header_list& headers, std::string_view name);
 
-// True when the comma-separated list `header_value` holds `token` (case-insensitive, OWS trimmed).
-bool has_token(std::string_view header_value, std::string_view token);
+// The field names a message's Connection headers list (RFC 9110 7.6.1), from all of them, each
+// once (case-insensitive, OWS trimmed). Built once per message: asking about each of a message's
+// fields is then a binary search, so a head with thousands of fields and thousands of listed
+// names costs milliseconds, not the seconds a walk of the list per field took.
+class connection_options {
+ public:
+  explicit connection_options(const header_list& headers);
+  bool lists(std::string_view name) const;
+  bool empty() const { return names_.empty(); }
+
+ private:
+  std::vector<std::string> names_;  // lower-cased, sorted, unique
+};
 
 // Connection, Keep-Alive, Proxy-Authorization, Proxy-Authenticate, Proxy-Connection, TE, Trailer,
 // Transfer-Encoding, Upgrade.

@@ -71,6 +71,41 @@ void flush_soon(const boost::asio::any_io_executor& ex) {
 }
 
 void write_access_line(const access_record& r);
+
+// Text lines carry values that came from clients and upstreams (a model name out of a request
+// body, an upstream's error message): control bytes become \xNN, so one record stays one line and
+// nobody can start a forged one. In an unquoted access field a space or a quote would forge a
+// field; in the quoted error a quote or a backslash would end it early.
+enum class escape { controls, bare_field, quoted_field };
+
+bool needs_escape(unsigned char c, escape mode) {
+  if (c < 0x20 || c == 0x7f) return true;
+  switch (mode) {
+    case escape::controls: return false;
+    case escape::bare_field: return c == ' ' || c == '"';
+    case escape::quoted_field: return c == '"' || c == '\\';
+  }
+  return false;
+}
+
+bool needs_escape(std::string_view s, escape mode) {
+  return std::any_of(s.begin(), s.end(), [&](char c) { return needs_escape(static_cast<unsigned char>(c), mode); });
+}
+
+template <class Buffer>
+void append_escaped(Buffer& out, std::string_view s, escape mode) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::size_t from = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (!needs_escape(c, mode)) continue;
+    out.append(s.data() + from, s.data() + i);
+    const char esc[4] = {'\\', 'x', hex[c >> 4], hex[c & 0xf]};
+    out.append(esc, esc + 4);
+    from = i + 1;
+  }
+  out.append(s.data() + from, s.data() + s.size());
+}
 }  // namespace
 
 void write_access(const access_record& r, const boost::asio::any_io_executor& ex) {
@@ -82,6 +117,10 @@ void emit(spdlog::level::level_enum level, std::string_view text) {
   if (json_) {
     std::string members = "\"msg\":" + boost::json::serialize(boost::json::string(text));
     spdlog::log(level, "{}", members);
+  } else if (needs_escape(text, escape::controls)) {
+    fmt::memory_buffer escaped;
+    append_escaped(escaped, text, escape::controls);
+    spdlog::log(level, "{}", std::string_view(escaped.data(), escaped.size()));
   } else {
     spdlog::log(level, "{}", text);
   }
@@ -122,7 +161,8 @@ void write_access_line(const access_record& r) {
   auto text = [&](std::string_view s) { line.append(s); };
   auto field = [&](std::string_view name, std::string_view value) {
     text(name);
-    text(value.empty() ? std::string_view("-") : value);
+    if (value.empty()) text("-");
+    else append_escaped(line, value, escape::bare_field);
   };
   auto number = [&](std::string_view name, auto v) {
     text(name);
@@ -159,7 +199,7 @@ void write_access_line(const access_record& r) {
   if (r.cost) fmt::format_to(fmt::appender(line), FMT_COMPILE(" cost={}"), *r.cost);
   if (!r.error.empty()) {
     text(" error=\"");
-    text(r.error);
+    append_escaped(line, r.error, escape::quoted_field);
     text("\"");
   }
   spdlog::info("{}", std::string_view(line.data(), line.size()));

@@ -112,24 +112,48 @@ asio::awaitable<void> tunnel(net::tcp::socket socket, const target_request& req,
   co_await relay(socket, target, req.early, shared.lim.tunnel_idle_timeout);
 }
 
+// Sets the socket's receive low-water mark: readable only once `bytes` are queued, or at EOF.
+void set_receive_low_water(net::tcp::socket& socket, std::size_t bytes) {
+  int value = static_cast<int>(bytes);
+  ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVLOWAT, &value, sizeof value);
+}
+
 // Peeks at the client's first TLS bytes (MSG_PEEK: the TLS engine reads them again) for the
-// server name it asks for.
+// server name it asks for. need_more: the client hung up before its ClientHello was complete.
+// While the hello is incomplete the low-water mark makes the socket readable only once more
+// than the bytes already seen are there, or at EOF: no polling of the same bytes, and a client
+// that closes mid-hello is noticed (the peeked bytes would otherwise hide its EOF for good).
+// The peek buffer exists only between a wake-up and the next wait.
 asio::awaitable<sni_result> peek_client_hello(net::tcp::socket& socket, clock::time_point deadline) {
-  std::string peeked(max_client_hello_bytes, '\0');
+  sni_result result{sni_status::not_tls, {}};
+  std::size_t seen = 0;
+  bool low_water_raised = false;
   while (true) {
     asio::steady_timer timer(socket.get_executor(), deadline);
     using namespace asio::experimental::awaitable_operators;
     auto r = co_await (socket.async_wait(net::tcp::socket::wait_read, net::use_tuple) || timer.async_wait(net::use_tuple));
-    if (r.index() != 0 || std::get<0>(std::get<0>(r))) co_return sni_result{sni_status::not_tls, {}};
+    if (r.index() != 0 || std::get<0>(std::get<0>(r))) break;
+    std::string peeked(max_client_hello_bytes, '\0');
     ssize_t n = ::recv(socket.native_handle(), peeked.data(), peeked.size(), MSG_PEEK | MSG_DONTWAIT);
-    if (n <= 0) co_return sni_result{sni_status::not_tls, {}};
-    auto result = peek_sni(std::string_view(peeked.data(), static_cast<std::size_t>(n)));
-    if (result.status != sni_status::need_more) co_return result;
-    if (static_cast<std::size_t>(n) >= peeked.size()) co_return sni_result{sni_status::not_tls, {}};
-    // More of the hello is on its way; wait for it without spinning on the same bytes.
-    timer.expires_after(std::chrono::milliseconds(5));
-    co_await timer.async_wait(net::use_tuple);
+    if (n <= 0) break;
+    if (static_cast<std::size_t>(n) <= seen) {
+      result = sni_result{sni_status::need_more, {}};  // readable with nothing new: EOF
+      break;
+    }
+    seen = static_cast<std::size_t>(n);
+    result = peek_sni(std::string_view(peeked.data(), seen));
+    if (result.status != sni_status::need_more) break;
+    if (seen >= peeked.size()) {
+      result = sni_result{sni_status::not_tls, {}};
+      break;
+    }
+    set_receive_low_water(socket, seen + 1);
+    low_water_raised = true;
   }
+  if (low_water_raised) set_receive_low_water(socket, 1);
+  // A hello still incomplete at the deadline: tunnel blind, as for any client that is not TLS.
+  if (result.status == sni_status::need_more && clock::now() >= deadline) result.status = sni_status::not_tls;
+  co_return result;
 }
 
 // The decision both CONNECT and SOCKS5 come to: intercept, tunnel, or refuse.
@@ -144,6 +168,10 @@ asio::awaitable<void> route(net::tcp::socket socket, target_request req, const r
     if (!co_await reply(socket, verdict::ok, {})) co_return;
     answered = true;
     auto sni = co_await peek_client_hello(socket, clock::now() + shared.lim.header_timeout);
+    if (sni.status == sni_status::need_more) {
+      log::info("client {}: closed before its TLS ClientHello was complete (tunnel to {})", req.client, req.host);
+      co_return;
+    }
     if (sni.status == sni_status::found && shared.intercepts(sni.host_name)) intercept_host = sni.host_name;
     else if (!shared.tunnel.allows(req.host) && !(sni.status == sni_status::found && shared.tunnel.allows(sni.host_name))) {
       log::info("client {}: tunnel to {} ({}) refused by proxy.tunnel", req.client, req.host, sni.host_name);

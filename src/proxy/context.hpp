@@ -14,6 +14,7 @@
 #include "forward/forwarder.hpp"
 #include "net/idle_buffers.hpp"
 #include "net/io.hpp"
+#include "proxy/body_budget.hpp"
 #include "proxy/proxy_auth.hpp"
 #include "tls/leaf_cache.hpp"
 #include "upstream/connection_pool.hpp"
@@ -23,6 +24,7 @@ namespace orp::proxy {
 
 struct limits {
   std::uint64_t max_request_body = 32 * 1024 * 1024;
+  std::uint64_t max_body_memory = std::uint64_t{1} << 30;
   std::size_t max_head_bytes = 64 * 1024;
   net::clock::duration header_timeout = std::chrono::seconds(30);
   net::clock::duration idle_timeout = std::chrono::seconds(120);
@@ -49,6 +51,8 @@ struct shared_context {
   std::atomic<std::uint64_t> next_request_id{1};
   std::atomic<std::int64_t> open_connections{0};
   std::atomic<std::int64_t> active_requests{0};
+  // Request bodies held, all connections together (lim.max_body_memory; set before serving).
+  body_budget bodies{std::uint64_t{1} << 30};
   // Intercepted clients' TLS handshakes that completed: full, or resuming an earlier session.
   std::atomic<std::uint64_t> tls_full_handshakes{0};
   std::atomic<std::uint64_t> tls_resumed_handshakes{0};

@@ -16,10 +16,10 @@ std::string plain_request_head(const http::request_head& head, std::size_t body_
   std::string out = head.method + " " + head.target + " HTTP/1.1\r\nHost: " + host;
   if (port != 80) out += ":" + std::to_string(port);
   out += "\r\n";
-  auto connection = http::find_header(head.headers, "Connection");
+  const http::connection_options connection(head.headers);
   for (const auto& h : head.headers) {
     if (http::is_hop_by_hop(h.name) || http::iequals(h.name, "Host") || http::iequals(h.name, "Content-Length") ||
-        (connection && http::has_token(*connection, h.name)))
+        connection.lists(h.name))
       continue;
     out += h.name + ": " + h.value + "\r\n";
   }

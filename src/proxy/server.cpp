@@ -158,10 +158,15 @@ void server::render_metrics(std::string& out) const {
       "# HELP orp_heap_trims_total Freed memory given back to the system after a burst of connections.\n"
       "# TYPE orp_heap_trims_total counter\norp_heap_trims_total {}\n"
       "# HELP orp_accept_failures_total Failed accepts (out of file descriptors, say); accepting pauses 100 ms.\n"
-      "# TYPE orp_accept_failures_total counter\norp_accept_failures_total {}\n",
+      "# TYPE orp_accept_failures_total counter\norp_accept_failures_total {}\n"
+      "# HELP orp_request_body_bytes Request body bytes held, all clients together (proxy.max_body_memory).\n"
+      "# TYPE orp_request_body_bytes gauge\norp_request_body_bytes {}\n"
+      "# HELP orp_request_body_refusals_total Requests refused with 503 because proxy.max_body_memory was reached.\n"
+      "# TYPE orp_request_body_refusals_total counter\norp_request_body_refusals_total {}\n",
       shared_.open_connections.load(), shared_.active_requests.load(), t.idle, t.connects, t.reuses,
       t.connect_failures, t.discarded_stale + t.stale_retries, shared_.tls_full_handshakes.load(),
-      shared_.tls_resumed_handshakes.load(), t.heap_trims, accept_failures_.load(std::memory_order_relaxed));
+      shared_.tls_resumed_handshakes.load(), t.heap_trims, accept_failures_.load(std::memory_order_relaxed),
+      shared_.bodies.in_use(), shared_.bodies.refusals());
 }
 
 void server::add_stats(boost::json::object& o) const {
@@ -176,6 +181,8 @@ void server::add_stats(boost::json::object& o) const {
   o["tls_resumed_handshakes"] = shared_.tls_resumed_handshakes.load();  // ... resuming a session
   o["heap_trims"] = t.heap_trims;  // freed memory given back after a burst of connections (util/burst_trim.hpp)
   o["accept_failures"] = accept_failures_.load(std::memory_order_relaxed);
+  o["request_body_bytes"] = shared_.bodies.in_use();        // held now, all clients together
+  o["request_body_refusals"] = shared_.bodies.refusals();  // 503s at proxy.max_body_memory
 }
 
 void server::stop_accepting() {

@@ -48,12 +48,14 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
   http::request_parser parser(shared.lim.max_head_bytes);
   std::unique_ptr<char[]> read_buf;
   net::deadline dl(net::socket_of(stream));
+  body_budget::lease body_share(shared.bodies);
   bool first = true;
 
   while (true) {
     parser.reset();
     parser.set_max_body_bytes(shared.lim.max_request_body);
     body.clear();
+    body_share.release();
     if (!first && in.empty()) {
       // Idle keep-alive: hold no buffers while waiting for the next request (thousands of idle
       // connections must stay cheap); read only once bytes are there.
@@ -77,6 +79,13 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
         if (r.status == http::parse_status::error) {
           log::info("client {}: refused request: {} ({})", info.client, parser.error_reason(), parser.error_status());
           co_await refuse(stream, parser.error_status(), parser.error_reason());
+          co_return;
+        }
+        if (!body_share.grow_to(body.size())) {
+          log::warn("client {}: request body refused at {} KiB: the proxy holds {} MiB of request bodies already "
+                    "(proxy.max_body_memory)", info.client, body.size() / 1024, shared.bodies.in_use() >> 20);
+          co_await refuse(stream, 503, "the proxy is holding too many request bodies at once; try again shortly",
+                          "Retry-After: 1\r\n");
           co_return;
         }
         if (r.status == http::parse_status::head_complete) {

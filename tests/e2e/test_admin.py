@@ -1,4 +1,5 @@
 """The admin endpoint: each route's content, the token, and the status page rendered in Chromium."""
+from http.client import HTTPConnection
 import json
 import os
 import shutil
@@ -116,6 +117,39 @@ class AdminTest(unittest.TestCase):
         self.assertEqual(http("GET", self.base + "/keys/reload")[0], 405)
         self.assertEqual(http("GET", self.base + "/nope")[0], 404)
 
+    def raw(self, method, path, headers):
+        """One request with exactly these headers (urllib would set Host itself)."""
+        host, port = self.proxy.ready["admin"].rsplit(":", 1)
+        conn = HTTPConnection(host, int(port), timeout=5)
+        try:
+            conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+            for name, value in headers.items():
+                conn.putheader(name, value)
+            conn.endheaders(b"" if method == "POST" else None)
+            resp = conn.getresponse()
+            return resp.status, resp.read().decode()
+        finally:
+            conn.close()
+
+    # Without a token, a web page must not reach the endpoint through the user's browser: not by
+    # pointing its own name at 127.0.0.1 (DNS rebinding: the Host is that name), not by a form
+    # posted from its site (the Origin is that site).
+    def test_requests_from_other_sites_are_refused(self):
+        loopback = self.proxy.ready["admin"]
+        self.assertEqual(self.raw("GET", "/keys", {"Host": loopback})[0], 200)
+        self.assertEqual(self.raw("GET", "/keys", {"Host": "localhost:1"})[0], 200)
+        status, body = self.raw("GET", "/keys", {"Host": "rebind.evil.example:" + loopback.rsplit(":", 1)[1]})
+        self.assertEqual(status, 403, body)
+        self.assertEqual(json.loads(body)["error"]["code"], 403)
+        self.assertNotIn("alpha", body)
+        status, body = self.raw("POST", "/keys/reload", {"Host": loopback, "Origin": "http://evil.example",
+                                                         "Content-Type": "text/plain", "Content-Length": "0"})
+        self.assertEqual(status, 403, body)
+        self.assertIn("other sites", body)
+        self.assertEqual(self.raw("POST", "/keys/reload", {"Host": loopback, "Origin": "http://" + loopback,
+                                                           "Content-Length": "0"})[0], 200)
+        self.assertIn("admin: refused POST /keys/reload", self.proxy.log_text())
+
     @unittest.skipUnless(shutil.which("chromium"), "chromium is installed by scripts/setup.sh")
     def test_status_page_renders_the_key_table_in_chromium(self):
         os.makedirs(ARTIFACTS, exist_ok=True)
@@ -149,6 +183,11 @@ class AdminTokenTest(unittest.TestCase):
             self.assertEqual(http("GET", base + "/keys", token="wrong")[0], 401)
             self.assertEqual(http("GET", base + "/keys", token="adm-tok-123")[0], 200)
             self.assertEqual(http("GET", base + "/metrics", token="adm-tok-123")[0], 200)
+            # With a token the endpoint may be reached by any name (the token guards it).
+            req = urllib.request.Request(base + "/keys", headers={"Host": "proxy.internal:9090",
+                                                                   "Authorization": "Bearer adm-tok-123"})
+            with urllib.request.urlopen(req, timeout=5) as r:
+                self.assertEqual(r.status, 200)
 
 
 if __name__ == "__main__":

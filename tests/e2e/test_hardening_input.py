@@ -135,6 +135,49 @@ class HardeningTest(harness.ProxyTestCase):
             for s in socks:
                 s.close()
 
+    # CONNECT to an IP address: the proxy peeks at the ClientHello for the name. A client that sends
+    # part of one and hangs up must not leave its connection behind (the peeked bytes hid the EOF:
+    # connections stayed open for good, polled every 5 ms, until max_connections answered 503).
+    def test_clients_gone_mid_client_hello_are_closed_at_once(self):
+        partial = bytes.fromhex("160301020001000001fc0303")
+        for _ in range(20):
+            with socket.create_connection(("127.0.0.1", self.proxy.port), timeout=10) as s:
+                s.sendall(b"CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n")
+                self.assertTrue(s.recv(4096).startswith(b"HTTP/1.1 200"))
+                s.sendall(partial)
+        # Closed on their EOF, not at proxy.header_timeout (2 s).
+        harness.wait_until(lambda: json.loads(self.proxy.admin_get("/stats")[1])["open_connections"] == 0, 1.5,
+                           message="the 20 connections closed")
+        harness.wait_until(lambda: self.proxy.log_text().count("closed before its TLS ClientHello was complete") == 20,
+                           5, message="20 log lines")
+
+    def test_client_hello_in_pieces_is_still_read_for_its_name(self):
+        ctx = ssl.create_default_context(cafile=self.proxy.ca_path)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(incoming, outgoing, server_hostname="openrouter.ai")
+        with socket.create_connection(("127.0.0.1", self.proxy.port), timeout=10) as s:
+            s.sendall(b"CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n")
+            self.assertTrue(s.recv(4096).startswith(b"HTTP/1.1 200"))
+            with self.assertRaises(ssl.SSLWantReadError):
+                tls.do_handshake()
+            hello = outgoing.read()
+            # Three pieces a moment apart: each wakes the peek only once it brings new bytes.
+            for piece in (hello[:3], hello[3:40], hello[40:]):
+                s.sendall(piece)
+                time.sleep(0.2)
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    s.sendall(outgoing.read())
+                    data = s.recv(65536)
+                    self.assertTrue(data, "the proxy closed during the handshake")
+                    incoming.write(data)
+            s.sendall(outgoing.read())
+            # The name was read: the proxy's own leaf for openrouter.ai answered (verified above).
+            self.assertEqual(tls.getpeercert()["subject"][-1][0][1], "openrouter.ai")
+
     def test_tunnel_to_forbidden_host(self):
         answer = exchange(self.proxy.port, b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
         self.assertEqual(status_of(answer), 403, answer)
@@ -166,6 +209,57 @@ def fill_to_the_cap(test, proxy, cap, refused=1):
     finally:
         for s in held:
             s.close()
+
+
+class BodyMemoryTest(unittest.TestCase):
+    """proxy.max_body_memory: request bodies held at once, all clients together."""
+
+    def test_bodies_beyond_the_common_cap_get_503_and_later_ones_are_served(self):
+        with FakeOpenRouter() as fake:
+            proxy = Proxy(fake, overrides={"proxy.max_request_body": "600KiB", "proxy.max_body_memory": "1MiB",
+                                           "proxy.workers": 2})
+            proxy.start()
+            try:
+                head = (b"POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: 600000\r\n\r\n")
+                held = []
+                try:
+                    # Two bodies of 450 KB each, still arriving: 900 KB of the 1 MiB held.
+                    for _ in range(2):
+                        s = socket.create_connection(("127.0.0.1", proxy.port), timeout=10)
+                        held.append(s)
+                        s.sendall(head + b" " * 450000)
+                    harness.wait_until(
+                        lambda: json.loads(proxy.admin_get("/stats")[1])["request_body_bytes"] >= 900000, 10,
+                        message="900 KB of bodies held")
+                    # A third that would take the total past 1 MiB is refused; nothing else is.
+                    answer = exchange(proxy.port, head + b" " * 300000)
+                    self.assertEqual(status_of(answer), 503, answer[:300])
+                    self.assertIn(b"Retry-After: 1", answer)
+                    self.assertIn(b"too many request bodies", answer)
+                    stats = json.loads(proxy.admin_get("/stats")[1])
+                    self.assertEqual(stats["request_body_refusals"], 1, stats)
+                    self.assertIn("proxy.max_body_memory", proxy.log_text())
+                finally:
+                    for s in held:
+                        s.close()
+                # Their shares come back when they go: a body of the full size is served again.
+                harness.wait_until(lambda: json.loads(proxy.admin_get("/stats")[1])["request_body_bytes"] == 0, 10,
+                                   message="no body held")
+                body = b'{"model":"x","pad":"' + b"p" * 590000 + b'"}'
+                answer = exchange(proxy.port, head.replace(b"600000", b"%d" % len(body)) + body)
+                self.assertEqual(status_of(answer), 200, answer[:300])
+                self.assertEqual(fake.requests("/api/v1/chat/completions")[-1]["body_len"], len(body))
+            finally:
+                proxy.stop()
+
+    def test_a_cap_below_the_largest_body_is_refused_at_start(self):
+        proxy = Proxy(None, overrides={"proxy.max_request_body": "32MiB", "proxy.max_body_memory": "16MiB"})
+        with self.assertRaises(harness.ProxyStartError) as caught:
+            proxy.start()
+        self.assertEqual(proxy.returncode, 2)
+        self.assertIn("proxy.max_body_memory = 16MiB is smaller than proxy.max_request_body = 32MiB", str(caught.exception))
+        proxy.cleanup()
 
 
 class MaxConnectionsTest(unittest.TestCase):

@@ -129,6 +129,19 @@ class InterceptTest(h.ProxyTestCase):
         self.assertEqual(recs[0]["body_sha256"], hashlib.sha256(body).hexdigest())
         self.assertIsNone(h.header(recs[0], "Expect"), "Expect must be answered by the proxy, not forwarded")
 
+    # Answers without a body (Content-Length: 0) end with their head: the proxy must not wait for
+    # more (it did: a 404 became a 504 at upstream.request_timeout, a 200 hung until
+    # stream_idle_timeout, a 401 never rotated the key).
+    def test_answers_without_a_body_arrive_at_once_and_keep_the_connection(self):
+        self.fake.script([{"key": "*", "path": h.CHAT_PATH, "status": 404, "raw_body": "", "times": 1},
+                          {"key": "*", "path": h.CHAT_PATH, "status": 200, "raw_body": "", "times": 1}])
+        one = h.via_proxy(self.proxy, *h.chat_args(), "--max-time", "10", "-o", "/dev/null",
+                          "-w", "%{http_code} %{num_connects} %{size_download}\n", API)
+        res = h.curl(one + ["--next"] + one, timeout=20)
+        self.assertEqual(res.returncode, 0, res.stderr + self.proxy.diagnostics())
+        # 404 then 200, both empty, the second over the first one's tunnel and TLS connection.
+        self.assertEqual(res.stdout.decode().split(), ["404", "1", "0", "200", "0", "0"], res.stdout)
+
     def test_hop_by_hop_headers_dropped_others_kept(self):
         res, _ = self.post("-H", "Keep-Alive: timeout=5", "-H", "TE: trailers",
                            "-H", "Upgrade: h2c", "-H", "X-Custom-Test: kept")

@@ -134,6 +134,21 @@ class RotationTest(KeysTestBase):
         self.assertLessEqual(seen.count(KEY_A), 1, "an invalid key was chosen again: %s" % seen)
         self.assertEqual(seen.count(KEY_B), 6, seen)
 
+    def test_an_empty_401_still_disables_the_key(self):
+        # Content-Length: 0: the answer ends with its head (the proxy once waited on for a body
+        # until upstream.request_timeout, and answered 504 without rotating).
+        proxy = self.start_proxy(TWO_KEYS, overrides(upstream__request_timeout=10))
+        self.fake.script([{"key": KEY_A, "path": h.CHAT_PATH, "status": 401, "raw_body": ""}])
+        attempts = []
+        for _ in range(2):  # round robin: rot-a's turn comes in one of the two
+            res, headers, took = self.timed_post(proxy)
+            self.assertStatus(proxy, res, 200)
+            self.assertEqual(headers.get("x-proxy-key"), "rot-b", headers)
+            self.assertLess(took, 5)
+            attempts.append(headers.get("x-proxy-attempts"))
+        self.assertIn("2", attempts)
+        self.assertEqual(self.chat_keys().count(KEY_A), 1, self.chat_keys())
+
     def test_402_key_is_never_chosen_again(self):
         proxy = self.start_proxy(TWO_KEYS, overrides())
         self.fake.script([{"key": KEY_A, "path": h.CHAT_PATH, "status": 402, "body": ERR_402}])

@@ -19,13 +19,36 @@ TEST(HttpHeaders, FindHeaderIsCaseInsensitiveAndTakesTheFirst) {
   EXPECT_EQ(find_header(h, "Missing"), std::nullopt);
 }
 
-TEST(HttpHeaders, HasTokenSplitsOnCommasAndTrims) {
-  EXPECT_TRUE(has_token("keep-alive, Upgrade", "upgrade"));
-  EXPECT_TRUE(has_token(" close ", "close"));
-  EXPECT_TRUE(has_token("a,\tb ,c", "b"));
-  EXPECT_FALSE(has_token("keep-alive", "alive"));
-  EXPECT_FALSE(has_token("", "close"));
-  EXPECT_FALSE(has_token(",,", "close"));
+TEST(HttpHeaders, ConnectionOptionsSplitOnCommasAndTrim) {
+  connection_options listed(header_list{{"Connection", "keep-alive, Upgrade"}, {"Host", "x-not-listed"}, {"connection", "a,\tb ,c,,"}});
+  for (auto name : {"upgrade", "UPGRADE", "Keep-Alive", "a", "B", "c"}) EXPECT_TRUE(listed.lists(name)) << name;
+  for (auto name : {"alive", "keep", "x-not-listed", "", "ab", "upgrades"}) EXPECT_FALSE(listed.lists(name)) << name;
+}
+
+TEST(HttpHeaders, ConnectionOptionsEmptyWithoutNames) {
+  EXPECT_TRUE(connection_options(header_list{}).empty());
+  EXPECT_TRUE(connection_options(header_list{{"Connection", " , ,"}, {"Host", "a"}}).empty());
+  EXPECT_FALSE(connection_options(header_list{{"Connection", " , ,"}}).lists(""));
+}
+
+// A head of thousands of fields with thousands of listed names is answered by one sorted list,
+// not by walking the Connection value for every field (seconds of a worker's time before).
+TEST(HttpHeaders, ConnectionOptionsManyNamesEachLookupFindsItsOwn) {
+  std::string value;
+  header_list h;
+  for (int i = 0; i < 5000; ++i) {
+    value += "X-Name-" + std::to_string(i) + ",";
+    h.push_back({"x-name-" + std::to_string(i), "v"});
+  }
+  value += "x-name-7";  // a duplicate
+  h.push_back({"X-Kept", "k"});
+  h.insert(h.begin(), {"Connection", value});
+  connection_options listed(h);
+  int found = 0;
+  for (const auto& f : h) found += listed.lists(f.name) ? 1 : 0;
+  EXPECT_EQ(found, 5000);
+  EXPECT_FALSE(listed.lists("X-Kept"));
+  EXPECT_FALSE(listed.lists("x-name-5000"));
 }
 
 TEST(HttpHeaders, HopByHopNamesInAnyCase) {

@@ -131,6 +131,27 @@ TEST_F(LogAccess, DurationsHaveOneDecimalAsPrintfWouldWriteThem) {
   }
 }
 
+// A model name comes out of the client's body and an error may quote an upstream's message:
+// neither can end the line and start a forged record, nor forge a field within the line.
+TEST_F(LogAccess, ValuesFromOutsideCannotForgeLinesOrFields) {
+  boost::asio::io_context io;
+  auto r = sample(9);
+  r.model = "x\r\n2026-01-01 00:00:00.000 info  access id=1 key=forged";
+  r.error = "upstream said \"no\"\nat C:\\x";
+  write_access(r, io.get_executor());
+  io.poll();
+  warn("upstream error: {}", "line one\nforged line");
+  auto text = read_all(file());
+  EXPECT_NE(text.find(" model=x\\x0d\\x0a2026-01-01\\x2000:00:00.000\\x20info\\x20\\x20access\\x20id=1\\x20key=forged "
+                      "key=primary "),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(" error=\"upstream said \\x22no\\x22\\x0aat C:\\x5cx\"\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("upstream error: line one\\x0aforged line\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("\nforged"), std::string::npos) << text;
+  EXPECT_EQ(text.find("\n2026-01-01"), std::string::npos) << text;
+}
+
 TEST_F(LogAccess, OtherMessagesAreFlushedAtOnce) {
   info("listening on {}", "127.0.0.1:8080");
   EXPECT_NE(read_all(file()).find("listening on 127.0.0.1:8080"), std::string::npos);
