@@ -176,6 +176,9 @@ std::string admin_server::respond(const std::string& method, const std::string& 
                                   const std::string& authorization) {
   std::string path = target.substr(0, target.find('?'));
   if (path == "/healthz") return reply(200, "OK", "text/plain", "ok\n");
+  // The status page holds no data: its script fetches /keys and /stats with the token it takes
+  // from the address's #fragment, which a browser never sends, so the page itself needs none.
+  if (method == "GET" && (path == "/" || path == "/index.html")) return reply(200, "OK", "text/html; charset=utf-8", status_page());
   if (!src_.token.empty() && !token_matches(authorization, src_.token))
     return json_error(401, "Unauthorized", "admin token required: Authorization: Bearer <admin.token>");
 
@@ -207,7 +210,6 @@ std::string admin_server::respond(const std::string& method, const std::string& 
     if (!ok) return json_error(422, "Unprocessable Content", "keys.csv was refused; the old pool is kept (see the log)");
     return reply(200, "OK", "application/json", keys_json(src_.keys->snapshot(now)));
   }
-  if (method == "GET" && (path == "/" || path == "/index.html")) return reply(200, "OK", "text/html; charset=utf-8", status_page());
   if (path == "/keys" || path == "/metrics" || path == "/keys/reload" || path == "/stats" || path == "/")
     return json_error(405, "Method Not Allowed", "method not allowed");
   return json_error(404, "Not Found", "no such admin endpoint");

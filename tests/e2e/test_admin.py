@@ -29,6 +29,23 @@ def http(method, url, token=None, timeout=5):
         return e.code, e.headers, e.read().decode()
 
 
+def chromium_flags(profile):
+    return ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--user-data-dir=" + profile, "--virtual-time-budget=5000"]
+
+
+def chromium_dom(url):
+    """The DOM of `url` after its scripts ran, from headless Chromium."""
+    profile = tempfile.mkdtemp(prefix="orp-chromium-")
+    try:
+        dom = subprocess.run(chromium_flags(profile) + ["--dump-dom", url], capture_output=True, text=True, timeout=90)
+        assert dom.returncode == 0, dom.stderr[-2000:]
+        return dom.stdout
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
 class AdminTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -153,19 +170,15 @@ class AdminTest(unittest.TestCase):
     @unittest.skipUnless(shutil.which("chromium"), "chromium is installed by scripts/setup.sh")
     def test_status_page_renders_the_key_table_in_chromium(self):
         os.makedirs(ARTIFACTS, exist_ok=True)
-        profile = tempfile.mkdtemp(prefix="orp-chromium-")
         shot = os.path.join(ARTIFACTS, "status-page.png")
-        flags = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--user-data-dir=" + profile, "--virtual-time-budget=5000"]
+        dom = chromium_dom(self.base + "/")
+        # The table rows were built by the page's script from /keys.
+        self.assertRegex(dom, r"<tr><td>alpha</td><td class=\"cooling\">cooling</td>")
+        self.assertRegex(dom, r"<tr><td>beta</td><td class=\"active\">active</td>")
+        self.assertIn('id="usable">1 / 2<', dom)
+        profile = tempfile.mkdtemp(prefix="orp-chromium-")
         try:
-            dom = subprocess.run(flags + ["--dump-dom", self.base + "/"], capture_output=True, text=True, timeout=90)
-            self.assertEqual(dom.returncode, 0, dom.stderr[-2000:])
-            # The table rows were built by the page's script from /keys.
-            self.assertRegex(dom.stdout, r"<tr><td>alpha</td><td class=\"cooling\">cooling</td>")
-            self.assertRegex(dom.stdout, r"<tr><td>beta</td><td class=\"active\">active</td>")
-            self.assertIn('id="usable">1 / 2<', dom.stdout)
-            pic = subprocess.run(flags + ["--window-size=1100,500", "--screenshot=" + shot, self.base + "/"],
+            pic = subprocess.run(chromium_flags(profile) + ["--window-size=1100,500", "--screenshot=" + shot, self.base + "/"],
                                  capture_output=True, text=True, timeout=90)
             self.assertEqual(pic.returncode, 0, pic.stderr[-2000:])
             with open(shot, "rb") as f:
@@ -175,6 +188,13 @@ class AdminTest(unittest.TestCase):
 
 
 class AdminTokenTest(unittest.TestCase):
+    @unittest.skipUnless(shutil.which("chromium"), "chromium is installed by scripts/setup.sh")
+    def test_status_page_with_the_token_in_its_address_shows_the_keys(self):
+        with Proxy(None, overrides={"admin.token": "adm-tok-123"}) as proxy:
+            base = "http://" + proxy.ready["admin"]
+            self.assertRegex(chromium_dom(base + "/#token=adm-tok-123"), r"<tr><td>pool-a</td><td class=\"active\">")
+            self.assertNotIn("<tr><td>pool-a</td>", chromium_dom(base + "/#token=wrong"))
+
     def test_token_required_except_healthz(self):
         with Proxy(None, overrides={"admin.token": "adm-tok-123"}) as proxy:
             base = "http://" + proxy.ready["admin"]
@@ -183,6 +203,13 @@ class AdminTokenTest(unittest.TestCase):
             self.assertEqual(http("GET", base + "/keys", token="wrong")[0], 401)
             self.assertEqual(http("GET", base + "/keys", token="adm-tok-123")[0], 200)
             self.assertEqual(http("GET", base + "/metrics", token="adm-tok-123")[0], 200)
+            # The status page itself holds no data and is served without the token (a browser
+            # never sends the #token=... it reads it from); what it fetches needs the token.
+            status, headers, body = http("GET", base + "/")
+            self.assertEqual(status, 200, body)
+            self.assertTrue(headers["Content-Type"].startswith("text/html"), headers)
+            self.assertIn("location.hash", body)
+            self.assertEqual(http("GET", base + "/stats")[0], 401)
             # With a token the endpoint may be reached by any name (the token guards it).
             req = urllib.request.Request(base + "/keys", headers={"Host": "proxy.internal:9090",
                                                                    "Authorization": "Bearer adm-tok-123"})
