@@ -31,12 +31,18 @@ void check(long result, const char* what) {
     if (result <= 0) fail(what);
 }
 
+// What the client leg accepts, in order of preference. An HTTP/1.0 client (curl --http1.0) is
+// served as any HTTP/1.1 server serves one: its requests parse the same, and its connection
+// closes after each answer unless it asks for keep-alive.
+constexpr unsigned char http_1_x_alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1',
+                                           8, 'h', 't', 't', 'p', '/', '1', '.', '0'};
+
 // Called only when the client sends ALPN. Refusing a client that offers only h2 (or anything
-// else) is deliberate: the proxy speaks HTTP/1.1 to it, and a silent fallback would desync.
-int select_http_1_1(SSL*, const unsigned char** out, unsigned char* out_length, const unsigned char* offered,
+// else) is deliberate: the proxy speaks HTTP/1.x to it, and a silent fallback would desync.
+int select_http_1_x(SSL*, const unsigned char** out, unsigned char* out_length, const unsigned char* offered,
                     unsigned int offered_length, void*) {
     unsigned char* selected = nullptr;
-    if (SSL_select_next_proto(&selected, out_length, http_1_1_alpn, sizeof http_1_1_alpn, offered,
+    if (SSL_select_next_proto(&selected, out_length, http_1_x_alpn, sizeof http_1_x_alpn, offered,
                               offered_length) != OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     *out = selected;
@@ -71,7 +77,7 @@ ssl_ctx_ptr make_server_context(const leaf& minted, X509* ca_cert) {
     check(SSL_CTX_use_PrivateKey(ctx.get(), minted.key.get()), "cannot use the leaf key");
     check(SSL_CTX_check_private_key(ctx.get()), "the leaf key does not match its certificate");
     check(SSL_CTX_add1_chain_cert(ctx.get(), ca_cert), "cannot add the CA to the chain");
-    SSL_CTX_set_alpn_select_cb(ctx.get(), select_http_1_1, nullptr);
+    SSL_CTX_set_alpn_select_cb(ctx.get(), select_http_1_x, nullptr);
     SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_SERVER);
     // One cached session per recently seen client connection (~1 KiB each, oldest evicted first):
     // 4,096 clients resume without a full handshake. One ticket per handshake, not OpenSSL's two:

@@ -142,6 +142,13 @@ class InterceptTest(h.ProxyTestCase):
         # 404 then 200, both empty, the second over the first one's tunnel and TLS connection.
         self.assertEqual(res.stdout.decode().split(), ["404", "1", "0", "200", "0", "0"], res.stdout)
 
+    def test_http_1_0_client_is_served(self):
+        # curl --http1.0 offers ALPN http/1.0 only; it was refused with "no application protocol".
+        res, headers = self.post("--http1.0")
+        self.assertOk(res)
+        self.assertEqual(res.json()["choices"][0]["message"]["role"], "assistant")
+        self.assertIn(headers.get("x-proxy-key"), LABELS, headers)
+
     def test_hop_by_hop_headers_dropped_others_kept(self):
         res, _ = self.post("-H", "Keep-Alive: timeout=5", "-H", "TE: trailers",
                            "-H", "Upgrade: h2c", "-H", "X-Custom-Test: kept")

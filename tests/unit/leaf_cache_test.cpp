@@ -171,6 +171,16 @@ TEST_F(TlsContexts, ServerRefusesAClientOfferingOnlyH2) {
     EXPECT_FALSE(result.server_ok);
 }
 
+TEST_F(TlsContexts, ServerPrefersHttp11AndServesAnHttp10Client) {
+    const auto client = make_client_context(ca_file_);
+    EXPECT_EQ(handshake(identity_->context.get(), client.get(), "openrouter.ai", std::string("\x08http/1.0", 9)).alpn,
+              "http/1.0");
+    const auto both = handshake(identity_->context.get(), client.get(), "openrouter.ai",
+                                std::string("\x02h2\x08http/1.0\x08http/1.1", 21));
+    EXPECT_TRUE(both.server_ok);
+    EXPECT_EQ(both.alpn, "http/1.1");
+}
+
 TEST_F(TlsContexts, ServerAcceptsAClientWithoutAlpn) {
     const auto client = make_client_context(ca_file_);
     const auto result = handshake(identity_->context.get(), client.get(), "openrouter.ai", "");
