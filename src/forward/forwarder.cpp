@@ -255,7 +255,8 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
       if (*until >= deadline) {
         result = co_await answer(client, client_dl,
                                  error_response(429, "the upstream is rate limiting this proxy's IP or account; "
-                                                     "retry later", keep_alive, rec.attempts, ceil_seconds(*until - now)),
+                                                     "retry later", keep_alive, ceil_seconds(*until - now),
+                                                proxy_headers(rec.key, rec.attempts)),
                                  rec, 429, "global rate limit");
         break;
       }
@@ -268,7 +269,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
       if (av.total == 0) {
         result = co_await answer(client, client_dl,
                                  error_response(503, "openrouter-proxy has no API keys: add keys to keys.csv", keep_alive,
-                                                rec.attempts),
+                                                std::nullopt, proxy_headers(rec.key, rec.attempts)),
                                  rec, 503, "no keys");
         break;
       }
@@ -279,7 +280,8 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
         }
         result = co_await answer(client, client_dl,
                                  error_response(429, "every API key is rate limited; retry later", keep_alive,
-                                                rec.attempts, ceil_seconds(*av.earliest_cooldown_end - now)),
+                                                ceil_seconds(*av.earliest_cooldown_end - now),
+                                                proxy_headers(rec.key, rec.attempts)),
                                  rec, 429, "all keys cooling down");
         break;
       }
@@ -287,7 +289,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
                                error_response(503,
                                               "every API key is disabled (invalid or out of credit); "
                                               "check `openrouter-proxy keys status` and keys.csv",
-                                              keep_alive, rec.attempts),
+                                              keep_alive, std::nullopt, proxy_headers(rec.key, rec.attempts)),
                                rec, 503, "all keys disabled");
       break;
     }
@@ -335,7 +337,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
       bool timeout = ec == asio::error::timed_out;
       result = co_await answer(client, client_dl,
                                error_response(timeout ? 504 : 502, "upstream unavailable: " + oc.reason, keep_alive,
-                                              rec.attempts),
+                                              std::nullopt, proxy_headers(rec.key, rec.attempts)),
                                rec, timeout ? 504 : 502, oc.reason);
     }
     break;

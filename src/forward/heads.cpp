@@ -66,11 +66,34 @@ std::string build_client_head(const http::response_head& h, std::string_view key
   }
   // The body is relayed as it arrives on the wire, so its framing goes with it.
   if (h.chunked) out += "Transfer-Encoding: chunked\r\n";
-  out += "X-Proxy-Key: ";
-  out += key_display;
+  out += proxy_headers(key_display, attempts);
+  out += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
+  return out;
+}
+
+std::string proxy_headers(std::string_view key_display, unsigned attempts) {
+  static constexpr std::string_view ellipsis = "\xe2\x80\xa6";  // U+2026, as masks write it
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out = "X-Proxy-Key: ";
+  if (key_display.empty()) out += "none";
+  for (std::size_t i = 0; i < key_display.size(); ++i) {
+    if (key_display.substr(i).starts_with(ellipsis)) {
+      out += "...";
+      i += ellipsis.size() - 1;
+      continue;
+    }
+    const auto c = static_cast<unsigned char>(key_display[i]);
+    if (c > 0x20 && c < 0x7f && c != '%') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 0xf];
+    }
+  }
   out += "\r\nX-Proxy-Attempts: ";
   out += std::to_string(attempts);
-  out += keep_alive ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
+  out += "\r\n";
   return out;
 }
 

@@ -23,6 +23,12 @@ bool forwards_request_header(std::string_view name, const http::connection_optio
 std::string build_upstream_head(const http::request_head& head, std::size_t body_size, const upstream::target& t,
                                 std::string_view secret);
 
+// X-Proxy-Key and X-Proxy-Attempts, each line ending in CRLF: on every answer to an intercepted
+// request, the upstream's and the proxy's own. The key is named by its label or mask ("none"
+// before any key was tried), in ASCII: the mask's ellipsis becomes "...", any other byte outside
+// printable ASCII (a label in another script) is percent-encoded, as is '%' itself.
+std::string proxy_headers(std::string_view key_display, unsigned attempts);
+
 // The upstream's head minus hop-by-hop headers, plus X-Proxy-Key / X-Proxy-Attempts and our
 // Connection decision. The body is relayed as it arrives on the wire, so chunked framing stays.
 std::string build_client_head(const http::response_head& h, std::string_view key_display, unsigned attempts,

@@ -29,7 +29,7 @@ std::string_view reason_phrase(unsigned status) {
   }
 }
 
-std::string error_response(unsigned status, std::string_view message, bool keep_alive, unsigned attempts,
+std::string error_response(unsigned status, std::string_view message, bool keep_alive,
                            std::optional<std::chrono::seconds> retry_after, std::string_view extra_headers) {
   boost::json::value body = {{"error", {{"code", status}, {"message", message}}}};
   std::string text = boost::json::serialize(body);
@@ -39,7 +39,6 @@ std::string error_response(unsigned status, std::string_view message, bool keep_
   out += "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason_phrase(status)) + "\r\n";
   out += "Content-Type: application/json\r\nContent-Length: " + std::to_string(text.size()) + "\r\n";
   if (retry_after) out += "Retry-After: " + std::to_string(retry_after->count()) + "\r\n";
-  if (attempts > 0) out += "X-Proxy-Attempts: " + std::to_string(attempts) + "\r\n";
   out += extra_headers;
   out += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
   out += text;

@@ -10,7 +10,8 @@ namespace orp::forward {
 std::string_view reason_phrase(unsigned status);
 
 // {"error":{"code":N,"message":"..."}} with status line and headers, ready to write.
-std::string error_response(unsigned status, std::string_view message, bool keep_alive, unsigned attempts = 0,
+// extra_headers: whole lines, each ending in CRLF (proxy_headers() for an intercepted request).
+std::string error_response(unsigned status, std::string_view message, bool keep_alive,
                            std::optional<std::chrono::seconds> retry_after = std::nullopt,
                            std::string_view extra_headers = {});
 

@@ -11,7 +11,7 @@ namespace orp::proxy {
 template <class Stream>
 net::asio::awaitable<void> refuse(Stream& s, unsigned status, std::string_view message,
                                   std::string_view extra_headers = {}) {
-  auto text = forward::error_response(status, message, false, 0, std::nullopt, extra_headers);
+  auto text = forward::error_response(status, message, false, std::nullopt, extra_headers);
   co_await net::write_all(s, net::asio::buffer(text), net::clock::now() + std::chrono::seconds(5));
 }
 

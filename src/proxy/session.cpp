@@ -7,6 +7,7 @@
 
 #include <boost/url/parse.hpp>
 
+#include "forward/heads.hpp"
 #include "forward/responses.hpp"
 #include "http/parser.hpp"
 #include "config/settings.hpp"
@@ -22,6 +23,9 @@ namespace {
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::size_t kReadChunk = 16 * 1024;
+// Answers to a request the proxy refused before choosing a key say so, like every answer to an
+// intercepted request (SPEC: X-Proxy-Key, X-Proxy-Attempts).
+const std::string no_key_tried = forward::proxy_headers({}, 0);
 
 
 // "http://host[:port]/path" -> host, port and "/path"; origin-form targets pass through unchanged.
@@ -78,14 +82,14 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
         in.erase(0, r.consumed);
         if (r.status == http::parse_status::error) {
           log::info("client {}: refused request: {} ({})", info.client, parser.error_reason(), parser.error_status());
-          co_await refuse(stream, parser.error_status(), parser.error_reason());
+          co_await refuse(stream, parser.error_status(), parser.error_reason(), no_key_tried);
           co_return;
         }
         if (!body_share.grow_to(body.size())) {
           log::warn("client {}: request body refused at {} KiB: the proxy holds {} MiB of request bodies already "
                     "(proxy.max_body_memory)", info.client, body.size() / 1024, shared.bodies.in_use() >> 20);
           co_await refuse(stream, 503, "the proxy is holding too many request bodies at once; try again shortly",
-                          "Retry-After: 1\r\n");
+                          "Retry-After: 1\r\n" + no_key_tried);
           co_return;
         }
         if (r.status == http::parse_status::head_complete) {
@@ -111,7 +115,7 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
       in.append(read_buf.get(), n);
       if (ec) {
         if (ec == asio::error::timed_out && (started || head_done))
-          co_await refuse(stream, 408, "request not received in time");
+          co_await refuse(stream, 408, "request not received in time", no_key_tried);
         co_return;
       }
       if (!started) deadline = net::coarse_now() + shared.lim.header_timeout;

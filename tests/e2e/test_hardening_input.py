@@ -93,6 +93,7 @@ class HardeningTest(harness.ProxyTestCase):
         answer = exchange(self.proxy.port, self.base_url_request(
             b"POST /api/v1/chat/completions HTTP/1.1\nHost: x\nContent-Length: 2000000\n\n", b"x" * 1000))
         self.assertEqual(status_of(answer), 413, answer)
+        self.assertIn(b"\r\nX-Proxy-Key: none\r\nX-Proxy-Attempts: 0\r\n", answer)
 
     def test_garbage_on_the_port(self):
         answer = exchange(self.proxy.port, os.urandom(4096), shut=True)

@@ -240,6 +240,9 @@ class RotationTest(KeysTestBase):
         self.assertLess(elapsed, 2.0 + 1.5, "the answer came after the request deadline")
         self.assertEqual(sorted(self.chat_keys()), sorted([KEY_A, KEY_B]),
                          "each key should be tried once")
+        # The proxy's own answer names the last key tried and the attempts, like any other.
+        self.assertIn(headers.get("x-proxy-key"), ("rot-a", "rot-b"), headers)
+        self.assertEqual(headers.get("x-proxy-attempts"), "2", headers)
 
     def test_every_key_429_with_short_retry_after_waits_and_succeeds(self):
         proxy = self.start_proxy(TWO_KEYS, overrides(upstream__request_timeout=10))
@@ -264,9 +267,12 @@ class RotationTest(KeysTestBase):
         message = self.assertOpenRouterError(res, 503)
         self.assertIn("disabled", message.lower(), message)
         self.assertEqual(sorted(self.chat_keys()), sorted([KEY_A, KEY_B]))
-        # Later requests are answered without troubling the upstream.
-        res, _ = self.post(proxy)
+        self.assertIn(headers.get("x-proxy-key"), ("rot-a", "rot-b"), headers)
+        self.assertEqual(headers.get("x-proxy-attempts"), "2", headers)
+        # Later requests are answered without troubling the upstream, and say no key was tried.
+        res, headers = self.post(proxy)
         self.assertStatus(proxy, res, 503)
+        self.assertEqual((headers.get("x-proxy-key"), headers.get("x-proxy-attempts")), ("none", "0"), headers)
         self.assertIn("disabled", self.assertOpenRouterError(res, 503).lower())
         self.assertEqual(len(self.chat_keys()), 2, "disabled keys were tried again")
 

@@ -76,5 +76,13 @@ TEST(ForwardHeads, ClientHeadKeepsFramingAndAddsProxyHeaders) {
             "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Proxy-Key: k\r\nX-Proxy-Attempts: 1\r\nConnection: close\r\n\r\n");
 }
 
+// Header values are ASCII: a mask's ellipsis reads "...", other bytes are percent-encoded.
+TEST(ForwardHeads, ProxyHeadersNameTheKeyInAscii) {
+  EXPECT_EQ(proxy_headers("pool-a", 2), "X-Proxy-Key: pool-a\r\nX-Proxy-Attempts: 2\r\n");
+  EXPECT_EQ(proxy_headers("sk-or-v1-\xe2\x80\xa6" "3f9a", 1), "X-Proxy-Key: sk-or-v1-...3f9a\r\nX-Proxy-Attempts: 1\r\n");
+  EXPECT_EQ(proxy_headers("", 0), "X-Proxy-Key: none\r\nX-Proxy-Attempts: 0\r\n");
+  EXPECT_EQ(proxy_headers("\xc3\xa9quipe 100%", 3), "X-Proxy-Key: %C3%A9quipe%20100%25\r\nX-Proxy-Attempts: 3\r\n");
+}
+
 }  // namespace
 }  // namespace orp::forward
