@@ -203,6 +203,12 @@ asio::awaitable<bool> commit(Stream& client, net::deadline& client_dl, exchange&
     co_return false;
   }
   if (ex.complete && ex.reusable && ex.head().keep_alive) ctx.upstream.release(std::move(ex.conn));
+  if (!usage.stream_error().empty()) {
+    // The stream failed after events reached the client: nothing can be retried, and closing
+    // the connection tells the client that the answer is not whole (SPEC).
+    rec.error = "stream error after data: " + usage.stream_error();
+    co_return false;
+  }
   co_return keep_alive;
 }
 

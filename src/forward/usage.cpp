@@ -1,7 +1,14 @@
 #include "forward/usage.hpp"
 
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
+
+#include "keys/api_key.hpp"
 
 namespace orp::forward {
 namespace {
@@ -41,8 +48,31 @@ std::string model_of(std::string_view body) {
   return std::string(head.substr(pos + 1, end - pos - 1));
 }
 
+namespace {
+// "code message" of an SSE data line whose JSON object has an "error" object; empty otherwise.
+std::string event_error(std::string_view line) {
+  if (!line.starts_with("data:") || line.find("\"error\"") == std::string_view::npos) return {};
+  line.remove_prefix(5);
+  boost::system::error_code ec;
+  auto doc = boost::json::parse(line, ec);
+  const auto* object = ec ? nullptr : doc.if_object();
+  const auto* found = object ? object->if_contains("error") : nullptr;
+  const auto* error = found ? found->if_object() : nullptr;
+  if (!error) return {};
+  std::string text;
+  if (const auto* code = error->if_contains("code")) text = boost::json::serialize(*code);
+  if (const auto* message = error->if_contains("message"); message && message->is_string()) {
+    const auto& m = message->get_string();
+    if (!text.empty()) text += ' ';
+    text.append(m.data(), std::min<std::size_t>(m.size(), 300));
+  }
+  return text.empty() ? std::string("error event") : keys::mask_secrets(text);
+}
+}  // namespace
+
 void usage_scanner::consider(std::string_view line) {
   if (line.find("\"usage\"") != std::string_view::npos) usage_line_.assign(line);
+  if (stream_error_.empty()) stream_error_ = event_error(line);
 }
 
 void usage_scanner::scan_lines(std::string_view piece) {

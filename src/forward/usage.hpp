@@ -20,6 +20,9 @@ class usage_scanner {
   explicit usage_scanner(bool event_stream = false) : events_(event_stream) {}
   void scan(std::string_view piece);
   void apply(log::access_record& rec) const;
+  // Stream: an event after the first whose data is an error object (the upstream gave up
+  // mid-stream, e.g. a provider failure): "code message", masked; empty when there was none.
+  const std::string& stream_error() const { return stream_error_; }
   // Bytes of buffer held between pieces.
   std::size_t held() const { return tail_.capacity() + line_.capacity() + usage_line_.capacity(); }
 
@@ -36,6 +39,7 @@ class usage_scanner {
   std::string line_;        // stream: the incomplete line (usually empty: events come whole)
   std::string usage_line_;  // stream: the last complete line naming "usage"
   bool overflow_ = false;   // stream: the current line passed kMaxLine
+  std::string stream_error_;
 };
 
 }  // namespace orp::forward

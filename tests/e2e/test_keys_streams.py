@@ -101,6 +101,22 @@ class StreamKeysTest(h.FreshProxyTestCase):
         self.assertEqual(recs[0]["stream_result"], "error_after")
         self.assertEqual(headers.get("x-proxy-attempts"), "1", headers)
 
+    def test_mid_stream_error_closes_the_client_connection_and_is_logged(self):
+        # SPEC: a failure after data reached the client is passed through, then the client
+        # connection closes (it stayed open and was reused, and the access line named no error).
+        proxy = self.start_proxy(TWO_KEYS, OVERRIDES)
+        self.fake.script([{"path": h.CHAT_PATH, "times": 1, "stream_error_after": 2,
+                           "stream_error": {"error": {"code": 502, "message": "Provider disconnected"}}}])
+        one = h.via_proxy(proxy, *h.chat_args(h.chat_body(stream=True), extra_headers=["X-Fake-Events: 4"]),
+                          "-o", "/dev/null", "-w", "%{http_code} %{num_connects}\n", API)
+        res = h.curl(one + ["--next"] + one, timeout=30)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        # Both answered 200; the second needed a connection of its own.
+        self.assertEqual(res.stdout.decode().split(), ["200", "1", "200", "1"], res.stdout)
+        h.wait_until(lambda: "stream error after data: 502 Provider disconnected" in proxy.log_text(), 5,
+                     message="the access line's error")
+        self.assertEqual(len(self.fake.requests(h.CHAT_PATH)), 2)
+
     def test_mid_stream_cut_passed_through_without_retry(self):
         proxy = self.start_proxy(TWO_KEYS, OVERRIDES)
         self.fake.script([{"path": h.CHAT_PATH, "times": 1, "stream_error_after": 2,

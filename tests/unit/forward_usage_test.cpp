@@ -97,5 +97,29 @@ TEST(UsageScanner, LongStreamHoldsAlmostNothing) {
   EXPECT_EQ(rec.completion_tokens, 2);
 }
 
+// A stream whose later event is an error object: reported, masked, whatever the reads.
+TEST(UsageScanner, AnErrorEventAfterDataIsReported) {
+  std::string body = stream_with_events(2);
+  body.insert(body.find("data: {\"id\":\"gen-2\",\"choices\":[{\"delta\":{},"),
+              "data: {\"id\":\"gen-2\",\"error\":{\"code\":502,\"message\":\"Provider sk-or-v1-abcdef0123456789 gone\"},"
+              "\"choices\":[{\"finish_reason\":\"error\"}]}\r\n\r\n");
+  for (std::size_t piece : {std::size_t{1}, std::size_t{7}, std::size_t{64}, body.size()}) {
+    usage_scanner u(true);
+    for (std::size_t at = 0; at < body.size(); at += piece) u.scan(std::string_view(body).substr(at, piece));
+    EXPECT_EQ(u.stream_error().substr(0, 13), "502 Provider ") << piece;
+    EXPECT_EQ(u.stream_error().find("abcdef0123456789"), std::string::npos) << u.stream_error();
+  }
+}
+
+TEST(UsageScanner, ContentThatMentionsAnErrorIsNoError) {
+  usage_scanner u(true);
+  u.scan("data: {\"choices\":[{\"delta\":{\"content\":\"an \\\"error\\\": 1\"}}]}\n\n");
+  u.scan("data: {\"error\": \"not an object\"}\n\ndata: [DONE]\n\n");
+  EXPECT_EQ(u.stream_error(), "");
+  usage_scanner completion(false);
+  completion.scan("data: {\"error\":{\"code\":1}}\n");
+  EXPECT_EQ(completion.stream_error(), "");
+}
+
 }  // namespace
 }  // namespace orp::forward
