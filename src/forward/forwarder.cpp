@@ -318,9 +318,13 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
     }
     log::info("attempt id={} key={} attempt={} failed: {} ({})", req.id, lease->display, rec.attempts,
               keys::to_string(oc.kind), oc.reason);
-    // A failed answer that was read whole leaves its connection fit for the next attempt.
-    if (ex.conn && ex.complete && ex.reusable && ex.head().keep_alive) ctx.upstream.release(std::move(ex.conn));
+    // A failed answer that was read whole leaves its connection fit for the next attempt; the
+    // last attempt's stays with its exchange, whose answer then goes to the client.
+    auto release_for_next_attempt = [&] {
+      if (ex.conn && ex.complete && ex.reusable && ex.head().keep_alive) ctx.upstream.release(std::move(ex.conn));
+    };
     if (keys::is_key_specific(oc.kind)) {
+      release_for_next_attempt();
       // A disabled key is never tried twice for one request; a cooling one may come back once its
       // cool-down ends, while the deadline allows (the pool skips it until then).
       if (oc.kind != keys::outcome_kind::key_cooldown) tried.push_back(lease->fingerprint);
@@ -331,6 +335,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
       auto delay = keys::backoff_delay(transient_retries, ctx.settings.retry_delay, ctx.settings.max_retry_delay,
                                        oc.retry_after, ctx.rng);
       if (clock::now() + delay < deadline) {
+        release_for_next_attempt();
         co_await sleep_until(clock::now() + delay);
         continue;
       }

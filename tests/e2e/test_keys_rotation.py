@@ -224,7 +224,28 @@ class RotationTest(KeysTestBase):
         self.assertStatus(proxy, res, 502)
         self.assertEqual(headers.get("x-proxy-attempts"), "3", headers)
         self.assertEqual(len(self.chat_keys()), 3)
-        self.assertOpenRouterError(res, 502)
+        self.assertEqual(self.assertOpenRouterError(res, 502), "Provider returned error")
+
+    def test_out_of_retries_the_client_gets_the_upstreams_last_answer(self):
+        # Its status, body and Retry-After, not a 502 of the proxy's (the last answer's connection
+        # used to go back to the pool before the proxy knew it would be the last).
+        proxy = self.start_proxy(TWO_KEYS, overrides(retry__max_retries=1, retry__retry_delay=0.05))
+        self.fake.script([{"path": h.CHAT_PATH, "status": 500,
+                           "body": {"error": {"code": 500, "message": "Internal Server Error upstream"}}}])
+        res, headers = self.post(proxy)
+        self.assertStatus(proxy, res, 500)
+        self.assertEqual(self.assertOpenRouterError(res, 500), "Internal Server Error upstream")
+        self.assertEqual(headers.get("x-proxy-attempts"), "2", headers)
+        # A Retry-After beyond the request's deadline: answered at once, with the upstream's hint.
+        proxy.stop()
+        proxy = self.start_proxy(TWO_KEYS, overrides(upstream__request_timeout=3))
+        self.fake.script([{"path": h.CHAT_PATH, "status": 503, "headers": {"Retry-After": "10"},
+                           "body": {"error": {"code": 503, "message": "overloaded"}}}])
+        res, headers, took = self.timed_post(proxy)
+        self.assertStatus(proxy, res, 503)
+        self.assertEqual(headers.get("retry-after"), "10", headers)
+        self.assertEqual(self.assertOpenRouterError(res, 503), "overloaded")
+        self.assertLess(took, 3)
 
     def test_every_key_429_with_long_retry_after_gives_429(self):
         proxy = self.start_proxy(TWO_KEYS, overrides(upstream__request_timeout=2))
