@@ -175,7 +175,16 @@ asio::awaitable<bool> commit(Stream& client, net::deadline& client_dl, exchange&
                              worker_context& ctx, std::string_view key_display, unsigned attempts,
                              log::access_record& rec) {
   bool keep_alive = req.head.keep_alive && !ex.parser.eof_terminated();
-  std::string head = build_client_head(ex.head(), key_display, attempts, keep_alive);
+  // An error answer is read whole before it is passed on: a pool key quoted in it is masked
+  // (the body then goes out unframed, with a Content-Length of its own).
+  std::optional<std::size_t> rewritten_length;
+  if (ex.complete && ex.head().status >= 300) {
+    if (auto masked = mask_error_body(ex.decoded_body)) {
+      ex.raw_body = std::move(*masked);
+      rewritten_length = ex.raw_body.size();
+    }
+  }
+  std::string head = build_client_head(ex.head(), key_display, attempts, keep_alive, rewritten_length);
   rec.status = ex.head().status;
   usage_scanner usage(ex.ahead == look_ahead::first_event);
   usage.scan(ex.raw_body);

@@ -47,7 +47,7 @@ std::string build_upstream_head(const http::request_head& head, std::size_t body
 }
 
 std::string build_client_head(const http::response_head& h, std::string_view key_display, unsigned attempts,
-                              bool keep_alive) {
+                              bool keep_alive, std::optional<std::size_t> new_length) {
   std::string out;
   out.reserve(512);
   out += "HTTP/1.1 ";
@@ -57,7 +57,7 @@ std::string build_client_head(const http::response_head& h, std::string_view key
   out += "\r\n";
   for (const auto& f : h.headers) {
     if (http::is_hop_by_hop(f.name) || http::iequals(f.name, "X-Proxy-Key") ||
-        http::iequals(f.name, "X-Proxy-Attempts"))
+        http::iequals(f.name, "X-Proxy-Attempts") || (new_length && http::iequals(f.name, "Content-Length")))
       continue;
     out += f.name;
     out += ": ";
@@ -65,7 +65,8 @@ std::string build_client_head(const http::response_head& h, std::string_view key
     out += "\r\n";
   }
   // The body is relayed as it arrives on the wire, so its framing goes with it.
-  if (h.chunked) out += "Transfer-Encoding: chunked\r\n";
+  if (new_length) out += "Content-Length: " + std::to_string(*new_length) + "\r\n";
+  else if (h.chunked) out += "Transfer-Encoding: chunked\r\n";
   out += proxy_headers(key_display, attempts);
   out += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
   return out;

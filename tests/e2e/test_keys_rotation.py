@@ -188,6 +188,24 @@ class RotationTest(KeysTestBase):
         self.assertIn(headers.get("x-proxy-key"), ("rot-a", "rot-b"), headers)
         self.assertEqual(len(self.chat_keys()), 1, "a 400 must not be retried")
 
+    def test_a_pool_key_quoted_in_a_passed_through_error_is_masked(self):
+        # OpenRouter quotes the key it was sent in some messages; a client must never learn a
+        # pool key from one (written plainly or with JSON escapes).
+        proxy = self.start_proxy(TWO_KEYS, overrides())
+        for key in (KEY_A, KEY_B):
+            escaped = key.replace("-", "\\u002d")
+            raw = '{"error":{"code":403,"message":"key %s is not allowed (%s)"}}' % (key, escaped)
+            self.fake.script([{"key": key, "path": h.CHAT_PATH, "status": 403, "raw_body": raw}], append=True)
+        for _ in range(2):
+            res, headers = self.post(proxy)
+            self.assertStatus(proxy, res, 403)
+            for key in (KEY_A, KEY_B):
+                self.assertNotIn(key.encode(), res.stdout)
+                self.assertNotIn(key[9:].encode(), res.stdout)  # nor its tail after sk-or-v1-
+            message = json.loads(res.stdout)["error"]["message"]
+            self.assertRegex(message, r"^key sk-or-v1-.+ is not allowed \(sk-or-v1-.+\)$")
+            self.assertEqual(int(headers["content-length"]), len(res.stdout), headers)
+
     def test_502_then_503_retried_with_backoff(self):
         proxy = self.start_proxy(TWO_KEYS, overrides(retry__max_retries=3, retry__retry_delay=0.2))
         self.fake.script([

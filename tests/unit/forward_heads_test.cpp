@@ -84,5 +84,16 @@ TEST(ForwardHeads, ProxyHeadersNameTheKeyInAscii) {
   EXPECT_EQ(proxy_headers("\xc3\xa9quipe 100%", 3), "X-Proxy-Key: %C3%A9quipe%20100%25\r\nX-Proxy-Attempts: 3\r\n");
 }
 
+// A rewritten body (a masked error) goes out with its own Content-Length, unframed.
+TEST(ForwardHeads, ClientHeadForARewrittenBodyHasItsOwnLength) {
+  http::response_head r;
+  r.status = 400;
+  r.chunked = true;
+  r.headers = {{"Content-Type", "application/json"}, {"Content-Length", "999"}, {"Transfer-Encoding", "chunked"}};
+  EXPECT_EQ(build_client_head(r, "k", 1, true, 42),
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: 42\r\n"
+            "X-Proxy-Key: k\r\nX-Proxy-Attempts: 1\r\nConnection: keep-alive\r\n\r\n");
+}
+
 }  // namespace
 }  // namespace orp::forward

@@ -1,0 +1,39 @@
+// Upstream error bodies on their way to the client: a quoted key is masked, however it is written.
+#include "forward/responses.hpp"
+
+#include <gtest/gtest.h>
+
+namespace orp::forward {
+namespace {
+
+constexpr std::string_view kKey = "sk-or-v1-0123456789abcdef0123456789abcdef";
+
+TEST(ForwardResponses, AKeyQuotedInAJsonErrorIsMasked) {
+  const std::string body = R"({"error":{"code":400,"message":"bad request for key )" + std::string(kKey) +
+                           R"(","metadata":{"raw":["x",")" + std::string(kKey) + R"("]}}})";
+  auto masked = mask_error_body(body);
+  ASSERT_TRUE(masked);
+  EXPECT_EQ(masked->find("0123456789abcdef0123"), std::string::npos) << *masked;
+  EXPECT_NE(masked->find("\"code\":400"), std::string::npos) << *masked;
+  EXPECT_NE(masked->find("bad request for key sk-or-v1-"), std::string::npos) << *masked;
+}
+
+TEST(ForwardResponses, JsonEscapesDoNotHideAKey) {
+  // "sk\u002dor\u002dv1\u002d..." is the same string to any JSON reader.
+  const std::string body = R"({"error":{"message":"key sk\u002dor\u002dv1\u002d0123456789abcdef0123456789abcdef"}})";
+  auto masked = mask_error_body(body);
+  ASSERT_TRUE(masked);
+  EXPECT_EQ(masked->find("0123456789abcdef0123"), std::string::npos) << *masked;
+}
+
+TEST(ForwardResponses, TextBodiesAreMaskedAndCleanBodiesLeftAlone) {
+  auto text = mask_error_body("upstream said: " + std::string(kKey) + " is invalid\n");
+  ASSERT_TRUE(text);
+  EXPECT_EQ(text->find("0123456789abcdef0123"), std::string::npos) << *text;
+  EXPECT_FALSE(mask_error_body(R"({"error":{"code":404,"message":"No endpoints found"}})"));
+  EXPECT_FALSE(mask_error_body(""));
+  EXPECT_FALSE(mask_error_body("<html>Bad Gateway</html>"));
+}
+
+}  // namespace
+}  // namespace orp::forward
