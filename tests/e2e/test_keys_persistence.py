@@ -179,6 +179,21 @@ class PersistenceTest(h.FreshProxyTestCase):
             self.assertEqual(self.post(proxy)[1].get("x-proxy-key"), "per-a")
         self.assertNotIn(KEY_C, self.chat_keys())
 
+    def test_key_in_the_label_column_on_sighup_keeps_old_pool_and_is_not_logged(self):
+        proxy = self.start_proxy(((KEY_A, "per-a"),), OVERRIDES)
+        self.post(proxy)
+        proxy.write_keys("%s,per-a\nteam-c,%s\n" % (KEY_A, KEY_C))
+        proxy.send_signal(signal.SIGHUP)
+        h.wait_until(lambda: "keys.csv:2: the label column holds" in proxy.log_text(), 10, interval=0.1,
+                     message="a logged refusal naming keys.csv line 2\n" + proxy.diagnostics())
+        for _ in range(3):
+            self.assertEqual(self.post(proxy)[1].get("x-proxy-key"), "per-a")
+        self.assertNotIn(KEY_C, self.chat_keys())
+        status, body = proxy.admin_get("/keys")
+        self.assertEqual(status, 200)
+        self.assertNotIn(b"team-c", body)
+        self.assertNoPoolKeyIn(proxy.all_output(), "the proxy's output")
+
     def test_sigterm_exits_0_and_saves_state(self):
         proxy = self.start_proxy(((KEY_A, "per-a"), (KEY_B, "per-b")), OVERRIDES)
         for _ in range(4):
