@@ -85,12 +85,20 @@ reload_result key_pool::replace(std::vector<key_record> records) {
   }
   result.kept = kept.size();
   entries_ = std::move(next);
+  std::vector<std::shared_ptr<const api_key>> pool_keys;
+  for (const auto& e : entries_) pool_keys.push_back(e.key);
+  masker_ = std::make_shared<const key_masker>(std::move(pool_keys));
   return result;
 }
 
 std::size_t key_pool::size() const {
   std::lock_guard lock(mutex_);
   return entries_.size();
+}
+
+std::shared_ptr<const key_masker> key_pool::masker() const {
+  std::lock_guard lock(mutex_);
+  return masker_;
 }
 
 key_pool::entry* key_pool::find(std::string_view fingerprint) {

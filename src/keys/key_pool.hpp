@@ -17,6 +17,7 @@
 
 #include "keys/api_key.hpp"
 #include "keys/classify.hpp"
+#include "keys/key_masker.hpp"
 #include "keys/keys_csv.hpp"
 
 namespace orp::keys {
@@ -131,6 +132,8 @@ class key_pool {
   // known keys (same secret) keep state and counters and take the new label and weight.
   reload_result replace(std::vector<key_record> records);
   std::size_t size() const;
+  // Masks every key of the current pool (for upstream error texts); never null.
+  std::shared_ptr<const key_masker> masker() const;
 
   // A usable key not in `exclude_fingerprints`, or nothing (all cooling/disabled/excluded, or the
   // global back-off is on). Counts the attempt and holds the key in flight until report/cancel.
@@ -200,6 +203,7 @@ class key_pool {
   pool_options options_;
   std::mt19937_64 rng_;
   std::vector<entry> entries_;  // keys.csv order
+  std::shared_ptr<const key_masker> masker_ = std::make_shared<const key_masker>();
   std::uint64_t next_generation_ = 1;
   std::uint64_t next_lease_id_ = 1;
   std::unordered_map<std::uint64_t, open_lease> open_leases_;
