@@ -53,6 +53,7 @@ void key_maintenance::start() {
 bool key_maintenance::reload(std::string_view why) {
   try {
     auto records = keys::read_keys_csv(options_.keys_file);
+    for (const auto& w : keys::repeated_label_warnings(records, options_.keys_file.string())) log::warn("{}", w);
     auto r = pool_.replace(std::move(records));
     log::info("reloaded {} ({}): {} added, {} removed, {} kept, {} back with their state", options_.keys_file.string(),
               why, r.added.size(), r.removed.size(), r.kept, r.restored.size());

@@ -296,6 +296,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
 
     ++rec.attempts;
     rec.key = lease->display;
+    rec.key_id = lease->fingerprint;
     std::string head = build_upstream_head(req.head, req.body.size(), ctx.upstream.upstream(), lease->key->reveal());
     auto ec = co_await send_and_read_head(ctx.upstream, ex, head, req.body, req.head.method == "HEAD", deadline);
     std::string().swap(head);  // sent: a long stream should not keep it

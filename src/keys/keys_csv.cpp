@@ -199,6 +199,20 @@ std::vector<key_record> parse_keys_csv(std::string_view text, std::string_view f
   return records;
 }
 
+std::vector<std::string> repeated_label_warnings(const std::vector<key_record>& records, std::string_view file_name) {
+  std::map<std::string, std::vector<int>> lines_of;  // display -> lines, sorted for a stable order
+  for (const auto& r : records) lines_of[r.key.display()].push_back(r.line);
+  std::vector<std::string> warnings;
+  for (const auto& [display, lines] : lines_of) {
+    if (lines.size() < 2) continue;
+    std::string list;
+    for (int line : lines) list += (list.empty() ? "" : ", ") + std::to_string(line);
+    warnings.push_back(std::string(file_name) + ": lines " + list + " share the label '" + display +
+                       "': logs and X-Proxy-Key cannot tell these keys apart (/keys and /metrics do, by id)");
+  }
+  return warnings;
+}
+
 std::vector<key_record> read_keys_csv(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) {

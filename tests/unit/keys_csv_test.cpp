@@ -137,6 +137,18 @@ TEST(KeysCsv, MalformedLines) {
   EXPECT_TRUE(error_of("key,key\n").starts_with("keys.csv:1: column 'key' appears twice"));
 }
 
+TEST(KeysCsv, RepeatedLabelsAreWarnedAboutWithTheirLines) {
+  const std::string key_c = "sk-or-v1-test-gamma-0000-0003";
+  const auto records = parse_keys_csv(std::string(key_a) + ",team\n" + key_b + ",solo\n# x\n" + key_c + ",team\n",
+                                      "keys.csv");
+  const auto warnings = orp::keys::repeated_label_warnings(records, "keys.csv");
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0], "keys.csv: lines 1, 4 share the label 'team': logs and X-Proxy-Key cannot tell these keys "
+                         "apart (/keys and /metrics do, by id)");
+  EXPECT_TRUE(orp::keys::repeated_label_warnings(parse_keys_csv(std::string(key_a) + ",a\n" + key_b + "\n", "k"), "k")
+                  .empty());
+}
+
 TEST(KeysCsv, ReadsAFileAndNamesItInErrors) {
   const auto dir = std::filesystem::temp_directory_path() / ("keys_csv_test_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
