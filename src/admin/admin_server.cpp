@@ -188,12 +188,13 @@ std::string admin_server::respond(const std::string& method, const std::string& 
     std::string out;
     src_.requests->render(out);
     auto snapshot = src_.keys->snapshot(now);
-    out += "# HELP orp_key_state Key state by label (1 = the key is in that state).\n# TYPE orp_key_state gauge\n";
+    out += "# HELP orp_key_state Key state by label and id (1 = the key is in that state).\n"
+           "# TYPE orp_key_state gauge\n";
     for (const auto& k : snapshot)
       for (auto s : {keys::key_state::active, keys::key_state::cooling, keys::key_state::disabled_invalid,
                      keys::key_state::disabled_no_credit})
-        out += fmt::format("orp_key_state{{key=\"{}\",state=\"{}\"}} {}\n", label_value(k.display), keys::to_string(s),
-                           k.state == s ? 1 : 0);
+        out += fmt::format("orp_key_state{{key=\"{}\",id=\"{}\",state=\"{}\"}} {}\n", label_value(k.display),
+                           k.fingerprint, keys::to_string(s), k.state == s ? 1 : 0);
     if (src_.extra_metrics) src_.extra_metrics(out);
     render_process_metrics(out);
     return reply(200, "OK", "text/plain; version=0.0.4", out);

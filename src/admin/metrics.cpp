@@ -54,7 +54,7 @@ void metrics::record(const log::access_record& r) {
   if (r.upstream_headers_ms >= 0) upstream_seconds_.observe(r.upstream_headers_ms / 1000);
   duration_seconds_.observe(r.duration_ms / 1000);
   if (!r.key.empty() && (r.prompt_tokens || r.completion_tokens || r.cost)) {
-    auto& u = usage_[r.key];
+    auto& u = usage_[{r.key, r.key_id}];
     u.prompt_tokens += static_cast<std::uint64_t>(r.prompt_tokens.value_or(0));
     u.completion_tokens += static_cast<std::uint64_t>(r.completion_tokens.value_or(0));
     u.cost += r.cost.value_or(0);
@@ -79,13 +79,18 @@ void metrics::render(std::string& out) const {
   upstream_seconds_.render(out, "orp_upstream_headers_seconds");
   out += "# HELP orp_request_duration_seconds Whole request duration.\n# TYPE orp_request_duration_seconds histogram\n";
   duration_seconds_.render(out, "orp_request_duration_seconds");
-  out += "# HELP orp_tokens_total Tokens reported by usage, by key label and kind.\n# TYPE orp_tokens_total counter\n";
+  // Labels may repeat: the key's id keeps each series unique.
+  out += "# HELP orp_tokens_total Tokens reported by usage, by key label, id and kind.\n";
+  out += "# TYPE orp_tokens_total counter\n";
   for (const auto& [key, u] : usage_) {
-    out += fmt::format("orp_tokens_total{{key=\"{}\",kind=\"prompt\"}} {}\n", label_value(key), u.prompt_tokens);
-    out += fmt::format("orp_tokens_total{{key=\"{}\",kind=\"completion\"}} {}\n", label_value(key), u.completion_tokens);
+    const std::string labels = fmt::format("key=\"{}\",id=\"{}\"", label_value(key.first), label_value(key.second));
+    out += fmt::format("orp_tokens_total{{{},kind=\"prompt\"}} {}\n", labels, u.prompt_tokens);
+    out += fmt::format("orp_tokens_total{{{},kind=\"completion\"}} {}\n", labels, u.completion_tokens);
   }
-  out += "# HELP orp_cost_total Cost reported by usage, by key label.\n# TYPE orp_cost_total counter\n";
-  for (const auto& [key, u] : usage_) out += fmt::format("orp_cost_total{{key=\"{}\"}} {}\n", label_value(key), u.cost);
+  out += "# HELP orp_cost_total Cost reported by usage, by key label and id.\n# TYPE orp_cost_total counter\n";
+  for (const auto& [key, u] : usage_)
+    out += fmt::format("orp_cost_total{{key=\"{}\",id=\"{}\"}} {}\n", label_value(key.first), label_value(key.second),
+                       u.cost);
 }
 
 }  // namespace orp::admin

@@ -47,7 +47,7 @@ class metrics {
   histogram attempts_;
   histogram upstream_seconds_;
   histogram duration_seconds_;
-  std::map<std::string, key_usage> usage_;  // by key label
+  std::map<std::pair<std::string, std::string>, key_usage> usage_;  // by (key label, key id)
   std::uint64_t total_ = 0;
 };
 

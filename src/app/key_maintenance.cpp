@@ -53,11 +53,15 @@ void key_maintenance::start() {
 bool key_maintenance::reload(std::string_view why) {
   try {
     auto records = keys::read_keys_csv(options_.keys_file);
+    for (const auto& w : keys::repeated_label_warnings(records, options_.keys_file.string())) log::warn("{}", w);
     auto r = pool_.replace(std::move(records));
-    log::info("reloaded {} ({}): {} added, {} removed, {} kept", options_.keys_file.string(), why, r.added.size(),
-              r.removed.size(), r.kept);
+    log::info("reloaded {} ({}): {} added, {} removed, {} kept, {} back with their state", options_.keys_file.string(),
+              why, r.added.size(), r.removed.size(), r.kept, r.restored.size());
     for (const auto& k : r.added) log::info("key {} added", k);
     for (const auto& k : r.removed) log::info("key {} removed", k);
+    for (const auto& k : r.restored)
+      log::info("key {} is back in {}: state restored: {} ({})", k.display, options_.keys_file.filename().string(),
+                keys::to_string(k.state), k.reason);
     dirty_ = true;
     return true;
   } catch (const std::exception& e) {
@@ -79,7 +83,11 @@ void key_maintenance::log_changes() {
 void key_maintenance::save() {
   if (options_.state_file.empty()) return;
   try {
-    keys::write_state_file(options_.state_file, pool_.snapshot(clock::now()), std::chrono::system_clock::now());
+    // Removed keys too: their state comes back with them, also after a restart.
+    auto keys = pool_.snapshot(clock::now());
+    auto removed = pool_.removed_snapshot(clock::now());
+    keys.insert(keys.end(), std::make_move_iterator(removed.begin()), std::make_move_iterator(removed.end()));
+    keys::write_state_file(options_.state_file, keys, std::chrono::system_clock::now());
   } catch (const std::exception& e) {
     log::error("cannot save key state: {}", e.what());
   }

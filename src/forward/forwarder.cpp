@@ -32,16 +32,18 @@ keys::header_list to_pairs(const http::header_list& headers) {
   return out;
 }
 
-keys::outcome classify_exchange(const exchange& ex) {
+// The pool's masker is fetched only for errors: they alone quote upstream text, which may hold a key.
+keys::outcome classify_exchange(const exchange& ex, const keys::key_pool& pool) {
   auto now_wall = std::chrono::system_clock::now();
   const auto& h = ex.head();
   // Only an error's headers are read (Retry-After, X-RateLimit-Reset): a success skips the copy.
-  const bool error = h.status < 200 || h.status >= 300;
-  auto oc = keys::classify(h.status, error ? to_pairs(h.headers) : keys::header_list{}, ex.decoded_body, now_wall);
-  if (oc.kind == keys::outcome_kind::success && ex.ahead == look_ahead::first_event) {
+  if (h.status < 200 || h.status >= 300)
+    return keys::classify(h.status, to_pairs(h.headers), ex.decoded_body, now_wall, *pool.masker());
+  auto oc = keys::classify(h.status, keys::header_list{}, ex.decoded_body, now_wall);
+  if (ex.ahead == look_ahead::first_event) {
     auto first = keys::sse_first_event(ex.decoded_body);
     if (first.complete && first.is_error) {
-      if (auto e = keys::classify_sse_first_event(first.data, now_wall)) oc = *e;
+      if (auto e = keys::classify_sse_first_event(first.data, now_wall, *pool.masker())) oc = *e;
     }
   }
   return oc;
@@ -179,7 +181,7 @@ asio::awaitable<bool> commit(Stream& client, net::deadline& client_dl, exchange&
   // (the body then goes out unframed, with a Content-Length of its own).
   std::optional<std::size_t> rewritten_length;
   if (ex.complete && ex.head().status >= 300) {
-    if (auto masked = mask_error_body(ex.decoded_body)) {
+    if (auto masked = mask_error_body(ex.decoded_body, *ctx.keys.masker())) {
       ex.raw_body = std::move(*masked);
       rewritten_length = ex.raw_body.size();
     }
@@ -215,7 +217,7 @@ asio::awaitable<bool> commit(Stream& client, net::deadline& client_dl, exchange&
   if (!usage.stream_error().empty()) {
     // The stream failed after events reached the client: nothing can be retried, and closing
     // the connection tells the client that the answer is not whole (SPEC).
-    rec.error = "stream error after data: " + usage.stream_error();
+    rec.error = "stream error after data: " + ctx.keys.masker()->mask(usage.stream_error());
     co_return false;
   }
   co_return keep_alive;
@@ -311,12 +313,13 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
 
     ++rec.attempts;
     rec.key = lease->display;
+    rec.key_id = lease->fingerprint;
     std::string head = build_upstream_head(req.head, req.body.size(), ctx.upstream.upstream(), lease->key->reveal());
     auto ec = co_await send_and_read_head(ctx.upstream, ex, head, req.body, req.head.method == "HEAD", deadline);
     std::string().swap(head);  // sent: a long stream should not keep it
     if (!ec) ec = co_await read_ahead(ex, ex.ahead, kLookAheadLimit, deadline);
     keys::outcome oc = ec ? keys::network_failure(ec == asio::error::timed_out ? "timeout" : ec.message())
-                          : classify_exchange(ex);
+                          : classify_exchange(ex, ctx.keys);
     if (!ec && rec.upstream_headers_ms < 0)
       rec.upstream_headers_ms = std::chrono::duration<double, std::milli>(ex.time_to_headers).count();
     ctx.keys.report(*lease, oc, clock::now());

@@ -3,6 +3,7 @@
 #include <boost/json/parse.hpp>
 
 #include "forward/exchange.hpp"
+#include "keys/key_masker.hpp"
 
 namespace orp::forward {
 
@@ -14,6 +15,13 @@ std::optional<double> number(const boost::json::object& o, std::string_view name
   auto it = o.find(name);
   if (it == o.end() || !it->value().is_number()) return std::nullopt;
   return it->value().to_number<double>();
+}
+
+// Masks before cutting to 300 bytes, so that the cut never leaves part of the key behind.
+std::string error_text(std::string_view body, const keys::api_key& key) {
+  std::string text = keys::key_masker::mask(body.substr(0, 16 * 1024), key);
+  if (text.size() > 300) text.resize(300);
+  return text;
 }
 
 }  // namespace
@@ -46,7 +54,7 @@ asio::awaitable<probe_result> probe_key(upstream::connection_pool& pool, const k
   }
   out.status = static_cast<int>(ex.head().status);
   if (out.status == 200) parse_key_info(ex.decoded_body, out);
-  else out.error = keys::mask_secrets(ex.decoded_body.substr(0, 300));
+  else out.error = error_text(ex.decoded_body, key);
   if (ex.complete && ex.reusable && ex.head().keep_alive) pool.release(std::move(ex.conn));
   co_return out;
 }

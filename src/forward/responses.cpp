@@ -4,38 +4,37 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
-#include "keys/api_key.hpp"
 
 namespace orp::forward {
 
 namespace {
 // Masks key-shaped words in every string below `v`; true when any changed.
-bool mask_strings(boost::json::value& v, int depth = 0) {
+bool mask_strings(boost::json::value& v, const keys::key_masker& masker, int depth = 0) {
   if (depth > 64) return false;  // error bodies are shallow; a pathological one is left alone
   bool changed = false;
   if (auto* s = v.if_string()) {
-    std::string masked = keys::mask_secrets(*s);
+    std::string masked = masker.mask(*s);
     if (masked != std::string_view(*s)) {
       *s = masked;
       changed = true;
     }
   } else if (auto* o = v.if_object()) {
-    for (auto& member : *o) changed = mask_strings(member.value(), depth + 1) || changed;
+    for (auto& member : *o) changed = mask_strings(member.value(), masker, depth + 1) || changed;
   } else if (auto* a = v.if_array()) {
-    for (auto& element : *a) changed = mask_strings(element, depth + 1) || changed;
+    for (auto& element : *a) changed = mask_strings(element, masker, depth + 1) || changed;
   }
   return changed;
 }
 }  // namespace
 
-std::optional<std::string> mask_error_body(std::string_view body) {
+std::optional<std::string> mask_error_body(std::string_view body, const keys::key_masker& masker) {
   boost::system::error_code ec;
   auto doc = boost::json::parse(body, ec);
   if (!ec) {
-    if (!mask_strings(doc)) return std::nullopt;
+    if (!mask_strings(doc, masker)) return std::nullopt;
     return boost::json::serialize(doc);
   }
-  std::string masked = keys::mask_secrets(body);
+  std::string masked = masker.mask(body);
   if (masked == body) return std::nullopt;
   return masked;
 }

@@ -8,7 +8,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "keys/api_key.hpp"
+#include "keys/key_masker.hpp"
 
 namespace orp::keys {
 namespace {
@@ -18,6 +18,9 @@ using wall_time = std::chrono::system_clock::time_point;
 namespace json = boost::json;
 
 constexpr std::size_t max_reason_bytes = 200;
+// Error texts are cut here before masking, which bounds its work (keys x bytes). A key cut at this
+// point lies far beyond the max_reason_bytes kept, even after the masks before it shortened the text.
+constexpr std::size_t max_masked_bytes = 16 * 1024;
 constexpr double max_hint_ms = 365.0 * 24 * 3600 * 1000;  // guards the double -> duration cast
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -133,11 +136,12 @@ std::string_view status_phrase(unsigned status) {
 }
 
 // Masks before truncating, so that a cut never leaves a key prefix short enough to escape masking.
-std::string finish_reason(std::string text) {
+std::string finish_reason(std::string text, const key_masker& masker) {
+  if (text.size() > max_masked_bytes) text.resize(max_masked_bytes);
   for (char& c : text) {
     if (static_cast<unsigned char>(c) < 0x20) c = ' ';
   }
-  text = mask_secrets(text);
+  text = masker.mask(text);
   if (text.size() > max_reason_bytes) {
     std::size_t cut = max_reason_bytes;
     while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // UTF-8 boundary
@@ -147,13 +151,13 @@ std::string finish_reason(std::string text) {
   return text;
 }
 
-std::string build_reason(unsigned status, const error_info& info, std::string_view body) {
+std::string build_reason(unsigned status, const error_info& info, std::string_view body, const key_masker& masker) {
   std::string text = std::to_string(status);
   if (auto phrase = status_phrase(status); !phrase.empty()) text.append(" ").append(phrase);
   if (info.parsed) {
     if (!info.message.empty()) text.append(": ").append(info.message);
   } else if (!body.empty()) {
-    text.append(": ").append(body.substr(0, max_reason_bytes));
+    text.append(": ").append(body.substr(0, max_masked_bytes));
   }
   std::string details;
   auto add = [&](std::string_view name, std::string_view value) {
@@ -167,7 +171,7 @@ std::string build_reason(unsigned status, const error_info& info, std::string_vi
   for (const auto& r : info.moderation_reasons) reasons += (reasons.empty() ? "" : "|") + r;
   add("reasons", reasons);
   if (!details.empty()) details += ")";
-  return finish_reason(text + details);
+  return finish_reason(text + details, masker);
 }
 
 std::optional<milliseconds> retry_after_hint(const header_list& headers, const error_info& info, wall_time now) {
@@ -189,10 +193,10 @@ std::optional<milliseconds> reset_hint(const header_list& headers, const error_i
 }
 
 outcome decide(unsigned status, const header_list& headers, const error_info& info, std::string_view body,
-               wall_time now) {
+               wall_time now, const key_masker& masker) {
   outcome out;
   out.status = status;
-  out.reason = build_reason(status, info, body);
+  out.reason = build_reason(status, info, body, masker);
   if (status >= 200 && status < 300) {
     out.kind = outcome_kind::success;
     return out;
@@ -243,17 +247,20 @@ std::string_view to_string(outcome_kind kind) {
   return "unknown";
 }
 
-outcome classify(unsigned status, const header_list& headers, std::string_view body, wall_time now_wall) {
+outcome classify(unsigned status, const header_list& headers, std::string_view body, wall_time now_wall,
+                 const key_masker& masker) {
   const bool is_error = status < 200 || status >= 300;
   return decide(status, headers, is_error ? parse_error_body(body) : error_info{}, is_error ? body : "",
-                now_wall);
+                now_wall, masker);
 }
 
 outcome network_failure(std::string_view what) {
-  return outcome{outcome_kind::transient, 0, std::nullopt, finish_reason("network error: " + std::string(what))};
+  return outcome{outcome_kind::transient, 0, std::nullopt,
+                 finish_reason("network error: " + std::string(what), key_masker{})};
 }
 
-std::optional<outcome> classify_sse_first_event(std::string_view data_json, wall_time now_wall) {
+std::optional<outcome> classify_sse_first_event(std::string_view data_json, wall_time now_wall,
+                                                const key_masker& masker) {
   boost::system::error_code ec;
   const json::value root = json::parse(data_json, ec);
   if (ec) return std::nullopt;
@@ -262,7 +269,7 @@ std::optional<outcome> classify_sse_first_event(std::string_view data_json, wall
   // A mid-stream error's code may be a word ("server_error"); treat it as the provider failing.
   const long long code = info.code.value_or(502);
   const unsigned status = code >= 100 && code <= 599 ? static_cast<unsigned>(code) : 502;
-  return decide(status, {}, info, data_json, now_wall);
+  return decide(status, {}, info, data_json, now_wall, masker);
 }
 
 std::optional<milliseconds> parse_retry_after(std::string_view value, wall_time now_wall) {

@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "keys/key_masker.hpp"
+
 namespace orp::keys {
 
 enum class outcome_kind {
@@ -24,7 +26,7 @@ struct outcome {
   outcome_kind kind = outcome_kind::transient;
   unsigned status = 0;  // the upstream status (or error.code of a stream's first event); 0 = network
   std::optional<std::chrono::milliseconds> retry_after;  // never negative
-  std::string reason;  // short, masked with mask_secrets
+  std::string reason;  // short, masked with the key_masker given (the pool's keys) and mask_secrets
 };
 
 // Disables or cools the key: the request moves on to another key at once, without back-off.
@@ -35,8 +37,9 @@ constexpr bool is_key_specific(outcome_kind kind) {
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
+// `masker` masks the pool's keys in the reason, which quotes the upstream's error text.
 outcome classify(unsigned status, const header_list& headers, std::string_view body,
-                 std::chrono::system_clock::time_point now_wall);
+                 std::chrono::system_clock::time_point now_wall, const key_masker& masker = key_masker{});
 
 // A connect/TLS error, reset or timeout before response headers.
 outcome network_failure(std::string_view what);
@@ -44,7 +47,8 @@ outcome network_failure(std::string_view what);
 // For a 200 event stream whose first `data:` payload is an error object; nullopt when it is not
 // one. error.code may be a number or a string ("server_error" and the like count as 5xx).
 std::optional<outcome> classify_sse_first_event(std::string_view data_json,
-                                                std::chrono::system_clock::time_point now_wall);
+                                                std::chrono::system_clock::time_point now_wall,
+                                                const key_masker& masker = key_masker{});
 
 // Retry-After: delay-seconds or an HTTP-date (IMF-fixdate, RFC 850, asctime), RFC 9110 §10.2.3.
 std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view value,

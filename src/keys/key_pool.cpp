@@ -57,40 +57,14 @@ std::optional<strategy> parse_strategy(std::string_view text) {
 key_pool::key_pool(strategy s, std::uint64_t seed, pool_options options)
     : strategy_(s), options_(options), rng_(seed) {}
 
-reload_result key_pool::replace(std::vector<key_record> records) {
-  std::lock_guard lock(mutex_);
-  reload_result result;
-  std::vector<entry> next;
-  next.reserve(records.size());
-  std::set<std::string> kept;
-  for (auto& record : records) {
-    if (entry* known = find(record.key.fingerprint())) {
-      entry e = std::move(*known);
-      e.key = std::make_shared<const api_key>(std::move(record.key));  // the label may have changed
-      e.weight = record.weight;
-      kept.insert(e.key->fingerprint());
-      next.push_back(std::move(e));
-      continue;
-    }
-    entry e;
-    e.key = std::make_shared<const api_key>(std::move(record.key));
-    e.weight = record.weight;
-    e.generation = next_generation_++;
-    e.reason = "added";
-    result.added.push_back(e.key->display());
-    next.push_back(std::move(e));
-  }
-  for (const auto& e : entries_) {
-    if (e.key && !kept.contains(e.key->fingerprint())) result.removed.push_back(e.key->display());
-  }
-  result.kept = kept.size();
-  entries_ = std::move(next);
-  return result;
-}
-
 std::size_t key_pool::size() const {
   std::lock_guard lock(mutex_);
   return entries_.size();
+}
+
+std::shared_ptr<const key_masker> key_pool::masker() const {
+  std::lock_guard lock(mutex_);
+  return masker_;
 }
 
 key_pool::entry* key_pool::find(std::string_view fingerprint) {
@@ -379,23 +353,25 @@ void key_pool::report_probe(std::string_view fingerprint, int status, std::optio
   }
 }
 
+key_snapshot key_pool::describe(const entry& e, std::string display, std::string fingerprint, steady_time now) {
+  key_snapshot s{std::move(display), std::move(fingerprint), e.state, e.reason, e.last_error, std::nullopt,
+                 e.counters, e.in_flight, e.weight, e.credit_left};
+  if (e.state == key_state::cooling) {
+    if (e.cooling_until > now) {
+      s.cooling_left = std::chrono::ceil<milliseconds>(e.cooling_until - now);
+    } else {
+      s.state = key_state::active;
+      s.reason = "cool-down over";
+    }
+  }
+  return s;
+}
+
 std::vector<key_snapshot> key_pool::snapshot(steady_time now) const {
   std::lock_guard lock(mutex_);
   std::vector<key_snapshot> out;
   out.reserve(entries_.size());
-  for (const auto& e : entries_) {
-    key_snapshot s{e.key->display(), e.key->fingerprint(), e.state, e.reason, e.last_error, std::nullopt,
-                   e.counters, e.in_flight, e.weight, e.credit_left};
-    if (e.state == key_state::cooling) {
-      if (e.cooling_until > now) {
-        s.cooling_left = std::chrono::ceil<milliseconds>(e.cooling_until - now);
-      } else {
-        s.state = key_state::active;
-        s.reason = "cool-down over";
-      }
-    }
-    out.push_back(std::move(s));
-  }
+  for (const auto& e : entries_) out.push_back(describe(e, e.key->display(), e.key->fingerprint(), now));
   return out;
 }
 

@@ -17,6 +17,7 @@
 
 #include "keys/api_key.hpp"
 #include "keys/classify.hpp"
+#include "keys/key_masker.hpp"
 #include "keys/keys_csv.hpp"
 
 namespace orp::keys {
@@ -86,8 +87,16 @@ struct key_snapshot {
   std::optional<double> credit_left;  // from the last probe; empty = unknown or unlimited
 };
 
+// A key back in keys.csv after a reload had removed it, with the state it left with.
+struct restored_key {
+  std::string display;
+  key_state state = key_state::active;
+  std::string reason;
+};
+
 struct reload_result {
   std::vector<std::string> added, removed;  // display labels
+  std::vector<restored_key> restored;       // returned keys whose state was remembered
   std::size_t kept = 0;
 };
 
@@ -98,6 +107,8 @@ struct pool_options {
   std::size_t throttle_distinct_keys = 3;
   // Floor for hinted cool-downs: a Retry-After of 0 must not make a key spin.
   std::chrono::milliseconds min_cooldown{1'000};
+  // Removed keys whose state is remembered for their return (oldest forgotten first).
+  std::size_t remembered_removed_keys = 1000;
 };
 
 // A local change other instances should learn of (state/ forwards it to Redis): a key was
@@ -128,9 +139,13 @@ class key_pool {
   key_pool& operator=(const key_pool&) = delete;
 
   // Reload: new keys join active, removed keys vanish (their open leases are ignored on report),
-  // known keys (same secret) keep state and counters and take the new label and weight.
+  // known keys (same secret) keep state and counters and take the new label and weight. A removed
+  // key's state is remembered by fingerprint and comes back with it: an editor that truncates
+  // keys.csv and writes it back later must not revive disabled or cooling keys.
   reload_result replace(std::vector<key_record> records);
   std::size_t size() const;
+  // Masks every key of the current pool (for upstream error texts); never null.
+  std::shared_ptr<const key_masker> masker() const;
 
   // A usable key not in `exclude_fingerprints`, or nothing (all cooling/disabled/excluded, or the
   // global back-off is on). Counts the attempt and holds the key in flight until report/cancel.
@@ -151,9 +166,11 @@ class key_pool {
                     steady_time now);
 
   std::vector<key_snapshot> snapshot(steady_time now) const;
+  // The remembered removed keys, oldest first: saved with the pool so their state survives a restart.
+  std::vector<key_snapshot> removed_snapshot(steady_time now) const;
   // State changes since the last call, oldest first (kept up to a bound): log them, then persist.
   std::vector<state_change> drain_changes();
-  // Applies a loaded state file to keys that still exist; others are dropped.
+  // Applies a loaded state file to keys that still exist; the others are remembered as removed.
   void restore(const persisted_state& state, steady_time now, wall_time now_wall);
 
   // Called under the pool's lock for every key_event: keep it short, no I/O (queue and return).
@@ -186,6 +203,16 @@ class key_pool {
     steady_time issued;
   };
 
+  // A key removed by a reload: its state without the secret.
+  struct removed_key {
+    std::string fingerprint;
+    std::string display;
+    entry state;
+  };
+
+  static key_snapshot describe(const entry& e, std::string display, std::string fingerprint, steady_time now);
+  void remember_removed(std::string fingerprint, std::string display, entry e);
+  std::optional<entry> take_removed(std::string_view fingerprint);
   entry* find(std::string_view fingerprint);
   std::optional<open_lease> close_lease(const key_lease& lease);
   void refresh(steady_time now);
@@ -200,6 +227,8 @@ class key_pool {
   pool_options options_;
   std::mt19937_64 rng_;
   std::vector<entry> entries_;  // keys.csv order
+  std::deque<removed_key> removed_;  // oldest first, at most options_.remembered_removed_keys
+  std::shared_ptr<const key_masker> masker_ = std::make_shared<const key_masker>();
   std::uint64_t next_generation_ = 1;
   std::uint64_t next_lease_id_ = 1;
   std::unordered_map<std::uint64_t, open_lease> open_leases_;

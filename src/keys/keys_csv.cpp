@@ -79,7 +79,38 @@ std::optional<std::vector<std::string>> split_fields(std::string_view line) {
 
 enum class column { key, label, weight };
 
+std::string_view column_name(column c) {
+  switch (c) {
+    case column::key: return "key";
+    case column::label: return "label";
+    case column::weight: return "weight";
+  }
+  return "?";
+}
+
 bool valid_key_char(char c) { return c > 0x20 && c < 0x7f; }
+
+// OpenRouter keys start "sk-or-" (any case, as a spreadsheet may have changed it). In the label
+// column such a key would be shown in full wherever the label is: X-Proxy-Key, logs, /keys, /metrics.
+bool holds_openrouter_key(std::string_view field) { return lower(field).find("sk-or-") != std::string::npos; }
+
+// Refuses a line that has a key outside the key column (a headerless `label,key` line, a shifted
+// column); names the column, shows the key only masked, and says whether key and label look swapped.
+void refuse_key_outside_key_column(const line_error_factory& error, int line_number,
+                                   const std::vector<std::string>& fields, const std::vector<column>& columns) {
+  const auto key_column = std::find(columns.begin(), columns.end(), column::key) - columns.begin();
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    if (columns[i] == column::key || !holds_openrouter_key(fields[i])) continue;
+    const bool key_looks_wrong = static_cast<std::size_t>(key_column) >= fields.size() ||
+                                 !holds_openrouter_key(fields[key_column]);
+    throw error.at(line_number, "the " + std::string(column_name(columns[i])) +
+                                    " column holds what looks like an OpenRouter key (" + mask_secret(fields[i]) +
+                                    "); the columns are key,label,weight" +
+                                    (key_looks_wrong ? " (are key and " + std::string(column_name(columns[i])) +
+                                                           " swapped?)"
+                                                     : std::string()));
+  }
+}
 
 }  // namespace
 
@@ -129,6 +160,7 @@ std::vector<key_record> parse_keys_csv(std::string_view text, std::string_view f
       throw error.at(line_number, "too many fields: expected at most " + std::to_string(columns.size()) +
                                       " (key,label,weight), got " + std::to_string(fields->size()));
     }
+    refuse_key_outside_key_column(error, line_number, *fields, columns);
     std::string secret;
     std::string label;
     double weight = 1.0;
@@ -165,6 +197,20 @@ std::vector<key_record> parse_keys_csv(std::string_view text, std::string_view f
     records.push_back(key_record{std::move(key), std::move(label), weight, line_number});
   }
   return records;
+}
+
+std::vector<std::string> repeated_label_warnings(const std::vector<key_record>& records, std::string_view file_name) {
+  std::map<std::string, std::vector<int>> lines_of;  // display -> lines, sorted for a stable order
+  for (const auto& r : records) lines_of[r.key.display()].push_back(r.line);
+  std::vector<std::string> warnings;
+  for (const auto& [display, lines] : lines_of) {
+    if (lines.size() < 2) continue;
+    std::string list;
+    for (int line : lines) list += (list.empty() ? "" : ", ") + std::to_string(line);
+    warnings.push_back(std::string(file_name) + ": lines " + list + " share the label '" + display +
+                       "': logs and X-Proxy-Key cannot tell these keys apart (/keys and /metrics do, by id)");
+  }
+  return warnings;
 }
 
 std::vector<key_record> read_keys_csv(const std::filesystem::path& file) {

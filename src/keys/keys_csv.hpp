@@ -26,4 +26,8 @@ struct key_record {
 std::vector<key_record> parse_keys_csv(std::string_view text, std::string_view file_name);
 std::vector<key_record> read_keys_csv(const std::filesystem::path& file);
 
+// One warning per label (or mask) that several keys share, naming their lines: logs and
+// X-Proxy-Key cannot tell those keys apart (/keys and /metrics can, by id). Not an error.
+std::vector<std::string> repeated_label_warnings(const std::vector<key_record>& records, std::string_view file_name);
+
 }  // namespace orp::keys

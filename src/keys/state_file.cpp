@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -191,6 +192,25 @@ void key_pool::restore(const persisted_state& state, steady_time now, wall_time 
       // The probe schedule carries on from the start: a restart is not a reason to hammer the
       // upstream with probes of keys that were just found bad (set_state marked it probed now).
     }
+  }
+  // Keys not in keys.csv now are remembered as removed, so that their state returns with them.
+  for (const auto& [fingerprint, p] : state.keys) {
+    const auto is_it = [&](const removed_key& r) { return r.fingerprint == fingerprint; };
+    if (find(fingerprint) || std::any_of(removed_.begin(), removed_.end(), is_it)) continue;
+    entry gone;
+    gone.counters = p.counters;
+    gone.last_error = p.last_error;
+    gone.credit_left = p.credit_left;
+    gone.reason = p.reason;
+    gone.state_since = now;
+    if (p.state == key_state::cooling && p.cooling_until && *p.cooling_until > now_wall) {
+      gone.state = key_state::cooling;
+      gone.cooling_until = now + std::chrono::ceil<milliseconds>(*p.cooling_until - now_wall);
+    } else if (is_disabled(p.state)) {
+      gone.state = p.state;
+      gone.last_probe = now;
+    }
+    remember_removed(fingerprint, p.label, std::move(gone));
   }
 }
 

@@ -35,6 +35,7 @@ struct access_record {
   std::string path;
   std::string model;
   std::string key;          // label or mask, never the key
+  std::string key_id;       // its fingerprint: labels may repeat (/metrics tells keys apart by it)
   unsigned attempts = 0;
   unsigned status = 0;
   double upstream_headers_ms = -1;  // < 0: never reached

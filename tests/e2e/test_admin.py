@@ -90,8 +90,9 @@ class AdminTest(unittest.TestCase):
         self.assertIn("orp_request_attempts_bucket", body)
         self.assertIn("orp_upstream_headers_seconds_count", body)
         self.assertIn("orp_request_duration_seconds_sum", body)
-        self.assertIn('orp_key_state{key="alpha",state="cooling"} 1', body)
-        self.assertIn('orp_tokens_total{key="beta",kind="prompt"}', body)
+        ids = {k["label"]: k["id"] for k in json.loads(http("GET", self.base + "/keys")[2])["keys"]}
+        self.assertIn('orp_key_state{key="alpha",id="%s",state="cooling"} 1' % ids["alpha"], body)
+        self.assertIn('orp_tokens_total{key="beta",id="%s",kind="prompt"}' % ids["beta"], body)
         self.assertIn("orp_cost_total", body)
         self.assertIn("orp_client_connections", body)
         self.assertIn("orp_upstream_reuses_total", body)
@@ -185,6 +186,29 @@ class AdminTest(unittest.TestCase):
                 self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
         finally:
             shutil.rmtree(profile, ignore_errors=True)
+
+
+class RepeatedLabelsTest(unittest.TestCase):
+    """Two keys with one label: every per-key series stays unique (the id tells them apart)."""
+
+    def test_per_key_series_are_unique_and_the_repeat_is_warned_about(self):
+        with FakeOpenRouter() as fake, Proxy(fake, keys=[(POOL_KEY_A, "team"), (POOL_KEY_B, "team")]) as proxy:
+            for _ in range(4):
+                res = curl(via_proxy(proxy, *chat_args(), CHAT_URL), metrics=True)
+                self.assertEqual(res.status, 200, res.stderr)
+            base = "http://" + proxy.ready["admin"]
+            ids = sorted(k["id"] for k in json.loads(http("GET", base + "/keys")[2])["keys"])
+            self.assertEqual(len(set(ids)), 2, ids)
+            body = http("GET", base + "/metrics")[2]
+            series = [line.rsplit(" ", 1)[0] for line in body.splitlines() if line and not line.startswith("#")]
+            repeated = sorted({s for s in series if series.count(s) > 1})
+            self.assertEqual(repeated, [], "series emitted more than once")
+            for metric in ("orp_key_state", "orp_tokens_total", "orp_cost_total"):
+                team = [s for s in series if s.startswith(metric + '{key="team"')]
+                self.assertEqual(sorted({s.split('id="')[1].split('"')[0] for s in team}), ids, metric)
+            # harness keys.csv: a comment, the header, then the keys on lines 3 and 4
+            self.assertIn("lines 3, 4 share the label 'team'", proxy.log_text())
+            self.assertNotIn(POOL_KEY_A, body + proxy.log_text())
 
 
 class AdminTokenTest(unittest.TestCase):

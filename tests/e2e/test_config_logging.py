@@ -80,6 +80,17 @@ class ConfigErrorTest(unittest.TestCase):
         self.assertRefused(r, "keys.csv:3", "1")
         self.assertNotIn("sk-or-v1-test-dup-key", r.stderr)
 
+    def test_key_in_the_label_column_is_refused_without_showing_it(self):
+        real_key = "sk-or-v1-" + "7c" * 30 + "d41e"
+        r = self.start_with("[proxy]\nworkers = 1\n", "team-a,%s\n" % real_key)
+        self.assertRefused(r, "keys.csv:1", "label column", "key,label,weight", "sk-or-v1-\u2026d41e")
+        self.assertNotIn(real_key, r.stdout + r.stderr)
+        self.assertNotIn("7c7c", r.stdout + r.stderr)
+        for name in os.listdir(self.dir):
+            if name != "keys.csv" and os.path.isfile(os.path.join(self.dir, name)):
+                with open(os.path.join(self.dir, name), errors="replace") as f:
+                    self.assertNotIn(real_key, f.read(), name)
+
     def test_bad_set_override(self):
         r = run_binary(["run", "--set", "proxy.workers=many"], self.dir)
         self.assertRefused(r, "--set proxy.workers=many", "proxy.workers")

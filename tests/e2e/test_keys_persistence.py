@@ -21,7 +21,8 @@ KEY_A = "sk-or-v1-test-persist-a-4d9b2e7f1c3a5068"
 KEY_B = "sk-or-v1-test-persist-b-7e1a3c5b9d2f4086"
 KEY_C = "sk-or-v1-test-persist-c-0f6d8b2a4c1e3597"
 KEY_D = "sk-or-v1-test-persist-d-5a2c7e9b1d3f4608"
-ALL_KEYS = (KEY_A, KEY_B, KEY_C, KEY_D)
+PLAIN_KEY = "plainkey0123456789abcdefXYZ"  # a pool key not in sk-or-v1 form
+ALL_KEYS = (KEY_A, KEY_B, KEY_C, KEY_D, PLAIN_KEY)
 LABEL = {KEY_A: "per-a", KEY_B: "per-b", KEY_C: "per-c", KEY_D: "per-d"}
 OVERRIDES = {"proxy.workers": 2, "keys.key_recovery_interval": 3600, "retry.retry_delay": 0.05,
              "keys.strategy": "round_robin"}
@@ -179,6 +180,21 @@ class PersistenceTest(h.FreshProxyTestCase):
             self.assertEqual(self.post(proxy)[1].get("x-proxy-key"), "per-a")
         self.assertNotIn(KEY_C, self.chat_keys())
 
+    def test_key_in_the_label_column_on_sighup_keeps_old_pool_and_is_not_logged(self):
+        proxy = self.start_proxy(((KEY_A, "per-a"),), OVERRIDES)
+        self.post(proxy)
+        proxy.write_keys("%s,per-a\nteam-c,%s\n" % (KEY_A, KEY_C))
+        proxy.send_signal(signal.SIGHUP)
+        h.wait_until(lambda: "keys.csv:2: the label column holds" in proxy.log_text(), 10, interval=0.1,
+                     message="a logged refusal naming keys.csv line 2\n" + proxy.diagnostics())
+        for _ in range(3):
+            self.assertEqual(self.post(proxy)[1].get("x-proxy-key"), "per-a")
+        self.assertNotIn(KEY_C, self.chat_keys())
+        status, body = proxy.admin_get("/keys")
+        self.assertEqual(status, 200)
+        self.assertNotIn(b"team-c", body)
+        self.assertNoPoolKeyIn(proxy.all_output(), "the proxy's output")
+
     def test_sigterm_exits_0_and_saves_state(self):
         proxy = self.start_proxy(((KEY_A, "per-a"), (KEY_B, "per-b")), OVERRIDES)
         for _ in range(4):
@@ -259,6 +275,30 @@ class PersistenceTest(h.FreshProxyTestCase):
         self.assertNoPoolKeyIn(proxy.all_output(), "the proxy's log/stderr/stdout")
         state = self.read_state(proxy)
         self.assertIsNotNone(state, "no state file")
+        self.assertNoPoolKeyIn(state, "the state file")
+
+    def test_plain_pool_key_quoted_by_upstream_is_masked_everywhere(self):
+        proxy = self.start_proxy(((PLAIN_KEY, ""), (KEY_A, "per-a")), OVERRIDES)
+        self.fake.script([{"key": PLAIN_KEY, "path": h.CHAT_PATH, "status": 401,
+                           "body": {"error": {"code": 401, "message": "key %s not found" % PLAIN_KEY}}}])
+        for _ in range(3):
+            _, headers = self.post(proxy)
+            for value in headers.values():
+                self.assertNoPoolKeyIn(value, "a response header")
+        self.assertIn(PLAIN_KEY, self.chat_keys(), "the plain key was never tried")
+        status, body = proxy.admin_get("/keys")
+        self.assertEqual(status, 200)
+        plain = [k for k in json.loads(body)["keys"] if k["label"].startswith("plainkey")]
+        self.assertEqual(len(plain), 1, body)
+        self.assertEqual(plain[0]["state"], "disabled_invalid", body)
+        # The upstream's message did arrive, with the key masked in it.
+        self.assertIn("key plainkey0\u2026fXYZ not found", plain[0]["reason"])
+        self.assertNoPoolKeyIn(body.decode(), "GET /keys")
+        proxy.stop()
+        self.assertIn("plainkey0\u2026fXYZ not found", proxy.log_text())
+        self.assertNoPoolKeyIn(proxy.all_output(), "the proxy's log/stderr/stdout")
+        state = self.read_state(proxy)
+        self.assertIn("disabled_invalid", state or "")
         self.assertNoPoolKeyIn(state, "the state file")
 
 

@@ -7,11 +7,12 @@ namespace orp::forward {
 namespace {
 
 constexpr std::string_view kKey = "sk-or-v1-0123456789abcdef0123456789abcdef";
+const keys::key_masker no_pool;
 
 TEST(ForwardResponses, AKeyQuotedInAJsonErrorIsMasked) {
   const std::string body = R"({"error":{"code":400,"message":"bad request for key )" + std::string(kKey) +
                            R"(","metadata":{"raw":["x",")" + std::string(kKey) + R"("]}}})";
-  auto masked = mask_error_body(body);
+  auto masked = mask_error_body(body, no_pool);
   ASSERT_TRUE(masked);
   EXPECT_EQ(masked->find("0123456789abcdef0123"), std::string::npos) << *masked;
   EXPECT_NE(masked->find("\"code\":400"), std::string::npos) << *masked;
@@ -21,18 +22,26 @@ TEST(ForwardResponses, AKeyQuotedInAJsonErrorIsMasked) {
 TEST(ForwardResponses, JsonEscapesDoNotHideAKey) {
   // "sk\u002dor\u002dv1\u002d..." is the same string to any JSON reader.
   const std::string body = R"({"error":{"message":"key sk\u002dor\u002dv1\u002d0123456789abcdef0123456789abcdef"}})";
-  auto masked = mask_error_body(body);
+  auto masked = mask_error_body(body, no_pool);
   ASSERT_TRUE(masked);
   EXPECT_EQ(masked->find("0123456789abcdef0123"), std::string::npos) << *masked;
 }
 
 TEST(ForwardResponses, TextBodiesAreMaskedAndCleanBodiesLeftAlone) {
-  auto text = mask_error_body("upstream said: " + std::string(kKey) + " is invalid\n");
+  auto text = mask_error_body("upstream said: " + std::string(kKey) + " is invalid\n", no_pool);
   ASSERT_TRUE(text);
   EXPECT_EQ(text->find("0123456789abcdef0123"), std::string::npos) << *text;
-  EXPECT_FALSE(mask_error_body(R"({"error":{"code":404,"message":"No endpoints found"}})"));
-  EXPECT_FALSE(mask_error_body(""));
-  EXPECT_FALSE(mask_error_body("<html>Bad Gateway</html>"));
+  EXPECT_FALSE(mask_error_body(R"({"error":{"code":404,"message":"No endpoints found"}})", no_pool));
+  EXPECT_FALSE(mask_error_body("", no_pool));
+  EXPECT_FALSE(mask_error_body("<html>Bad Gateway</html>", no_pool));
+}
+
+// A pool key of any shape is masked, not only sk-or- ones.
+TEST(ForwardResponses, PoolKeysOfAnyShapeAreMasked) {
+  const keys::key_masker pool({std::make_shared<const keys::api_key>("plainkey0123456789abcdefXYZ", "p")});
+  auto masked = mask_error_body(R"({"error":{"message":"key plainkey0123456789abcdefXYZ not found"}})", pool);
+  ASSERT_TRUE(masked);
+  EXPECT_EQ(masked->find("0123456789abcdef"), std::string::npos) << *masked;
 }
 
 }  // namespace

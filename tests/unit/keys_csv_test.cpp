@@ -92,10 +92,37 @@ TEST(KeysCsv, BadWeights) {
   }
 }
 
-TEST(KeysCsv, KeyInTheWrongColumnIsMaskedInTheMessage) {
+TEST(KeysCsv, KeyInTheWeightColumnIsRefusedMasked) {
   const std::string error = error_of(std::string("label,weight,key\nteam,") + key_b + "," + key_a + "\n");
-  EXPECT_TRUE(error.starts_with("keys.csv:2: weight")) << error;
+  EXPECT_EQ(error, "keys.csv:2: the weight column holds what looks like an OpenRouter key (sk-or-v1-\u2026"
+                   "0002); the columns are key,label,weight");
   EXPECT_EQ(error.find("test-beta"), std::string::npos) << error;
+}
+
+// A headerless `label,key` line would make the label the key and show the real key as its label.
+TEST(KeysCsv, LabelFirstLineIsRefusedWithTheKeyMasked) {
+  const std::string real_key = "sk-or-v1-" + std::string(60, 'e') + "9f3a";
+  const std::string error = error_of("team-a," + real_key + "\n");
+  EXPECT_EQ(error, "keys.csv:1: the label column holds what looks like an OpenRouter key (sk-or-v1-\u2026"
+                   "9f3a); the columns are key,label,weight (are key and label swapped?)");
+  EXPECT_EQ(error.find("eeee"), std::string::npos) << error;
+}
+
+TEST(KeysCsv, KeyLikeLabelIsRefusedInAnyCaseAndAfterARealKey) {
+  const std::string upper = error_of(std::string(key_a) + ",SK-OR-V1-TEST-SHOUTED-0003\n");
+  EXPECT_TRUE(upper.starts_with("keys.csv:1: the label column holds what looks like an OpenRouter key")) << upper;
+  EXPECT_EQ(upper.find("SHOUTED"), std::string::npos) << upper;
+  // The key column holds a key too, so this is no swap: the hint would mislead.
+  EXPECT_EQ(upper.find("swapped"), std::string::npos) << upper;
+  const std::string embedded = error_of(std::string(key_a) + ",old " + key_b + "\n");
+  EXPECT_TRUE(embedded.starts_with("keys.csv:1: the label column holds")) << embedded;
+  EXPECT_EQ(embedded.find("test-beta"), std::string::npos) << embedded;
+}
+
+TEST(KeysCsv, LabelsThatMerelyMentionSkAreAccepted) {
+  const auto records = parse_keys_csv(std::string(key_a) + ",sk team\n" + key_b + ",or-team\n", "keys.csv");
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].label, "sk team");
 }
 
 TEST(KeysCsv, DuplicateKeyNamesBothLines) {
@@ -108,6 +135,18 @@ TEST(KeysCsv, MalformedLines) {
   EXPECT_TRUE(error_of(std::string(key_a) + ",\"unterminated\n").starts_with("keys.csv:1: malformed quoting"));
   EXPECT_TRUE(error_of("key,colour\n").starts_with("keys.csv:1: unknown column 'colour'"));
   EXPECT_TRUE(error_of("key,key\n").starts_with("keys.csv:1: column 'key' appears twice"));
+}
+
+TEST(KeysCsv, RepeatedLabelsAreWarnedAboutWithTheirLines) {
+  const std::string key_c = "sk-or-v1-test-gamma-0000-0003";
+  const auto records = parse_keys_csv(std::string(key_a) + ",team\n" + key_b + ",solo\n# x\n" + key_c + ",team\n",
+                                      "keys.csv");
+  const auto warnings = orp::keys::repeated_label_warnings(records, "keys.csv");
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0], "keys.csv: lines 1, 4 share the label 'team': logs and X-Proxy-Key cannot tell these keys "
+                         "apart (/keys and /metrics do, by id)");
+  EXPECT_TRUE(orp::keys::repeated_label_warnings(parse_keys_csv(std::string(key_a) + ",a\n" + key_b + "\n", "k"), "k")
+                  .empty());
 }
 
 TEST(KeysCsv, ReadsAFileAndNamesItInErrors) {

@@ -341,6 +341,79 @@ TEST(KeysPool, ReplaceKeepsKnownKeysStateAndCounters) {
   for (int i = 0; i < 4; ++i) EXPECT_NE(use(pool, t0), "a-renamed");
 }
 
+TEST(KeysPool, MaskerCoversTheCurrentPoolKeysOfAnyShape) {
+  key_pool pool(strategy::round_robin, 1);
+  EXPECT_EQ(pool.masker()->mask("plain-pool-key-000111222"), "plain-pool-key-000111222");
+  std::vector<key_record> recs;
+  recs.push_back(key_record{orp::keys::api_key("plain-pool-key-000111222", "p"), "p", 1, 1});
+  pool.replace(std::move(recs));
+  EXPECT_EQ(pool.masker()->mask("key plain-pool-key-000111222 not found"), "key plain-poo\u2026" "1222 not found");
+  pool.replace(records(1));  // a key removed from the pool is no longer the masker's business
+  EXPECT_EQ(pool.masker()->mask(secret(0) + " plain"), "sk-or-v1-\u2026" "1000 plain");
+}
+
+// An editor that truncates keys.csv and writes it back later makes every key leave and return.
+TEST(KeysPool, ARemovedKeyComesBackWithItsState) {
+  key_pool pool(strategy::round_robin, 1);
+  pool.replace(records(3));
+  use(pool, t0, result(outcome_kind::key_invalid, 401));                 // a
+  use(pool, t0, result(outcome_kind::key_cooldown, 429, 60s));           // b
+  use(pool, t0, ok);                                                     // c
+  const auto emptied = pool.replace({});
+  EXPECT_EQ(emptied.removed, (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(pool.removed_snapshot(t0).size(), 3u);
+
+  const auto back = pool.replace(records(3));
+  EXPECT_TRUE(back.added.empty());
+  ASSERT_EQ(back.restored.size(), 3u);
+  EXPECT_EQ(back.restored[0].display, "a");
+  EXPECT_EQ(back.restored[0].state, key_state::disabled_invalid);
+  EXPECT_EQ(back.restored[0].reason, "401 test");
+  EXPECT_TRUE(pool.removed_snapshot(t0).empty());
+
+  const auto snap = pool.snapshot(t0 + 1s);
+  EXPECT_EQ(snap[0].state, key_state::disabled_invalid);
+  EXPECT_EQ(snap[1].state, key_state::cooling);
+  EXPECT_EQ(snap[1].cooling_left, 59s);
+  EXPECT_EQ(snap[2].state, key_state::active);
+  EXPECT_EQ(snap[2].counters.successes, 1u);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(use(pool, t0 + 1s), "c");
+  EXPECT_EQ(state_of(pool, "b", t0 + 61s), key_state::active);  // its cool-down still ends on time
+}
+
+TEST(KeysPool, ALeaseFromBeforeTheRemovalStaysIgnored) {
+  key_pool pool(strategy::round_robin, 1);
+  pool.replace(records(1));
+  auto lease = pool.pick(none, t0);
+  ASSERT_TRUE(lease);
+  pool.replace({});
+  pool.replace(records(1));
+  pool.report(*lease, result(outcome_kind::key_invalid, 401), t0);
+  const auto snap = pool.snapshot(t0);
+  EXPECT_EQ(snap[0].state, key_state::active);
+  EXPECT_EQ(snap[0].in_flight, 0);
+  EXPECT_EQ(snap[0].counters.requests, 1u);
+}
+
+TEST(KeysPool, RemovedKeysAreRememberedUpToABoundOldestForgottenFirst) {
+  orp::keys::pool_options options;
+  options.remembered_removed_keys = 2;
+  key_pool pool(strategy::round_robin, 1, options);
+  pool.replace(records(3));
+  for (int i = 0; i < 3; ++i) use(pool, t0, result(outcome_kind::key_invalid, 401));
+  pool.replace({});
+  const auto removed = pool.removed_snapshot(t0);
+  ASSERT_EQ(removed.size(), 2u);
+  EXPECT_EQ(removed[0].display, "b");
+  for (const auto& r : removed) EXPECT_EQ(r.fingerprint.find(secret(1)), std::string::npos);
+
+  const auto back = pool.replace(records(3));
+  EXPECT_EQ(back.added, std::vector<std::string>{"a"});
+  EXPECT_EQ(back.restored.size(), 2u);
+  EXPECT_EQ(state_of(pool, "a", t0), key_state::active);
+  EXPECT_EQ(state_of(pool, "c", t0), key_state::disabled_invalid);
+}
+
 TEST(KeysPool, SnapshotNeverHoldsTheSecret) {
   key_pool pool(strategy::round_robin, 1);
   auto recs = records(1);

@@ -105,6 +105,15 @@ TEST_F(KeysStateFile, RoundTripRestoresStateAndCounters) {
   EXPECT_EQ(restarted.due_for_probe(later, 300s).size(), 0u);
   EXPECT_EQ(restarted.due_for_probe(later + 300s, 300s).size(), 1u);
   EXPECT_EQ(restarted.drain_changes().size(), 2u);
+
+  // Key 1, absent from keys.csv at the restart, keeps its state for when it returns.
+  ASSERT_EQ(restarted.removed_snapshot(later).size(), 1u);
+  const auto back = restarted.replace(records({0, 1, 2, 3}));
+  ASSERT_EQ(back.restored.size(), 1u);
+  EXPECT_EQ(back.restored[0].display, "k1");
+  EXPECT_EQ(back.restored[0].state, key_state::disabled_invalid);
+  EXPECT_EQ(restarted.snapshot(later)[1].state, key_state::disabled_invalid);
+  EXPECT_EQ(restarted.due_for_probe(later, 300s).size(), 0u);
 }
 
 TEST_F(KeysStateFile, ExpiredCooldownRestoresActive) {
