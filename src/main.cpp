@@ -125,10 +125,7 @@ static int run_command(int argc, char** argv) {
     return 2;
   }
 
-  if (*ca_path) {
-    std::cout << cfg.path("tls.ca_cert").string() << "\n";
-    return 0;
-  }
+  if (*ca_path) return orp::app::ca_path(cfg);
   if (*ca_init) return orp::app::ca_init(cfg, force);
   if (*env) return orp::app::print_env(cfg, shell);
   if (*keys_check) return orp::app::keys_check(cfg);

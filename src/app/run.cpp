@@ -47,8 +47,10 @@ std::string endpoint_text(const net::tcp::endpoint& ep) {
 tls::certificate_authority prepare_ca(const config::settings& cfg) {
   auto hosts = cfg.list("proxy.intercept_hosts");
   auto cert = cfg.path("tls.ca_cert"), key = cfg.path("tls.ca_key");
-  auto status = tls::ensure_ca(cert, key, hosts, false, std::chrono::system_clock::now());
-  if (status == tls::ca_status::created) log::info("created the local CA at {} (key {}, mode 0600)", cert.string(), key.string());
+  auto outcome = tls::ensure_ca(cert, key, hosts, false, std::chrono::system_clock::now());
+  if (!outcome.warning.empty()) log::warn("{}", outcome.warning);
+  if (outcome.status == tls::ca_status::created)
+    log::info("created the local CA at {} (key {}, mode 0600)", cert.string(), key.string());
   return tls::certificate_authority::load(cert, key);
 }
 
@@ -167,18 +169,6 @@ void check_body_limits(const config::settings& cfg) {
 }
 
 }  // namespace
-
-int ca_init(const config::settings& cfg, bool force) {
-  try {
-    auto cert = cfg.path("tls.ca_cert"), key = cfg.path("tls.ca_key");
-    auto status = tls::ensure_ca(cert, key, cfg.list("proxy.intercept_hosts"), force, std::chrono::system_clock::now());
-    std::cout << (status == tls::ca_status::created ? "created " : "exists ") << cert.string() << "\n";
-    return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "openrouter-proxy: " << e.what() << "\n";
-    return 2;
-  }
-}
 
 int run(const config::settings& cfg, const run_options& opts) {
   std::unique_ptr<tls::certificate_authority> ca;
