@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "app/commands.hpp"
+#include "app/file_checks.hpp"
 #include "app/table.hpp"
 #include "forward/probe.hpp"
 #include "keys/keys_csv.hpp"
@@ -51,9 +52,9 @@ int keys_check(const config::settings& cfg) {
   upstream::target target;
   tls::ssl_ctx_ptr ctx;
   try {
-    records = keys::read_keys_csv(cfg.path("keys.file"));
+    records = keys::read_keys_csv(checked_keys_file(cfg));
     target = upstream::parse_api_url(cfg.text("upstream.api_url"));
-    ctx = tls::make_client_context(cfg.path("upstream.ca_file"));
+    ctx = upstream_client_context(cfg);
   } catch (const std::exception& e) {
     std::cerr << "openrouter-proxy: " << e.what() << "\n";
     return 2;

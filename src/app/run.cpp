@@ -14,6 +14,7 @@
 
 #include "admin/admin_server.hpp"
 #include "app/client_env.hpp"
+#include "app/file_checks.hpp"
 #include "app/key_maintenance.hpp"
 #include "keys/keys_csv.hpp"
 #include "log/logging.hpp"
@@ -52,12 +53,6 @@ tls::certificate_authority prepare_ca(const config::settings& cfg) {
   if (outcome.status == tls::ca_status::created)
     log::info("created the local CA at {} (key {}, mode 0600)", cert.string(), key.string());
   return tls::certificate_authority::load(cert, key);
-}
-
-std::vector<keys::key_record> load_keys(const config::settings& cfg) {
-  auto file = cfg.path("keys.file");
-  if (!std::filesystem::exists(file)) throw startup_error(file.string() + ": keys file not found (set keys.file)");
-  return keys::read_keys_csv(file);
 }
 
 proxy::limits limits_from(const config::settings& cfg) {
@@ -186,8 +181,9 @@ int run(const config::settings& cfg, const run_options& opts) {
     check_body_limits(cfg);
     if (cfg.text("state.backend") == "redis")
       parse_setting("state.redis_url", [&] { return state::parse_redis_url(cfg.text("state.redis_url")); });
-    records = load_keys(cfg);
-    client_ctx = tls::make_client_context(cfg.path("upstream.ca_file"));
+    records = keys::read_keys_csv(checked_keys_file(cfg));
+    check_state_file(cfg);
+    client_ctx = upstream_client_context(cfg);
     log::init(log_options_from(cfg));
     ca = std::make_unique<tls::certificate_authority>(prepare_ca(cfg));
     write_bundle(cfg);

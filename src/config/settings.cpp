@@ -220,6 +220,10 @@ void settings::load_text(std::string_view text, std::string_view file_name) {
 }
 
 void settings::load_file(const std::filesystem::path& file) {
+  // A directory opens as a stream and reads as empty: every setting would silently be its default.
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec))
+    throw config_error(file.string() + ": is a directory, not a configuration file (--config FILE)");
   std::ifstream in(file, std::ios::binary);
   if (!in) throw config_error(file.string() + ": cannot read the configuration file (missing or unreadable)");
   std::ostringstream buf;

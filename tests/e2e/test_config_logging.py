@@ -80,6 +80,35 @@ class ConfigErrorTest(unittest.TestCase):
         self.assertRefused(r, "keys.csv:3", "1")
         self.assertNotIn("sk-or-v1-test-dup-key", r.stderr)
 
+    def test_missing_upstream_ca_file_names_the_setting(self):
+        r = self.start_with("[upstream]\nca_file = /nonexistent.pem\n")
+        self.assertRefused(r, "upstream.ca_file = /nonexistent.pem: file not found")
+
+    def test_directory_as_config_file(self):
+        os.mkdir(os.path.join(self.dir, "conf.d"))
+        r = run_binary(["run", "--config", "conf.d", "--set", "proxy.listen=127.0.0.1:0", "--set", "admin.listen="],
+                       self.dir)
+        self.assertRefused(r, "conf.d: is a directory")
+
+    def test_directory_as_keys_file(self):
+        os.mkdir(os.path.join(self.dir, "keys.d"))
+        self.assertRefused(self.start_with("[keys]\nfile = keys.d\n"), "keys.file = keys.d: is a directory")
+        r = run_binary(["run", "--keys", "keys.d", "--set", "proxy.listen=127.0.0.1:0", "--set", "admin.listen="],
+                       self.dir)
+        self.assertRefused(r, "keys.file = keys.d: is a directory")
+
+    def test_directory_as_state_file(self):
+        os.mkdir(os.path.join(self.dir, "state.d"))
+        r = self.start_with("[keys]\nstate_file = state.d\n")
+        self.assertRefused(r, "keys.state_file = state.d: is a directory")
+
+    def test_state_file_where_it_cannot_be_saved(self):
+        # Refused at start, not found out at the first save or at shutdown with the state lost.
+        for place, reason in (("keys.csv/state.json", "Not a directory"),
+                              ("/proc/orp-test/state.json", "cannot create directory")):
+            r = self.start_with("[keys]\nstate_file = %s\n" % place)
+            self.assertRefused(r, "keys.state_file = %s: key state could not be saved" % place, reason)
+
     def test_bad_set_override(self):
         r = run_binary(["run", "--set", "proxy.workers=many"], self.dir)
         self.assertRefused(r, "--set proxy.workers=many", "proxy.workers")

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "config/render.hpp"
@@ -94,6 +95,17 @@ TEST(ConfigSettings, ParsersAcceptUnitsAndRefuseJunk) {
   EXPECT_EQ(ep.port, 9090);
   EXPECT_THROW(parse_endpoint("host:99999"), std::invalid_argument);
   EXPECT_THROW(parse_endpoint("host"), std::invalid_argument);
+}
+
+TEST(ConfigSettings, DirectoryAsConfigFileIsRefused) {
+  settings s;
+  const auto dir = std::filesystem::temp_directory_path();
+  try {
+    s.load_file(dir);
+    FAIL() << "a directory was read as an empty configuration";
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find(dir.string() + ": is a directory"), std::string::npos) << e.what();
+  }
 }
 
 // The committed config.ini and docs/configuration.md are renderings of the table.
