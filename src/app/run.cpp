@@ -155,14 +155,6 @@ void check_exposure(const config::settings& cfg) {
                         " is not loopback: set admin.token (clients then send Authorization: Bearer <token>)");
 }
 
-// Settings that are each valid but do not fit together.
-void check_body_limits(const config::settings& cfg) {
-  if (cfg.size("proxy.max_body_memory") < cfg.size("proxy.max_request_body"))
-    throw startup_error("proxy.max_body_memory = " + cfg.text("proxy.max_body_memory") +
-                        " is smaller than proxy.max_request_body = " + cfg.text("proxy.max_request_body") +
-                        ": a body of the largest accepted size could never be held");
-}
-
 }  // namespace
 
 int run(const config::settings& cfg, const run_options& opts) {
@@ -178,7 +170,7 @@ int run(const config::settings& cfg, const run_options& opts) {
     overrides = parse_setting("upstream.resolve",
                               [&] { return upstream::parse_resolve_overrides(cfg.text("upstream.resolve")); });
     check_exposure(cfg);
-    check_body_limits(cfg);
+    config::check_combinations(cfg);
     if (cfg.text("state.backend") == "redis")
       parse_setting("state.redis_url", [&] { return state::parse_redis_url(cfg.text("state.redis_url")); });
     records = keys::read_keys_csv(checked_keys_file(cfg));

@@ -80,9 +80,21 @@ class ConfigErrorTest(unittest.TestCase):
         self.assertRefused(r, "keys.csv:3", "1")
         self.assertNotIn("sk-or-v1-test-dup-key", r.stderr)
 
+    def test_setting_twice_names_both_lines(self):
+        r = self.start_with("[proxy]\nworkers = 1\n\nworkers = 2\n")
+        self.assertRefused(r, "config.ini:4", "proxy.workers is set twice (first on line 2)")
+
+    def test_retry_delay_above_its_cap(self):
+        r = self.start_with("[retry]\nretry_delay = 3\nmax_retry_delay = 0.5\n")
+        self.assertRefused(r, "retry.retry_delay = 3", "retry.max_retry_delay = 0.5")
+
     def test_missing_upstream_ca_file_names_the_setting(self):
         r = self.start_with("[upstream]\nca_file = /nonexistent.pem\n")
         self.assertRefused(r, "upstream.ca_file = /nonexistent.pem: file not found")
+
+    def test_size_bounds_read_as_sizes(self):
+        r = self.start_with("[log]\nmax_size = 0\n")
+        self.assertRefused(r, "config.ini:2", "log.max_size", "must be between 1KiB and 4GiB")
 
     def test_directory_as_config_file(self):
         os.mkdir(os.path.join(self.dir, "conf.d"))
