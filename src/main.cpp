@@ -8,6 +8,7 @@
 #include "config/render.hpp"
 #include "config/settings.hpp"
 #include "util/allocator.hpp"
+#include "util/error_text.hpp"
 
 #ifdef ORP_HAVE_MIMALLOC
 #include <mimalloc.h>
@@ -139,7 +140,7 @@ int main(int argc, char** argv) {
   try {
     return run_command(argc, argv);
   } catch (const std::exception& e) {
-    std::cerr << "openrouter-proxy: unexpected error: " << e.what() << "\n";
+    std::cerr << "openrouter-proxy: unexpected error: " << orp::util::error_text(e) << "\n";
   } catch (...) {
     std::cerr << "openrouter-proxy: unexpected error\n";
   }

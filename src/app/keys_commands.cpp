@@ -15,6 +15,7 @@
 #include "keys/keys_csv.hpp"
 #include "tls/contexts.hpp"
 #include "upstream/target.hpp"
+#include "util/error_text.hpp"
 
 namespace orp::app {
 
@@ -154,8 +155,8 @@ int keys_status(const config::settings& cfg) {
   try {
     body = admin_get(where, "/keys", cfg.text("admin.token"), status);
   } catch (const std::exception& e) {
-    std::cerr << "openrouter-proxy: cannot reach the admin endpoint at " << where.to_string() << ": " << e.what()
-              << " (is the proxy running?)\n";
+    std::cerr << "openrouter-proxy: cannot reach the admin endpoint at " << where.to_string() << ": "
+              << util::error_text(e) << " (is the proxy running?)\n";
     return 1;
   }
   if (status != 200) {

@@ -27,6 +27,7 @@
 #include "util/allocator.hpp"
 #include "util/fd_limit.hpp"
 #include "util/atomic_file.hpp"
+#include "util/error_text.hpp"
 
 namespace orp::app {
 
@@ -181,7 +182,7 @@ int run(const config::settings& cfg, const run_options& opts) {
     write_bundle(cfg);
     leaves = std::make_unique<tls::leaf_cache>(*ca);
   } catch (const std::exception& e) {
-    std::cerr << "openrouter-proxy: " << e.what() << "\n";
+    std::cerr << "openrouter-proxy: " << util::error_text(e) << "\n";
     return 2;
   }
 
@@ -234,7 +235,8 @@ int run(const config::settings& cfg, const run_options& opts) {
   try {
     bound = endpoint_text(srv.listen(cfg.address("proxy.listen")));
   } catch (const std::exception& e) {
-    std::cerr << "openrouter-proxy: cannot listen on " << cfg.text("proxy.listen") << ": " << e.what() << "\n";
+    std::cerr << "openrouter-proxy: cannot listen on proxy.listen = " << cfg.text("proxy.listen") << ": "
+              << util::error_text(e) << "\n";
     return 2;
   }
   std::unique_ptr<admin::admin_server> admin;
@@ -254,7 +256,8 @@ int run(const config::settings& cfg, const run_options& opts) {
     try {
       admin_bound = endpoint_text(admin->listen(where));
     } catch (const std::exception& e) {
-      std::cerr << "openrouter-proxy: cannot listen on admin.listen = " << cfg.text("admin.listen") << ": " << e.what()
+      std::cerr << "openrouter-proxy: cannot listen on admin.listen = " << cfg.text("admin.listen") << ": "
+                << util::error_text(e)
                 << "\n";
       return 2;
     }

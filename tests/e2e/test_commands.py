@@ -161,7 +161,8 @@ class KeysCommandsTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             r = run(["keys", "status", "--set", "admin.listen=127.0.0.1:1"], d)
             self.assertEqual(r.returncode, 1)
-            self.assertIn("is the proxy running?", r.stderr)
+            self.assertEqual(r.stderr, "openrouter-proxy: cannot reach the admin endpoint at 127.0.0.1:1: "
+                                       "Connection refused (is the proxy running?)\n")
 
 
 if __name__ == "__main__":

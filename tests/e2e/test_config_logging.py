@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -120,6 +121,22 @@ class ConfigErrorTest(unittest.TestCase):
                               ("/proc/orp-test/state.json", "cannot create directory")):
             r = self.start_with("[keys]\nstate_file = %s\n" % place)
             self.assertRefused(r, "keys.state_file = %s: key state could not be saved" % place, reason)
+
+    def test_port_in_use_is_one_clean_line(self):
+        for setting in ("proxy.listen", "admin.listen"):
+            with socket.socket() as held:
+                held.bind(("127.0.0.1", 0))
+                held.listen()
+                address = "127.0.0.1:%d" % held.getsockname()[1]
+                ports = {"proxy.listen": "127.0.0.1:0", "admin.listen": "127.0.0.1:0", setting: address}
+                r = run_binary(["run", "--set", "log.file=", *[a for k, v in ports.items() for a in ("--set", k + "=" + v)]],
+                               self.dir)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            # Warnings about the environment (the open-file limit) may come first; the refusal is the last line.
+            self.assertEqual(r.stderr.strip().splitlines()[-1],
+                             "openrouter-proxy: cannot listen on %s = %s: Address already in use" % (setting, address))
+            self.assertNotIn("boost", r.stderr)
+            self.assertNotIn("[system:", r.stderr)
 
     def test_bad_set_override(self):
         r = run_binary(["run", "--set", "proxy.workers=many"], self.dir)
