@@ -8,6 +8,7 @@
 #include "config/render.hpp"
 #include "config/settings.hpp"
 #include "util/allocator.hpp"
+#include "util/error_text.hpp"
 
 #ifdef ORP_HAVE_MIMALLOC
 #include <mimalloc.h>
@@ -125,10 +126,7 @@ static int run_command(int argc, char** argv) {
     return 2;
   }
 
-  if (*ca_path) {
-    std::cout << cfg.path("tls.ca_cert").string() << "\n";
-    return 0;
-  }
+  if (*ca_path) return orp::app::ca_path(cfg);
   if (*ca_init) return orp::app::ca_init(cfg, force);
   if (*env) return orp::app::print_env(cfg, shell);
   if (*keys_check) return orp::app::keys_check(cfg);
@@ -142,7 +140,7 @@ int main(int argc, char** argv) {
   try {
     return run_command(argc, argv);
   } catch (const std::exception& e) {
-    std::cerr << "openrouter-proxy: unexpected error: " << e.what() << "\n";
+    std::cerr << "openrouter-proxy: unexpected error: " << orp::util::error_text(e) << "\n";
   } catch (...) {
     std::cerr << "openrouter-proxy: unexpected error\n";
   }

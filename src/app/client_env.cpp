@@ -231,7 +231,9 @@ int print_env(const config::settings& cfg, const std::string& shell) {
     const fs::path ca_cert = cfg.path("tls.ca_cert");
     const fs::path ca_key = cfg.path("tls.ca_key");
     // `env` may come before the first `run`: the CA must exist for the bundle to hold it.
-    tls::ensure_ca(ca_cert, ca_key, cfg.list("proxy.intercept_hosts"), false, std::chrono::system_clock::now());
+    auto outcome =
+        tls::ensure_ca(ca_cert, ca_key, cfg.list("proxy.intercept_hosts"), false, std::chrono::system_clock::now());
+    if (!outcome.warning.empty()) std::cerr << "openrouter-proxy: env: warning: " << outcome.warning << "\n";
     const fs::path bundle = ca_cert.parent_path() / "bundle.pem";
     write_ca_bundle(ca_cert, bundle);
     std::cout << render(client_exports(cfg, ca_cert, bundle), shell) << std::flush;

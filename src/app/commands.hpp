@@ -6,6 +6,12 @@
 
 namespace orp::app {
 
+// `ca init [--force]`: creates the CA if missing (force: a new one).
+int ca_init(const config::settings& cfg, bool force);
+
+// `ca path`: the CA certificate's absolute path; exit code 1 (and a note) while it does not exist.
+int ca_path(const config::settings& cfg);
+
 // `env [--shell sh|fish|powershell]`: the exports a client needs (proxy URL and CA trust for
 // curl, Python, Node, git, npm). Writes certs/bundle.pem (system roots + the local CA) first.
 int print_env(const config::settings& cfg, const std::string& shell);

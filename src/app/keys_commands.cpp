@@ -9,11 +9,13 @@
 #include <unistd.h>
 
 #include "app/commands.hpp"
+#include "app/file_checks.hpp"
 #include "app/table.hpp"
 #include "forward/probe.hpp"
 #include "keys/keys_csv.hpp"
 #include "tls/contexts.hpp"
 #include "upstream/target.hpp"
+#include "util/error_text.hpp"
 
 namespace orp::app {
 
@@ -51,9 +53,9 @@ int keys_check(const config::settings& cfg) {
   upstream::target target;
   tls::ssl_ctx_ptr ctx;
   try {
-    records = keys::read_keys_csv(cfg.path("keys.file"));
+    records = keys::read_keys_csv(checked_keys_file(cfg));
     target = upstream::parse_api_url(cfg.text("upstream.api_url"));
-    ctx = tls::make_client_context(cfg.path("upstream.ca_file"));
+    ctx = upstream_client_context(cfg);
   } catch (const std::exception& e) {
     std::cerr << "openrouter-proxy: " << e.what() << "\n";
     return 2;
@@ -153,8 +155,8 @@ int keys_status(const config::settings& cfg) {
   try {
     body = admin_get(where, "/keys", cfg.text("admin.token"), status);
   } catch (const std::exception& e) {
-    std::cerr << "openrouter-proxy: cannot reach the admin endpoint at " << where.to_string() << ": " << e.what()
-              << " (is the proxy running?)\n";
+    std::cerr << "openrouter-proxy: cannot reach the admin endpoint at " << where.to_string() << ": "
+              << util::error_text(e) << " (is the proxy running?)\n";
     return 1;
   }
   if (status != 200) {

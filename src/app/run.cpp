@@ -14,6 +14,7 @@
 
 #include "admin/admin_server.hpp"
 #include "app/client_env.hpp"
+#include "app/file_checks.hpp"
 #include "app/key_maintenance.hpp"
 #include "keys/keys_csv.hpp"
 #include "log/logging.hpp"
@@ -26,6 +27,7 @@
 #include "util/allocator.hpp"
 #include "util/fd_limit.hpp"
 #include "util/atomic_file.hpp"
+#include "util/error_text.hpp"
 
 namespace orp::app {
 
@@ -47,15 +49,11 @@ std::string endpoint_text(const net::tcp::endpoint& ep) {
 tls::certificate_authority prepare_ca(const config::settings& cfg) {
   auto hosts = cfg.list("proxy.intercept_hosts");
   auto cert = cfg.path("tls.ca_cert"), key = cfg.path("tls.ca_key");
-  auto status = tls::ensure_ca(cert, key, hosts, false, std::chrono::system_clock::now());
-  if (status == tls::ca_status::created) log::info("created the local CA at {} (key {}, mode 0600)", cert.string(), key.string());
+  auto outcome = tls::ensure_ca(cert, key, hosts, false, std::chrono::system_clock::now());
+  if (!outcome.warning.empty()) log::warn("{}", outcome.warning);
+  if (outcome.status == tls::ca_status::created)
+    log::info("created the local CA at {} (key {}, mode 0600)", cert.string(), key.string());
   return tls::certificate_authority::load(cert, key);
-}
-
-std::vector<keys::key_record> load_keys(const config::settings& cfg) {
-  auto file = cfg.path("keys.file");
-  if (!std::filesystem::exists(file)) throw startup_error(file.string() + ": keys file not found (set keys.file)");
-  return keys::read_keys_csv(file);
 }
 
 proxy::limits limits_from(const config::settings& cfg) {
@@ -158,27 +156,7 @@ void check_exposure(const config::settings& cfg) {
                         " is not loopback: set admin.token (clients then send Authorization: Bearer <token>)");
 }
 
-// Settings that are each valid but do not fit together.
-void check_body_limits(const config::settings& cfg) {
-  if (cfg.size("proxy.max_body_memory") < cfg.size("proxy.max_request_body"))
-    throw startup_error("proxy.max_body_memory = " + cfg.text("proxy.max_body_memory") +
-                        " is smaller than proxy.max_request_body = " + cfg.text("proxy.max_request_body") +
-                        ": a body of the largest accepted size could never be held");
-}
-
 }  // namespace
-
-int ca_init(const config::settings& cfg, bool force) {
-  try {
-    auto cert = cfg.path("tls.ca_cert"), key = cfg.path("tls.ca_key");
-    auto status = tls::ensure_ca(cert, key, cfg.list("proxy.intercept_hosts"), force, std::chrono::system_clock::now());
-    std::cout << (status == tls::ca_status::created ? "created " : "exists ") << cert.string() << "\n";
-    return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "openrouter-proxy: " << e.what() << "\n";
-    return 2;
-  }
-}
 
 int run(const config::settings& cfg, const run_options& opts) {
   std::unique_ptr<tls::certificate_authority> ca;
@@ -193,17 +171,18 @@ int run(const config::settings& cfg, const run_options& opts) {
     overrides = parse_setting("upstream.resolve",
                               [&] { return upstream::parse_resolve_overrides(cfg.text("upstream.resolve")); });
     check_exposure(cfg);
-    check_body_limits(cfg);
+    config::check_combinations(cfg);
     if (cfg.text("state.backend") == "redis")
       parse_setting("state.redis_url", [&] { return state::parse_redis_url(cfg.text("state.redis_url")); });
-    records = load_keys(cfg);
-    client_ctx = tls::make_client_context(cfg.path("upstream.ca_file"));
+    records = keys::read_keys_csv(checked_keys_file(cfg));
+    check_state_file(cfg);
+    client_ctx = upstream_client_context(cfg);
     log::init(log_options_from(cfg));
     ca = std::make_unique<tls::certificate_authority>(prepare_ca(cfg));
     write_bundle(cfg);
     leaves = std::make_unique<tls::leaf_cache>(*ca);
   } catch (const std::exception& e) {
-    std::cerr << "openrouter-proxy: " << e.what() << "\n";
+    std::cerr << "openrouter-proxy: " << util::error_text(e) << "\n";
     return 2;
   }
 
@@ -257,7 +236,8 @@ int run(const config::settings& cfg, const run_options& opts) {
   try {
     bound = endpoint_text(srv.listen(cfg.address("proxy.listen")));
   } catch (const std::exception& e) {
-    std::cerr << "openrouter-proxy: cannot listen on " << cfg.text("proxy.listen") << ": " << e.what() << "\n";
+    std::cerr << "openrouter-proxy: cannot listen on proxy.listen = " << cfg.text("proxy.listen") << ": "
+              << util::error_text(e) << "\n";
     return 2;
   }
   std::unique_ptr<admin::admin_server> admin;
@@ -277,7 +257,8 @@ int run(const config::settings& cfg, const run_options& opts) {
     try {
       admin_bound = endpoint_text(admin->listen(where));
     } catch (const std::exception& e) {
-      std::cerr << "openrouter-proxy: cannot listen on admin.listen = " << cfg.text("admin.listen") << ": " << e.what()
+      std::cerr << "openrouter-proxy: cannot listen on admin.listen = " << cfg.text("admin.listen") << ": "
+                << util::error_text(e)
                 << "\n";
       return 2;
     }

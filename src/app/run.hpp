@@ -13,7 +13,4 @@ struct run_options {
 // Returns the process exit code; start-up errors print one line and return 2.
 int run(const config::settings& cfg, const run_options& opts);
 
-// `ca init`: creates the CA if missing (force: a new one). Returns the exit code.
-int ca_init(const config::settings& cfg, bool force);
-
 }  // namespace orp::app

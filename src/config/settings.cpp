@@ -6,8 +6,10 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 namespace orp::config {
 namespace {
@@ -22,13 +24,24 @@ std::string dotted_name(std::string_view section, std::string_view key) {
   return std::string(section) + "." + std::string(key);
 }
 
+// A bound as the user would write it: sizes in the largest whole binary unit (4GiB, not
+// 4294967296), numbers in full (4294967296, not 4.29497e+09).
+std::string bound_text(const setting& s, double v) {
+  if (s.type == value_type::size) {
+    const auto bytes = static_cast<std::uint64_t>(v);
+    for (const auto& [unit, factor] : {std::pair{"GiB", 1ull << 30}, {"MiB", 1ull << 20}, {"KiB", 1ull << 10}})
+      if (bytes >= factor && bytes % factor == 0) return std::to_string(bytes / factor) + unit;
+    return std::to_string(bytes) + "B";
+  }
+  char text[32];
+  std::snprintf(text, sizeof text, "%.15g", v);
+  return text;
+}
+
 void check_range(const setting& s, double v) {
   if (s.min == 0 && s.max == 0) return;
-  if (v < s.min || v > s.max) {
-    std::ostringstream out;
-    out << "must be between " << s.min << " and " << s.max;
-    throw std::invalid_argument(out.str());
-  }
+  if (v < s.min || v > s.max)
+    throw std::invalid_argument("must be between " + bound_text(s, s.min) + " and " + bound_text(s, s.max));
 }
 
 bool valid_host(std::string_view host) {
@@ -194,7 +207,10 @@ void settings::set(std::string_view section, std::string_view key, std::string_v
 }
 
 void settings::load_text(std::string_view text, std::string_view file_name) {
+  // Windows editors save UTF-8 with a byte-order mark; it is not part of the first line.
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
   std::string section;
+  std::map<std::string, int, std::less<>> first_line;  // "section.key" -> the line that set it
   int line_no = 0;
   while (!text.empty()) {
     auto nl = text.find('\n');
@@ -215,11 +231,21 @@ void settings::load_text(std::string_view text, std::string_view file_name) {
     auto eq = line.find('=');
     if (eq == std::string_view::npos) throw config_error(where + ": expected 'key = value', got '" + std::string(line) + "'");
     if (section.empty()) throw config_error(where + ": setting outside of a [section]");
-    set(section, trim(line.substr(0, eq)), line.substr(eq + 1), where);
+    const auto key = trim(line.substr(0, eq));
+    set(section, key, line.substr(eq + 1), where);
+    // Which of two lines wins is a guess the reader of the file should not have to make.
+    auto [first, fresh] = first_line.try_emplace(dotted_name(section, key), line_no);
+    if (!fresh)
+      throw config_error(where + ": " + first->first + " is set twice (first on line " +
+                         std::to_string(first->second) + "); keep one of the two lines");
   }
 }
 
 void settings::load_file(const std::filesystem::path& file) {
+  // A directory opens as a stream and reads as empty: every setting would silently be its default.
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec))
+    throw config_error(file.string() + ": is a directory, not a configuration file (--config FILE)");
   std::ifstream in(file, std::ios::binary);
   if (!in) throw config_error(file.string() + ": cannot read the configuration file (missing or unreadable)");
   std::ostringstream buf;
@@ -264,6 +290,17 @@ std::filesystem::path settings::path(std::string_view dotted) const {
   if (v.empty()) return {};
   std::filesystem::path p(v);
   return p.is_absolute() ? p : base_dir_ / p;
+}
+
+void check_combinations(const settings& s) {
+  if (s.size("proxy.max_body_memory") < s.size("proxy.max_request_body"))
+    throw config_error("proxy.max_body_memory = " + s.text("proxy.max_body_memory") +
+                       " is smaller than proxy.max_request_body = " + s.text("proxy.max_request_body") +
+                       ": a body of the largest accepted size could never be held");
+  if (s.seconds("retry.retry_delay") > s.seconds("retry.max_retry_delay"))
+    throw config_error("retry.retry_delay = " + s.text("retry.retry_delay") +
+                       " is larger than retry.max_retry_delay = " + s.text("retry.max_retry_delay") +
+                       ": every back-off would be cut to max_retry_delay; lower retry_delay or raise max_retry_delay");
 }
 
 }  // namespace orp::config

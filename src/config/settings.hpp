@@ -68,4 +68,8 @@ class settings {
 // Checks one value against its setting; throws std::invalid_argument with the reason.
 void validate_value(const setting& s, std::string_view value);
 
+// Settings that are each valid but do not fit together (checked once every override is applied);
+// throws config_error naming both settings.
+void check_combinations(const settings& s);
+
 }  // namespace orp::config

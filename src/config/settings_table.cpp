@@ -44,7 +44,7 @@ constexpr std::array kSettings{
             0, 100},
     setting{"retry", "retry_delay", "1.0", vt::seconds, "seconds, first back-off; doubles each retry, with jitter",
             0, 3600},
-    setting{"retry", "max_retry_delay", "30", vt::seconds, "seconds, the longest single back-off", 0, 86400},
+    setting{"retry", "max_retry_delay", "30", vt::seconds, "seconds, the longest single back-off; at least retry_delay", 0, 86400},
 
     setting{"keys", "file", "keys.csv", vt::path, "the key pool: key,label,weight per line"},
     setting{"keys", "strategy", "round_robin", vt::choice, "round_robin | least_used | random", 0, 0,

@@ -9,6 +9,7 @@
 #include <array>
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -207,6 +208,41 @@ std::string read_file(const fs::path& path, const char* what) {
 // Without a callback PEM_read_* prompts for a passphrase on the terminal; refuse instead.
 int no_passphrase(char*, int, int, void*) { return 0; }
 
+// A dangling symlink or an unreadable directory still counts: only "no such file" is missing.
+bool path_exists(const fs::path& path) {
+    struct stat st {};
+    return ::lstat(path.c_str(), &st) == 0 || errno != ENOENT;
+}
+
+std::string octal_mode(mode_t mode) {
+    char text[8];
+    std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
+    return text;
+}
+
+// SPEC: the CA key is mode 0600. A key file open to group or others is tightened rather than
+// refused, so that an unpacked backup or a careless cp does not stop the proxy; the caller warns.
+std::string restrict_key_mode(const fs::path& key) {
+    struct stat st {};
+    if (::stat(key.c_str(), &st) != 0 || (st.st_mode & (S_IRWXG | S_IRWXO)) == 0) return {};
+    if (::chmod(key.c_str(), 0600) != 0)
+        throw tls_error("CA key " + key.string() + " is open to group or others (mode " + octal_mode(st.st_mode) +
+                        ") and cannot be set to 0600: " + std::strerror(errno) + "; run chmod 600 " + key.string());
+    return "CA key " + key.string() + " was open to group or others (mode " + octal_mode(st.st_mode) +
+           "); set it to 0600";
+}
+
+void check_permits(const certificate_authority& ca, const fs::path& cert, const std::vector<std::string>& hosts) {
+    for (const auto& host : hosts) {
+        if (ca.permits(host)) continue;
+        std::string permitted;
+        for (const auto& base : ca.permitted_hosts()) permitted += (permitted.empty() ? "" : ", ") + base;
+        throw tls_error("the local CA " + cert.string() + " does not permit '" + host + "' (it permits: " +
+                        permitted + "); run `openrouter-proxy ca init --force` to replace it, then trust "
+                        "the new CA in your clients");
+    }
+}
+
 }  // namespace
 
 certificate_authority::certificate_authority(x509_ptr cert, evp_pkey_ptr key)
@@ -329,23 +365,26 @@ leaf certificate_authority::mint_leaf(std::string_view host, system_clock::time_
     return {reparsed(cert.get()), std::move(key), not_after};
 }
 
-ca_status ensure_ca(const fs::path& cert, const fs::path& key, const std::vector<std::string>& hosts, bool force,
-                    system_clock::time_point now) {
-    std::error_code ec;
-    if (!force && fs::exists(cert, ec) && fs::exists(key, ec)) {
-        const auto ca = certificate_authority::load(cert, key);
-        for (const auto& host : hosts) {
-            if (ca.permits(host)) continue;
-            std::string permitted;
-            for (const auto& base : ca.permitted_hosts()) permitted += (permitted.empty() ? "" : ", ") + base;
-            throw tls_error("the local CA " + cert.string() + " does not permit '" + host + "' (it permits: " +
-                            permitted + "); run `openrouter-proxy ca init --force` to replace it, then trust "
-                            "the new CA in your clients");
+ca_outcome ensure_ca(const fs::path& cert, const fs::path& key, const std::vector<std::string>& hosts, bool force,
+                     system_clock::time_point now) {
+    if (!force) {
+        const bool have_cert = path_exists(cert);
+        const bool have_key = path_exists(key);
+        if (have_cert != have_key) {
+            const fs::path& missing = have_cert ? key : cert;
+            throw tls_error("the local CA is incomplete: " + (have_cert ? cert : key).string() + " exists but " +
+                            missing.string() + " is missing; restore " + missing.string() +
+                            ", or run `openrouter-proxy ca init --force` to make a new CA that every client "
+                            "must then trust again");
         }
-        return ca_status::existed;
+        if (have_cert) {
+            ca_outcome outcome{ca_status::existed, restrict_key_mode(key)};
+            check_permits(certificate_authority::load(cert, key), cert, hosts);
+            return outcome;
+        }
     }
     certificate_authority::create(hosts, now).save(cert, key);
-    return ca_status::created;
+    return {ca_status::created, {}};
 }
 
 }  // namespace orp::tls

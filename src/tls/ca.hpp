@@ -50,10 +50,18 @@ private:
 
 enum class ca_status { created, existed };
 
-// Creates the CA when either file is missing or `force` is set; otherwise loads it and
-// throws tls_error unless it permits every host in `hosts`.
-ca_status ensure_ca(const std::filesystem::path& cert, const std::filesystem::path& key,
-                    const std::vector<std::string>& hosts, bool force,
-                    std::chrono::system_clock::time_point now);
+struct ca_outcome {
+    ca_status status;
+    // Set when the existing key file was open to group or others and has been set to 0600.
+    std::string warning;
+};
+
+// Creates the CA when neither file exists or `force` is set. Otherwise throws tls_error when only
+// one of the two exists (a CA clients trust must not be silently replaced), restricts a key file
+// open to group or others to 0600 (tls_error when it cannot), loads the pair and throws tls_error
+// unless it permits every host in `hosts`.
+ca_outcome ensure_ca(const std::filesystem::path& cert, const std::filesystem::path& key,
+                     const std::vector<std::string>& hosts, bool force,
+                     std::chrono::system_clock::time_point now);
 
 }  // namespace orp::tls

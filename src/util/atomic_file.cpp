@@ -34,12 +34,34 @@ void create_private_directories(const fs::path& dir) {
     if (::mkdir(it->c_str(), 0700) != 0 && errno != EEXIST) fail("cannot create directory", *it);
 }
 
-void write_file_atomically(const fs::path& target, std::string_view data, mode_t mode) {
-  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+namespace {
+
+fs::path directory_of(const fs::path& target) {
+  return target.has_parent_path() ? target.parent_path() : fs::path(".");
+}
+
+// Creates the target's directories and a fresh temporary file beside it; returns its descriptor.
+int create_temporary(const fs::path& target, std::string& temp) {
+  const fs::path dir = directory_of(target);
   create_private_directories(dir);
-  std::string temp = (dir / ("." + target.filename().string() + ".XXXXXX")).string();
+  temp = (dir / ("." + target.filename().string() + ".XXXXXX")).string();
   const int fd = ::mkstemp(temp.data());  // O_CREAT|O_EXCL, mode 0600 until fchmod
   if (fd < 0) fail("cannot create a temporary file", target);
+  return fd;
+}
+
+}  // namespace
+
+void check_atomic_write(const fs::path& target) {
+  std::string temp;
+  ::close(create_temporary(target, temp));
+  ::unlink(temp.c_str());
+}
+
+void write_file_atomically(const fs::path& target, std::string_view data, mode_t mode) {
+  const fs::path dir = directory_of(target);
+  std::string temp;
+  const int fd = create_temporary(target, temp);
   auto abandon = [&](const char* what) {
     const int saved = errno;
     ::close(fd);

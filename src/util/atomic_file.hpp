@@ -17,6 +17,11 @@ struct file_error : std::runtime_error {
 // Throws file_error naming the file and the failing step.
 void write_file_atomically(const std::filesystem::path& target, std::string_view data, mode_t mode = 0644);
 
+// Checks, before there is anything to write, that write_file_atomically(target) can succeed:
+// creates the missing directories, then creates and removes a temporary file beside the target
+// (the rename needs write access to the directory, not to the target). Throws file_error.
+void check_atomic_write(const std::filesystem::path& target);
+
 // Creates missing directories of `dir` with mode 0700 (private: keys and state live there).
 void create_private_directories(const std::filesystem::path& dir);
 

@@ -16,6 +16,11 @@ def run(args, cwd, timeout=30):
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
 class CaCommandTest(unittest.TestCase):
     def test_init_is_idempotent_and_force_makes_a_new_one(self):
         with tempfile.TemporaryDirectory() as d:
@@ -34,7 +39,79 @@ class CaCommandTest(unittest.TestCase):
             self.assertEqual(forced.returncode, 0)
             self.assertNotEqual(open(cert).read(), pem)
             path = run(["ca", "path"], d)
-            self.assertEqual(path.stdout.strip(), os.path.join(".", "certs", "ca.pem"))
+            self.assertEqual(path.returncode, 0, path.stderr)
+            self.assertEqual(path.stdout, os.path.join(os.path.realpath(d), "certs", "ca.pem") + "\n")
+            self.assertEqual(path.stderr, "")
+
+    def test_path_before_init_prints_the_path_and_says_how_to_create_it(self):
+        with tempfile.TemporaryDirectory() as d:
+            r = run(["ca", "path", "--set", "tls.ca_cert=trust/../mine/ca.pem"], d)
+            self.assertEqual(r.returncode, 1)
+            self.assertEqual(r.stdout, os.path.join(os.path.realpath(d), "mine", "ca.pem") + "\n")
+            self.assertEqual(r.stderr.strip().splitlines(), ["openrouter-proxy: not created yet: run openrouter-proxy ca init"])
+
+    def test_init_and_run_refuse_to_replace_half_a_ca(self):
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "keys.csv"), "w") as f:
+                f.write("")
+            self.assertEqual(run(["ca", "init"], d).returncode, 0)
+            cert = os.path.join(".", "certs", "ca.pem")
+            key = os.path.join(".", "certs", "ca.key")
+            pem, key_pem = read(os.path.join(d, cert)), read(os.path.join(d, key))
+            quiet = ["--listen", "127.0.0.1:0", "--set", "admin.listen=", "--set", "log.file="]
+            for present, missing, text in ((cert, key, pem), (key, cert, key_pem)):
+                os.rename(os.path.join(d, missing), os.path.join(d, "saved"))
+                for args in (["ca", "init"], ["run", *quiet]):
+                    r = run(args, d)
+                    self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                    lines = r.stderr.strip().splitlines()
+                    self.assertEqual(len(lines), 1, r.stderr)
+                    self.assertIn("%s exists but %s is missing" % (present, missing), lines[0])
+                    self.assertIn("ca init --force", lines[0])
+                    self.assertEqual(read(os.path.join(d, present)), text, "%s was replaced" % present)
+                    self.assertFalse(os.path.exists(os.path.join(d, missing)))
+                os.rename(os.path.join(d, "saved"), os.path.join(d, missing))
+            os.remove(os.path.join(d, key))
+            forced = run(["ca", "init", "--force"], d)
+            self.assertEqual(forced.returncode, 0, forced.stderr)
+            self.assertNotEqual(read(os.path.join(d, cert)), pem)
+
+    def test_a_key_open_to_others_is_set_to_0600_with_a_warning(self):
+        with tempfile.TemporaryDirectory() as d:
+            key = os.path.join(d, "certs", "ca.key")
+            self.assertEqual(run(["ca", "init"], d).returncode, 0)
+            os.chmod(key, 0o644)
+            r = run(["ca", "init"], d)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("exists", r.stdout)
+            self.assertIn("warning: CA key ./certs/ca.key was open to group or others (mode 0644); set it to 0600",
+                          r.stderr)
+            self.assertEqual(stat.S_IMODE(os.stat(key).st_mode), 0o600)
+            quiet = run(["ca", "init"], d)
+            self.assertEqual(quiet.stderr, "", "no warning once the mode is right")
+
+        proxy = Proxy(None)
+        self.addCleanup(proxy.cleanup)
+        proxy.write_files()
+        self.assertEqual(run(["ca", "init", "--config", proxy.config_path], proxy.dir).returncode, 0)
+        key = os.path.join(proxy.dir, "certs", "ca.key")
+        os.chmod(key, 0o640)
+        proxy.start()
+        self.assertEqual(stat.S_IMODE(os.stat(key).st_mode), 0o600)
+        self.assertIn("was open to group or others (mode 0640); set it to 0600", proxy.log_text())
+        proxy.stop(expect_code=0)
+
+    def test_an_open_key_whose_mode_cannot_change_is_refused(self):
+        # procfs refuses chmod even to root: a stand-in for a key file owned by someone else.
+        key = "/proc/self/stat"
+        if not os.path.exists(key) or stat.S_IMODE(os.stat(key).st_mode) & 0o077 == 0:
+            self.skipTest("no procfs")
+        with tempfile.TemporaryDirectory() as d:
+            self.assertEqual(run(["ca", "init"], d).returncode, 0)
+            r = run(["ca", "init", "--set", "tls.ca_key=" + key], d)
+            self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+            self.assertIn("CA key /proc/self/stat is open to group or others", r.stderr)
+            self.assertIn("cannot be set to 0600", r.stderr)
 
     def test_new_intercept_host_needs_force(self):
         with tempfile.TemporaryDirectory() as d:
@@ -84,7 +161,8 @@ class KeysCommandsTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             r = run(["keys", "status", "--set", "admin.listen=127.0.0.1:1"], d)
             self.assertEqual(r.returncode, 1)
-            self.assertIn("is the proxy running?", r.stderr)
+            self.assertEqual(r.stderr, "openrouter-proxy: cannot reach the admin endpoint at 127.0.0.1:1: "
+                                       "Connection refused (is the proxy running?)\n")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -90,6 +91,62 @@ class ConfigErrorTest(unittest.TestCase):
             if name != "keys.csv" and os.path.isfile(os.path.join(self.dir, name)):
                 with open(os.path.join(self.dir, name), errors="replace") as f:
                     self.assertNotIn(real_key, f.read(), name)
+    def test_setting_twice_names_both_lines(self):
+        r = self.start_with("[proxy]\nworkers = 1\n\nworkers = 2\n")
+        self.assertRefused(r, "config.ini:4", "proxy.workers is set twice (first on line 2)")
+
+    def test_retry_delay_above_its_cap(self):
+        r = self.start_with("[retry]\nretry_delay = 3\nmax_retry_delay = 0.5\n")
+        self.assertRefused(r, "retry.retry_delay = 3", "retry.max_retry_delay = 0.5")
+
+    def test_missing_upstream_ca_file_names_the_setting(self):
+        r = self.start_with("[upstream]\nca_file = /nonexistent.pem\n")
+        self.assertRefused(r, "upstream.ca_file = /nonexistent.pem: file not found")
+
+    def test_size_bounds_read_as_sizes(self):
+        r = self.start_with("[log]\nmax_size = 0\n")
+        self.assertRefused(r, "config.ini:2", "log.max_size", "must be between 1KiB and 4GiB")
+
+    def test_directory_as_config_file(self):
+        os.mkdir(os.path.join(self.dir, "conf.d"))
+        r = run_binary(["run", "--config", "conf.d", "--set", "proxy.listen=127.0.0.1:0", "--set", "admin.listen="],
+                       self.dir)
+        self.assertRefused(r, "conf.d: is a directory")
+
+    def test_directory_as_keys_file(self):
+        os.mkdir(os.path.join(self.dir, "keys.d"))
+        self.assertRefused(self.start_with("[keys]\nfile = keys.d\n"), "keys.file = keys.d: is a directory")
+        r = run_binary(["run", "--keys", "keys.d", "--set", "proxy.listen=127.0.0.1:0", "--set", "admin.listen="],
+                       self.dir)
+        self.assertRefused(r, "keys.file = keys.d: is a directory")
+
+    def test_directory_as_state_file(self):
+        os.mkdir(os.path.join(self.dir, "state.d"))
+        r = self.start_with("[keys]\nstate_file = state.d\n")
+        self.assertRefused(r, "keys.state_file = state.d: is a directory")
+
+    def test_state_file_where_it_cannot_be_saved(self):
+        # Refused at start, not found out at the first save or at shutdown with the state lost.
+        for place, reason in (("keys.csv/state.json", "Not a directory"),
+                              ("/proc/orp-test/state.json", "cannot create directory")):
+            r = self.start_with("[keys]\nstate_file = %s\n" % place)
+            self.assertRefused(r, "keys.state_file = %s: key state could not be saved" % place, reason)
+
+    def test_port_in_use_is_one_clean_line(self):
+        for setting in ("proxy.listen", "admin.listen"):
+            with socket.socket() as held:
+                held.bind(("127.0.0.1", 0))
+                held.listen()
+                address = "127.0.0.1:%d" % held.getsockname()[1]
+                ports = {"proxy.listen": "127.0.0.1:0", "admin.listen": "127.0.0.1:0", setting: address}
+                r = run_binary(["run", "--set", "log.file=", *[a for k, v in ports.items() for a in ("--set", k + "=" + v)]],
+                               self.dir)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            # Warnings about the environment (the open-file limit) may come first; the refusal is the last line.
+            self.assertEqual(r.stderr.strip().splitlines()[-1],
+                             "openrouter-proxy: cannot listen on %s = %s: Address already in use" % (setting, address))
+            self.assertNotIn("boost", r.stderr)
+            self.assertNotIn("[system:", r.stderr)
 
     def test_bad_set_override(self):
         r = run_binary(["run", "--set", "proxy.workers=many"], self.dir)

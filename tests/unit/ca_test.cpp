@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <utility>
 
 #include <sys/stat.h>
 
@@ -330,9 +332,9 @@ TEST(EnsureCa, CreatesOnceThenLeavesItAlone) {
     scratch_dir dir;
     const fs::path cert = dir.path() / "certs" / "ca.pem";
     const fs::path key = dir.path() / "certs" / "ca.key";
-    EXPECT_EQ(ensure_ca(cert, key, {"openrouter.ai"}, false, test_now), ca_status::created);
+    EXPECT_EQ(ensure_ca(cert, key, {"openrouter.ai"}, false, test_now).status, ca_status::created);
     const std::string first = certificate_authority::load(cert, key).cert_pem();
-    EXPECT_EQ(ensure_ca(cert, key, {"openrouter.ai"}, false, test_now), ca_status::existed);
+    EXPECT_EQ(ensure_ca(cert, key, {"openrouter.ai"}, false, test_now).status, ca_status::existed);
     EXPECT_EQ(certificate_authority::load(cert, key).cert_pem(), first);
 }
 
@@ -342,7 +344,7 @@ TEST(EnsureCa, ForceReplacesTheCa) {
     const fs::path key = dir.path() / "ca.key";
     ensure_ca(cert, key, {"openrouter.ai"}, false, test_now);
     const std::string first = certificate_authority::load(cert, key).cert_pem();
-    EXPECT_EQ(ensure_ca(cert, key, {"openrouter.ai"}, true, test_now), ca_status::created);
+    EXPECT_EQ(ensure_ca(cert, key, {"openrouter.ai"}, true, test_now).status, ca_status::created);
     EXPECT_NE(certificate_authority::load(cert, key).cert_pem(), first);
 }
 
@@ -359,8 +361,87 @@ TEST(EnsureCa, HostNotPermittedThrowsWithTheFix) {
         EXPECT_NE(what.find("ca init --force"), std::string::npos) << what;
         EXPECT_NE(what.find("example.com"), std::string::npos) << what;
     }
-    EXPECT_EQ(ensure_ca(cert, key, {"openrouter.ai", "example.com"}, true, test_now), ca_status::created);
+    EXPECT_EQ(ensure_ca(cert, key, {"openrouter.ai", "example.com"}, true, test_now).status, ca_status::created);
     EXPECT_TRUE(certificate_authority::load(cert, key).permits("example.com"));
+}
+
+
+std::string file_text(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST(EnsureCa, RefusesToReplaceHalfACa) {
+    scratch_dir dir;
+    const fs::path cert = dir.path() / "ca.pem";
+    const fs::path key = dir.path() / "ca.key";
+    const fs::path saved = dir.path() / "saved";
+    ensure_ca(cert, key, {"openrouter.ai"}, false, test_now);
+    for (const auto& [present, missing] : {std::pair{cert, key}, std::pair{key, cert}}) {
+        const std::string kept = file_text(present);
+        fs::rename(missing, saved);
+        try {
+            ensure_ca(cert, key, {"openrouter.ai"}, false, test_now);
+            ADD_FAILURE() << "expected tls_error with " << missing << " missing";
+        } catch (const tls_error& e) {
+            const std::string what = e.what();
+            EXPECT_NE(what.find(present.string() + " exists but " + missing.string() + " is missing"),
+                      std::string::npos)
+                << what;
+            EXPECT_NE(what.find("ca init --force"), std::string::npos) << what;
+            EXPECT_NE(what.find("trust again"), std::string::npos) << what;
+        }
+        EXPECT_EQ(file_text(present), kept) << present << " was replaced";
+        EXPECT_FALSE(fs::exists(missing)) << missing << " was created";
+        fs::rename(saved, missing);
+    }
+}
+
+TEST(EnsureCa, ForceReplacesAnIncompleteCa) {
+    scratch_dir dir;
+    const fs::path cert = dir.path() / "ca.pem";
+    const fs::path key = dir.path() / "ca.key";
+    ensure_ca(cert, key, {"openrouter.ai"}, false, test_now);
+    fs::remove(key);
+    EXPECT_EQ(ensure_ca(cert, key, {"openrouter.ai"}, true, test_now).status, ca_status::created);
+    EXPECT_NO_THROW(certificate_authority::load(cert, key));
+}
+
+TEST(EnsureCa, RestrictsAKeyOpenToOthersAndSaysWhatItWas) {
+    scratch_dir dir;
+    const fs::path cert = dir.path() / "ca.pem";
+    const fs::path key = dir.path() / "ca.key";
+    EXPECT_EQ(ensure_ca(cert, key, {"openrouter.ai"}, false, test_now).warning, "");
+    for (const mode_t loose : {0644, 0640, 0604, 0620}) {
+        ::chmod(key.c_str(), loose);
+        const auto outcome = ensure_ca(cert, key, {"openrouter.ai"}, false, test_now);
+        EXPECT_EQ(outcome.status, ca_status::existed);
+        EXPECT_NE(outcome.warning.find(key.string()), std::string::npos) << outcome.warning;
+        char was[8];
+        std::snprintf(was, sizeof was, "%04o", static_cast<unsigned>(loose));
+        EXPECT_NE(outcome.warning.find(std::string("mode ") + was), std::string::npos) << outcome.warning;
+        EXPECT_EQ(mode_of(key), 0600u);
+    }
+    ::chmod(key.c_str(), 0400);
+    EXPECT_EQ(ensure_ca(cert, key, {"openrouter.ai"}, false, test_now).warning, "") << "owner-only is fine";
+    EXPECT_EQ(mode_of(key), 0400u);
+}
+
+TEST(EnsureCa, RefusesAnOpenKeyWhoseModeCannotBeChanged) {
+    // procfs refuses chmod even to root: a stand-in for a key file owned by another user.
+    const fs::path key = "/proc/self/stat";
+    if (::chmod(key.c_str(), 0600) == 0 || (mode_of(key) & 077) == 0) GTEST_SKIP() << "no unchangeable file here";
+    scratch_dir dir;
+    const fs::path cert = dir.path() / "ca.pem";
+    certificate_authority::create({"openrouter.ai"}, test_now).save(cert, dir.path() / "ca.key");
+    try {
+        ensure_ca(cert, key, {"openrouter.ai"}, false, test_now);
+        FAIL() << "expected tls_error";
+    } catch (const tls_error& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find("cannot be set to 0600"), std::string::npos) << what;
+        EXPECT_NE(what.find(key.string()), std::string::npos) << what;
+    }
 }
 
 }  // namespace

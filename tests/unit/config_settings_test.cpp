@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
+#include <initializer_list>
 
 #include "config/render.hpp"
 #include "config/settings.hpp"
@@ -94,6 +96,70 @@ TEST(ConfigSettings, ParsersAcceptUnitsAndRefuseJunk) {
   EXPECT_EQ(ep.port, 9090);
   EXPECT_THROW(parse_endpoint("host:99999"), std::invalid_argument);
   EXPECT_THROW(parse_endpoint("host"), std::invalid_argument);
+}
+
+TEST(ConfigSettings, LeadingUtf8ByteOrderMarkIsIgnored) {
+  settings s;
+  s.load_text("\xEF\xBB\xBF[proxy]\nworkers = 3\n", "config.ini");
+  EXPECT_EQ(s.integer("proxy.workers"), 3);
+  // Only a leading mark is an encoding signature; anywhere else it is a character in the text.
+  expect_error("[proxy]\n\xEF\xBB\xBFworkers = 3\n", "config.ini:2");
+}
+
+TEST(ConfigSettings, SettingTwiceInOneFileNamesBothLines) {
+  expect_error("[proxy]\nworkers = 1\n# more\nworkers = 2\n",
+               "config.ini:4: proxy.workers is set twice (first on line 2)");
+  expect_error("[retry]\nmax_retries = 1\n[proxy]\nworkers = 1\n[retry]\nmax_retries = 1\n",
+               "config.ini:6: retry.max_retries is set twice (first on line 2)");
+  settings s;  // the same key name in two sections is two settings
+  EXPECT_NO_THROW(s.load_text("[proxy]\nlisten = 127.0.0.1:1\n[admin]\nlisten = 127.0.0.1:2\n", "config.ini"));
+  s.apply_override("proxy.workers=2");  // --set overrides the file, and a later --set an earlier one
+  s.apply_override("proxy.workers=4");
+  EXPECT_EQ(s.integer("proxy.workers"), 4);
+}
+
+TEST(ConfigSettings, RangeErrorsWriteBoundsAsTheUserWould) {
+  expect_error("[log]\nmax_size = 0\n", "log.max_size = '0': must be between 1KiB and 4GiB");
+  expect_error("[proxy]\nmax_body_memory = 0\n", "must be between 1B and 1024GiB");
+  expect_error("[proxy]\nmax_connections = 0\n", "must be between 1 and 1000000");
+  expect_error("[keys]\nkey_recovery_interval = 0\n", "must be between 1 and 604800");
+  expect_error("[proxy]\nheader_timeout = 0\n", "must be between 0.1 and 3600");
+}
+
+TEST(ConfigSettings, DirectoryAsConfigFileIsRefused) {
+  settings s;
+  const auto dir = std::filesystem::temp_directory_path();
+  try {
+    s.load_file(dir);
+    FAIL() << "a directory was read as an empty configuration";
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find(dir.string() + ": is a directory"), std::string::npos) << e.what();
+  }
+}
+
+void expect_combination_error(std::initializer_list<const char*> overrides, std::string_view needle) {
+  settings s;
+  for (const char* o : overrides) s.apply_override(o);
+  try {
+    check_combinations(s);
+    FAIL() << "no error for: " << *overrides.begin();
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+TEST(ConfigSettings, CombinationsThatCannotWorkAreRefused) {
+  EXPECT_NO_THROW(check_combinations(settings{}));
+  expect_combination_error({"retry.retry_delay=3", "retry.max_retry_delay=0.5"},
+                           "retry.retry_delay = 3 is larger than retry.max_retry_delay = 0.5");
+  expect_combination_error({"retry.max_retry_delay=0.5"}, "retry.retry_delay = 1.0 is larger than");
+  expect_combination_error({"proxy.max_request_body=32MiB", "proxy.max_body_memory=16MiB"},
+                           "proxy.max_body_memory = 16MiB is smaller than proxy.max_request_body = 32MiB");
+  settings equal;
+  equal.apply_override("retry.retry_delay=2");
+  equal.apply_override("retry.max_retry_delay=2");
+  equal.apply_override("proxy.max_body_memory=32MiB");
+  EXPECT_NO_THROW(check_combinations(equal));
 }
 
 // The committed config.ini and docs/configuration.md are renderings of the table.

@@ -61,4 +61,25 @@ TEST_F(UtilAtomicFile, UnwritableLocationNamesTheFile) {
   }
 }
 
+TEST_F(UtilAtomicFile, CheckCreatesTheDirectoryAndLeavesNothingElse) {
+  auto file = dir_ / "data" / "state.json";
+  orp::util::check_atomic_write(file);
+  EXPECT_TRUE(fs::is_directory(file.parent_path()));
+  EXPECT_TRUE(fs::is_empty(file.parent_path())) << "the probe's temporary file was left behind";
+  EXPECT_FALSE(fs::exists(file));
+}
+
+TEST_F(UtilAtomicFile, CheckRefusesWhereTheWriteWouldFail) {
+  fs::create_directories(dir_);
+  std::ofstream(dir_ / "not-a-dir") << "x";
+  for (const auto& target : {dir_ / "not-a-dir" / "f.txt", fs::path("/proc/orp-no-such-dir/f.txt")}) {
+    try {
+      orp::util::check_atomic_write(target);
+      ADD_FAILURE() << "expected an error for " << target;
+    } catch (const orp::util::file_error& e) {
+      EXPECT_NE(std::string(e.what()).find(target.parent_path().string()), std::string::npos) << e.what();
+    }
+  }
+}
+
 }  // namespace
