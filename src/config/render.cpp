@@ -16,7 +16,10 @@ std::string render_default_ini() {
     }
     out += "; " + std::string(s.help) + "\n";
     out += std::string(s.key) + " =";
-    if (!s.default_value.empty()) out += " " + std::string(s.default_value);
+    if (!s.default_value.empty()) {
+      out += ' ';
+      out += s.default_value;
+    }
     out += "\n";
   }
   return out;
