@@ -35,10 +35,16 @@ std::string sha256_hex_prefix(std::string_view data, std::size_t hex_digits) {
 }  // namespace
 
 std::string mask_secret(std::string_view secret) {
-  // Below 20 characters a 9+4 mask would reveal most of the secret.
+  // The last four characters tell keys apart. Of the front only OpenRouter's public "sk-or-v1-"
+  // is shown: the first characters of a key of another form are as secret as the rest.
+  // Below 20 characters a prefix+4 mask would reveal most of the secret.
   if (secret.size() >= 20) {
-    return std::string(secret.substr(0, 9)) + std::string(ellipsis) +
-           std::string(secret.substr(secret.size() - 4));
+    std::string_view shown;
+    if (secret.starts_with(key_prefix)) {
+      const auto dash = secret.find('-', key_prefix.size());
+      shown = secret.substr(0, dash != std::string_view::npos && dash < 9 ? dash + 1 : key_prefix.size());
+    }
+    return std::string(shown) + std::string(ellipsis) + std::string(secret.substr(secret.size() - 4));
   }
   if (secret.size() >= 8) return std::string(ellipsis) + std::string(secret.substr(secret.size() - 2));
   return "***";

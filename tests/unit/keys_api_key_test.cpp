@@ -39,6 +39,12 @@ TEST(KeysApiKey, RevealGivesTheSecretForTheHeader) {
   EXPECT_EQ(key.reveal(), secret);
 }
 
+TEST(KeysApiKey, OnlyOpenRoutersPublicPrefixIsShown) {
+  EXPECT_EQ(mask_secret("sk-or-v1-0123456789abcdef3f9a"), "sk-or-v1-\u2026" "3f9a");
+  EXPECT_EQ(mask_secret("sk-or-0123456789abcdef3f9a"), "sk-or-\u2026" "3f9a");  // no version part
+  EXPECT_EQ(mask_secret("plainkey0123456789abcdefXYZ"), "\u2026" "fXYZ");    // nothing of its front
+}
+
 TEST(KeysApiKey, ShortSecretsRevealLess) {
   EXPECT_EQ(mask_secret("sk-or-v1-test-abcd"), "\u2026" "cd");  // 18 chars
   EXPECT_EQ(mask_secret("12345678"), "\u2026" "78");

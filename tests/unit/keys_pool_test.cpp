@@ -347,7 +347,7 @@ TEST(KeysPool, MaskerCoversTheCurrentPoolKeysOfAnyShape) {
   std::vector<key_record> recs;
   recs.push_back(key_record{orp::keys::api_key("plain-pool-key-000111222", "p"), "p", 1, 1});
   pool.replace(std::move(recs));
-  EXPECT_EQ(pool.masker()->mask("key plain-pool-key-000111222 not found"), "key plain-poo\u2026" "1222 not found");
+  EXPECT_EQ(pool.masker()->mask("key plain-pool-key-000111222 not found"), "key \u2026" "1222 not found");
   pool.replace(records(1));  // a key removed from the pool is no longer the masker's business
   EXPECT_EQ(pool.masker()->mask(secret(0) + " plain"), "sk-or-v1-\u2026" "1000 plain");
 }
