@@ -177,8 +177,16 @@ int run(const config::settings& cfg, const run_options& opts) {
     records = keys::read_keys_csv(checked_keys_file(cfg));
     check_state_file(cfg);
     client_ctx = upstream_client_context(cfg);
-    log::init(log_options_from(cfg));
-    ca = std::make_unique<tls::certificate_authority>(prepare_ca(cfg));
+    try {
+      log::init(log_options_from(cfg));
+    } catch (const std::exception& e) {
+      throw startup_error("log.file = " + cfg.text("log.file") + ": " + util::error_text(e));
+    }
+    try {
+      ca = std::make_unique<tls::certificate_authority>(prepare_ca(cfg));
+    } catch (const tls::tls_error& e) {
+      throw startup_error(std::string("the local CA (tls.ca_cert, tls.ca_key): ") + e.what());
+    }
     write_bundle(cfg);
     leaves = std::make_unique<tls::leaf_cache>(*ca);
   } catch (const std::exception& e) {

@@ -132,6 +132,17 @@ class ConfigErrorTest(unittest.TestCase):
             r = self.start_with("[keys]\nstate_file = %s\n" % place)
             self.assertRefused(r, "keys.state_file = %s: key state could not be saved" % place, reason)
 
+    def test_log_file_that_cannot_be_opened_names_the_setting(self):
+        os.mkdir(os.path.join(self.dir, "logs.d"))
+        r = self.start_with("[log]\nfile = logs.d\n")
+        self.assertRefused(r, "log.file = logs.d:", "Is a directory")
+
+    def test_unreadable_ca_names_the_settings(self):
+        with open(os.path.join(self.dir, "bad.pem"), "w") as f:
+            f.write("not a certificate\n")
+        r = self.start_with("[tls]\nca_cert = bad.pem\nca_key = bad.pem\n")
+        self.assertRefused(r, "the local CA (tls.ca_cert, tls.ca_key):", "bad.pem")
+
     def test_port_in_use_is_one_clean_line(self):
         for setting in ("proxy.listen", "admin.listen"):
             with socket.socket() as held:
