@@ -10,6 +10,7 @@
 
 #include "app/commands.hpp"
 #include "app/file_checks.hpp"
+#include "app/parse_setting.hpp"
 #include "app/table.hpp"
 #include "forward/probe.hpp"
 #include "keys/keys_csv.hpp"
@@ -51,10 +52,13 @@ std::string credit_text(const forward::probe_result& r) {
 int keys_check(const config::settings& cfg) {
   std::vector<keys::key_record> records;
   upstream::target target;
+  upstream::resolve_overrides overrides;
   tls::ssl_ctx_ptr ctx;
   try {
     records = keys::read_keys_csv(checked_keys_file(cfg));
-    target = upstream::parse_api_url(cfg.text("upstream.api_url"));
+    target = parse_setting("upstream.api_url", [&] { return upstream::parse_api_url(cfg.text("upstream.api_url")); });
+    overrides = parse_setting("upstream.resolve",
+                              [&] { return upstream::parse_resolve_overrides(cfg.text("upstream.resolve")); });
     ctx = upstream_client_context(cfg);
   } catch (const std::exception& e) {
     std::cerr << "openrouter-proxy: " << e.what() << "\n";
@@ -67,7 +71,7 @@ int keys_check(const config::settings& cfg) {
 
   asio::io_context io(1);
   upstream::connection_pool pool(io.get_executor(), ctx.get(), target,
-                                 upstream::parse_resolve_overrides(cfg.text("upstream.resolve")),
+                                 std::move(overrides),
                                  cfg.duration("upstream.connect_timeout"), std::chrono::seconds(60));
   std::vector<forward::probe_result> results(records.size());
   std::size_t next = 0, done = 0;

@@ -16,6 +16,7 @@
 #include "app/client_env.hpp"
 #include "app/file_checks.hpp"
 #include "app/key_maintenance.hpp"
+#include "app/parse_setting.hpp"
 #include "keys/keys_csv.hpp"
 #include "log/logging.hpp"
 #include "proxy/server.hpp"
@@ -112,16 +113,6 @@ asio::awaitable<void> drain_and_stop(asio::io_context& io, proxy::shared_context
     co_await tick.async_wait(net::use_tuple);
   }
   io.stop();
-}
-
-// Runs a parser of one setting's value, naming the setting when it refuses.
-template <class F>
-auto parse_setting(std::string_view name, F&& parse) {
-  try {
-    return parse();
-  } catch (const std::invalid_argument& e) {
-    throw startup_error(std::string(name) + ": " + e.what());
-  }
 }
 
 // certs/bundle.pem = the system roots + our CA, for clients whose setting replaces the default

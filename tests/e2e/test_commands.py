@@ -142,6 +142,17 @@ class KeysCommandsTest(unittest.TestCase):
             self.assertNotIn(POOL_KEY_A, r.stdout + r.stderr)
             self.assertNotIn(POOL_KEY_B, r.stdout + r.stderr)
 
+    def test_keys_check_names_a_bad_setting(self):
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "keys.csv"), "w") as f:
+                f.write(POOL_KEY_A + ",alpha\n")
+            for setting, fragment in (("upstream.api_url=http://openrouter.ai/api/v1", "upstream.api_url: "),
+                                      ("upstream.resolve=nonsense", "upstream.resolve: ")):
+                r = run(["keys", "check", "--set", setting], d)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertTrue(r.stderr.startswith("openrouter-proxy: " + fragment), r.stderr)
+                self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+
     def test_keys_status_reads_the_running_proxy(self):
         with FakeOpenRouter() as fake:
             with Proxy(fake, keys=[(POOL_KEY_A, "alpha"), (POOL_KEY_B, "beta")]) as proxy:
