@@ -196,6 +196,16 @@ std::vector<key_record> parse_keys_csv(std::string_view text, std::string_view f
     }
     records.push_back(key_record{std::move(key), std::move(label), weight, line_number});
   }
+  // A label is printed everywhere: one that holds any key of the file (a key of another form than
+  // sk-or-, which the column check cannot recognise) would publish that key.
+  for (const auto& labelled : records) {
+    if (labelled.label.empty()) continue;
+    for (const auto& r : records) {
+      if (labelled.label.find(r.key.reveal()) == std::string::npos) continue;
+      throw error.at(labelled.line, "the label holds the key of line " + std::to_string(r.line) + " (" +
+                                        mask_secret(r.key.reveal()) + "); the columns are key,label,weight");
+    }
+  }
   return records;
 }
 

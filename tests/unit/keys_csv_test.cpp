@@ -137,6 +137,16 @@ TEST(KeysCsv, MalformedLines) {
   EXPECT_TRUE(error_of("key,key\n").starts_with("keys.csv:1: column 'key' appears twice"));
 }
 
+// A key of another form than sk-or- cannot be recognised in a label by its shape, but a label
+// holding any key of the same file is refused all the same: labels are printed everywhere.
+TEST(KeysCsv, ALabelHoldingAnotherKeyOfTheFileIsRefusedMasked) {
+  const std::string plain = "weirdkey_0123456789ABCDEFGHIJ";
+  const std::string text = std::string(key_a) + ",x-" + plain + "\n" + plain + ",l2\n";
+  const std::string error = error_of(text);
+  EXPECT_TRUE(error.starts_with("keys.csv:1: the label holds the key of line 2 (")) << error;
+  EXPECT_EQ(error.find("0123456789"), std::string::npos) << error;
+}
+
 TEST(KeysCsv, RepeatedLabelsAreWarnedAboutWithTheirLines) {
   const std::string key_c = "sk-or-v1-test-gamma-0000-0003";
   const auto records = parse_keys_csv(std::string(key_a) + ",team\n" + key_b + ",solo\n# x\n" + key_c + ",team\n",
