@@ -7,6 +7,7 @@
 
 #include "forward/exchange.hpp"
 #include "forward/heads.hpp"
+#include "forward/key_scrubber.hpp"
 #include "forward/responses.hpp"
 #include "forward/usage.hpp"
 #include "http/headers.hpp"
@@ -110,7 +111,8 @@ struct relay_result {
 // Streams the rest of the upstream body: each piece is written as soon as it is read.
 template <class Stream>
 asio::awaitable<relay_result> pump(Stream& client, net::deadline& client_dl, exchange& ex, clock::duration idle,
-                                   std::uint64_t& bytes_out, usage_scanner& usage, const client_watch& watch) {
+                                   std::uint64_t& bytes_out, usage_scanner& usage, key_scrubber& scrub,
+                                   const client_watch& watch) {
   relay_result res;
   const relay_result went_away{true, false, "client went away mid-response"};
   // Events are small: a stream holds a small buffer for as long as it stays open.
@@ -142,6 +144,12 @@ asio::awaitable<relay_result> pump(Stream& client, net::deadline& client_dl, exc
       ex.parser.finish();
       ex.complete = true;
       ex.reusable = false;
+      if (auto rest = scrub.flush(); !rest.empty()) {
+        if (co_await net::write_all(client, asio::const_buffer(rest.data(), rest.size()), client_dl,
+                                    net::coarse_now() + idle))
+          co_return went_away;
+        bytes_out += rest.size();
+      }
       break;
     }
     if (ec) {
@@ -158,7 +166,7 @@ asio::awaitable<relay_result> pump(Stream& client, net::deadline& client_dl, exc
       res.error = "upstream sent a malformed body";
       co_return res;
     }
-    data = data.substr(0, *used);
+    data = scrub.scrub(data.substr(0, *used), ex.complete);
     usage.scan(data);
     if (auto wec = co_await net::write_all(client, asio::const_buffer(data.data(), data.size()), client_dl,
                                            net::coarse_now() + idle)) {
@@ -174,7 +182,7 @@ asio::awaitable<relay_result> pump(Stream& client, net::deadline& client_dl, exc
 // Commits to the answer in `ex`: head and buffered body to the client, then the rest as it comes.
 template <class Stream>
 asio::awaitable<bool> commit(Stream& client, net::deadline& client_dl, exchange& ex, const client_request& req,
-                             worker_context& ctx, std::string_view key_display, unsigned attempts,
+                             worker_context& ctx, const keys::key_lease& lease, unsigned attempts,
                              log::access_record& rec) {
   bool keep_alive = req.head.keep_alive && !ex.parser.eof_terminated();
   // An error answer is read whole before it is passed on: a pool key quoted in it is masked
@@ -186,17 +194,22 @@ asio::awaitable<bool> commit(Stream& client, net::deadline& client_dl, exchange&
       rewritten_length = ex.raw_body.size();
     }
   }
-  std::string head = build_client_head(ex.head(), key_display, attempts, keep_alive, rewritten_length);
+  std::string head = build_client_head(ex.head(), lease.display, attempts, keep_alive, rewritten_length);
+  // The key this request was sent with never comes back to the client, wherever the upstream
+  // quotes it: headers, body, trailers, later events (key_scrubber.hpp).
+  key_scrubber scrub(lease.key->reveal());
+  scrub.scrub_in_place(head);
+  const std::string_view body = scrub.scrub(ex.raw_body, ex.complete);
   rec.status = ex.head().status;
   usage_scanner usage(ex.ahead == look_ahead::first_event);
-  usage.scan(ex.raw_body);
-  std::array<asio::const_buffer, 2> first{asio::buffer(head), asio::buffer(ex.raw_body)};
+  usage.scan(body);
+  std::array<asio::const_buffer, 2> first{asio::buffer(head), asio::buffer(body.data(), body.size())};
   auto idle = ctx.settings.stream_idle_timeout;
   if (auto ec = co_await net::write_all(client, first, client_dl, net::coarse_now() + idle)) {
     rec.error = "client went away";
     co_return false;
   }
-  rec.bytes_out += head.size() + ex.raw_body.size();
+  rec.bytes_out += head.size() + body.size();
   // What was looked at before committing is on its way: a long stream keeps none of it.
   std::string().swap(head);
   std::string().swap(ex.raw_body);
@@ -205,7 +218,7 @@ asio::awaitable<bool> commit(Stream& client, net::deadline& client_dl, exchange&
   relay_result res;
   if (!ex.complete) {
     client_watch watch(client_socket(client), ex.conn->stream.lowest_layer(), is_tls_stream<Stream>());
-    res = co_await pump(client, client_dl, ex, idle, rec.bytes_out, usage, watch);
+    res = co_await pump(client, client_dl, ex, idle, rec.bytes_out, usage, scrub, watch);
   }
   usage.apply(rec);
   if (res.client_gone || res.upstream_failed) {
@@ -325,7 +338,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
     ctx.keys.report(*lease, oc, clock::now());
 
     if (oc.kind == keys::outcome_kind::success || oc.kind == keys::outcome_kind::pass_through) {
-      result = co_await commit(client, client_dl, ex, req, ctx, lease->display, rec.attempts, rec);
+      result = co_await commit(client, client_dl, ex, req, ctx, *lease, rec.attempts, rec);
       break;
     }
     log::info("attempt id={} key={} attempt={} failed: {} ({})", req.id, lease->display, rec.attempts,
@@ -355,7 +368,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
     // Out of retries or time: the upstream's own answer when there is one, else ours.
     if (!ec && ex.conn) {
       rec.error = oc.reason;
-      result = co_await commit(client, client_dl, ex, req, ctx, lease->display, rec.attempts, rec);
+      result = co_await commit(client, client_dl, ex, req, ctx, *lease, rec.attempts, rec);
     } else {
       bool timeout = ec == asio::error::timed_out;
       result = co_await answer(client, client_dl,

@@ -149,6 +149,27 @@ class RotationTest(KeysTestBase):
         self.assertIn("2", attempts)
         self.assertEqual(self.chat_keys().count(KEY_A), 1, self.chat_keys())
 
+    def test_the_key_sent_upstream_never_comes_back_to_the_client(self):
+        # Wherever the upstream quotes the key it was sent: a header, an event after data, a 200
+        # body, an error body too large to be read whole first (all relayed as they come).
+        proxy = self.start_proxy(((KEY_A, "rot-a"),), overrides(retry__max_retries=0))
+        cases = [
+            ({"status": 400, "body": {"error": {"code": 400, "message": "x"}}, "headers": {"X-Debug-Key": KEY_A}}, False),
+            ({"stream_error_after": 1, "stream_error": {"error": {"code": 502, "message": "saw " + KEY_A}}}, True),
+            ({"status": 200, "body": {"echo": KEY_A}}, False),
+            ({"status": 400, "raw_body": json.dumps({"error": {"code": 400, "message": "x" * (1100 * 1024) + KEY_A}})},
+             False),
+        ]
+        for rule, stream in cases:
+            self.fake.reset()
+            self.fake.script([dict(rule, path=h.CHAT_PATH)])
+            res = h.curl(h.via_proxy(proxy, *h.chat_args(h.chat_body(stream=stream)), "-i", API), timeout=30)
+            self.assertEqual(res.returncode, 0, res.stderr)
+            self.assertNotIn(KEY_A.encode(), res.stdout, rule)
+            self.assertNotIn(KEY_A[9:-4].encode(), res.stdout, rule)
+            # Blotted out byte for byte: framing and lengths stay right (curl read it whole).
+            self.assertIn(b"sk-or-v1-" + b"*" * (len(KEY_A) - 13) + KEY_A[-4:].encode(), res.stdout, rule)
+
     def test_402_key_is_never_chosen_again(self):
         proxy = self.start_proxy(TWO_KEYS, overrides())
         self.fake.script([{"key": KEY_A, "path": h.CHAT_PATH, "status": 402, "body": ERR_402}])

@@ -44,5 +44,13 @@ TEST(ForwardResponses, PoolKeysOfAnyShapeAreMasked) {
   EXPECT_EQ(masked->find("0123456789abcdef"), std::string::npos) << *masked;
 }
 
+TEST(ForwardResponses, MemberNamesAreMaskedToo) {
+  const std::string body = R"({"error":{"code":400,"metadata":{")" + std::string(kKey) + R"(":1}}})";
+  auto masked = mask_error_body(body, no_pool);
+  ASSERT_TRUE(masked);
+  EXPECT_EQ(masked->find("0123456789abcdef0123"), std::string::npos) << *masked;
+  EXPECT_NE(masked->find(":1}"), std::string::npos) << *masked;
+}
+
 }  // namespace
 }  // namespace orp::forward
