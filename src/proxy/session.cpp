@@ -23,6 +23,11 @@ namespace {
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::size_t kReadChunk = 16 * 1024;
+// A body must keep coming at this average rate (after header_timeout's grace): a client that
+// trickles a byte now and then would otherwise hold its share of proxy.max_body_memory for as
+// long as it liked, and with a few such clients everyone else's bodies get 503. 16 KiB/s lets a
+// 32 MiB body take over half an hour.
+constexpr double kMinBodyBytesPerSecond = 16 * 1024;
 // Answers to a request the proxy refused before choosing a key say so, like every answer to an
 // intercepted request (SPEC: X-Proxy-Key, X-Proxy-Attempts).
 const std::string no_key_tried = forward::proxy_headers({}, 0);
@@ -73,6 +78,7 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
     auto deadline = net::coarse_now() + (first || !in.empty() ? shared.lim.header_timeout : shared.lim.idle_timeout);
     bool started = !in.empty();
     bool head_done = false, message_done = false, feed_again = false;
+    net::clock::time_point body_started{};
     while (!message_done) {
       // After the head, feed once more even with nothing buffered: a message without a body
       // completes on an empty feed.
@@ -86,8 +92,8 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
           co_return;
         }
         if (!body_share.grow_to(body.size())) {
-          log::warn("client {}: request body refused at {} KiB: the proxy holds {} MiB of request bodies already "
-                    "(proxy.max_body_memory)", info.client, body.size() / 1024, shared.bodies.in_use() >> 20);
+          log::warn("client {}: request body refused at {} KiB: the proxy holds {} KiB of request bodies already "
+                    "(proxy.max_body_memory)", info.client, body.size() / 1024, shared.bodies.in_use() / 1024);
           co_await refuse(stream, 503, "the proxy is holding too many request bodies at once; try again shortly",
                           "Retry-After: 1\r\n" + no_key_tried);
           co_return;
@@ -99,7 +105,8 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
             if (auto ec = co_await net::write_all(stream, asio::buffer(kContinue), dl, net::coarse_now() + shared.lim.header_timeout))
               co_return;
           }
-          deadline = net::coarse_now() + shared.lim.header_timeout;
+          body_started = net::coarse_now();
+          deadline = body_started + shared.lim.header_timeout;
           feed_again = true;
           continue;
         }
@@ -115,12 +122,20 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
       in.append(read_buf.get(), n);
       if (ec) {
         if (ec == asio::error::timed_out && (started || head_done))
-          co_await refuse(stream, 408, "request not received in time", no_key_tried);
+          co_await refuse(stream, 408,
+                          head_done ? "request body not received in time (too slow)" : "request not received in time",
+                          no_key_tried);
         co_return;
       }
       if (!started) deadline = net::coarse_now() + shared.lim.header_timeout;
       started = true;
-      if (head_done) deadline = net::coarse_now() + shared.lim.header_timeout;  // body: per-read silence limit
+      if (head_done) {
+        // Body: a silence limit per read, and an average rate over the whole body.
+        const auto by_rate = body_started + shared.lim.header_timeout +
+                             std::chrono::duration_cast<net::clock::duration>(
+                                 std::chrono::duration<double>(static_cast<double>(body.size()) / kMinBodyBytesPerSecond));
+        deadline = std::min(net::coarse_now() + shared.lim.header_timeout, by_rate);
+      }
     }
     first = false;
 

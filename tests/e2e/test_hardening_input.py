@@ -113,6 +113,24 @@ class HardeningTest(harness.ProxyTestCase):
             # A TLS alert (0x15) or a plain close: never an HTTP answer, never a hang.
             self.assertTrue(rest == b"" or rest[:1] == b"\x15", rest[:20])
 
+    def test_a_trickled_body_gets_408_however_often_a_byte_comes(self):
+        # Each byte comes within proxy.header_timeout (2 s) of the last, but the body as a whole
+        # falls behind the minimum rate (16 KiB/s after 2 s), so its share of max_body_memory goes.
+        with socket.create_connection(("127.0.0.1", self.proxy.port), timeout=10) as s:
+            s.sendall(self.base_url_request(
+                b"POST /api/v1/chat/completions HTTP/1.1\nHost: x\nContent-Length: 500000\n\n", b"x" * 1000))
+            start = time.monotonic()
+            s.settimeout(0.5)
+            answer = b""
+            while not answer and time.monotonic() - start < 12:
+                try:
+                    answer = s.recv(4096)
+                except socket.timeout:
+                    s.sendall(b"x")
+            self.assertEqual(status_of(answer), 408, answer)
+            self.assertIn(b"too slow", answer)
+            self.assertLess(time.monotonic() - start, 6)
+
     def test_slow_header_gets_408(self):
         with socket.create_connection(("127.0.0.1", self.proxy.port), timeout=10) as s:
             s.sendall(b"GET /api/v1/models HTTP/1.1\r\nHost: x\r\n")  # never finished
