@@ -57,6 +57,7 @@ class key_scrubber {
   // glibc's memmem: several times faster than a search for the first character and a compare at
   // each of its (many) occurrences, and this runs on every answer.
   bool contains(std::string_view text) const {
+    if (text.size() < secret_.size()) return false;  // also keeps an empty view's null data from memmem
     return ::memmem(text.data(), text.size(), secret_.data(), secret_.size()) != nullptr;
   }
 
