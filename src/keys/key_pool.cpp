@@ -380,6 +380,12 @@ void key_pool::set_observer(std::function<void(const key_event&)> observer) {
   observer_ = std::move(observer);
 }
 
+bool key_pool::holds(std::string_view fingerprint) const {
+  std::lock_guard lock(mutex_);
+  return std::any_of(entries_.begin(), entries_.end(),
+                     [&](const entry& e) { return e.key && e.key->fingerprint() == fingerprint; });
+}
+
 bool key_pool::apply_remote(std::string_view fingerprint, const remote_key_state& remote, steady_time now,
                             wall_time now_wall) {
   std::lock_guard lock(mutex_);

@@ -180,6 +180,8 @@ class key_pool {
   // Not echoed to the observer. Returns whether the key's state or deadline changed.
   bool apply_remote(std::string_view fingerprint, const remote_key_state& remote, steady_time now,
                     wall_time now_wall);
+  // Whether the pool holds this key now (a key removed from keys.csv is not held).
+  bool holds(std::string_view fingerprint) const;
 
  private:
   struct entry {

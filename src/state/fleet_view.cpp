@@ -8,7 +8,7 @@ std::optional<keys::remote_key_state> fleet_view::take(const fleet_record& r, ke
   keys::remote_key_state out;
   bool news = false;
   if (r.cooling_until && *r.cooling_until > now_wall) {
-    out.cooling_until = r.cooling_until;
+    out.cooling_until = std::min(*r.cooling_until, now_wall + max_remote_cooldown);
     out.cooling_reason = r.cooling_reason;
     news = true;
   }

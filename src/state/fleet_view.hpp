@@ -3,6 +3,7 @@
 // version bumped by Redis on every change, so a stale read (a reconcile racing a message) never
 // undoes a newer change; cool-downs need no version because merging them takes the maximum.
 // Not thread-safe: the backend serialises calls (and the pool updates they lead to).
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -12,6 +13,11 @@
 #include "state/fleet_record.hpp"
 
 namespace orp::state {
+
+// The longest cool-down another instance's record can impose (OpenRouter's longest reset, a
+// daily limit, is under a day away): a record written by hand or by a broken peer, "until 2262",
+// would otherwise bench the key across the fleet and, saved in each state file, for good.
+inline constexpr std::chrono::hours max_remote_cooldown{48};
 
 class fleet_view {
  public:

@@ -255,6 +255,13 @@ bool redis_state::send_updates(std::vector<pending_update> updates, update_op op
   for (; done < updates.size(); ++done) {
     auto r = conn_->read_reply();
     if (!r) break;
+    if (r->type == REDIS_REPLY_ERROR && !reply_text(r.get()).starts_with("NOSCRIPT")) {
+      // Refused for good (a key of the wrong type put there by hand, say): sending it again would
+      // fail the same way forever and hold up every update queued behind it.
+      log::warn("redis refused the update of key {}: {}; dropped (fix or delete that redis key)", updates[done].label,
+                reply_text(r.get()));
+      continue;
+    }
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
       log::debug("redis update of key {} refused: {}", updates[done].label, reply_text(r.get()));
       break;  // NOSCRIPT after a Redis restart, for one: reconnecting loads the script again
@@ -286,9 +293,16 @@ bool redis_state::serve_locks(std::vector<lock_request>& requests) {
       req.done(true);
       continue;
     }
-    auto r = conn_->command({"SET", probe_lock_name(req.fingerprint), instance_id_, "NX", "PX",
-                             std::to_string(std::max<long long>(1, req.ttl.count()))});
+    const std::string name = probe_lock_name(req.fingerprint), ttl = std::to_string(std::max<long long>(1, req.ttl.count()));
+    auto r = conn_->command({"SET", name, instance_id_, "NX", "PX", ttl});
     if (!r) ok = false;
+    if (r && r->type == REDIS_REPLY_NIL) {
+      // Held by another instance, for a while: a lock left without an expiry (by hand, or by a
+      // foreign tool) would stop every instance probing this key for good, so it gets one.
+      auto left = conn_->command({"PTTL", name});
+      if (left && left->type == REDIS_REPLY_INTEGER && left->integer == -1) conn_->command({"PEXPIRE", name, ttl});
+      if (!left) ok = false;
+    }
     // OK: ours for the interval; nil: another instance probes this key.
     req.done(!r || r->type != REDIS_REPLY_NIL);
   }
@@ -373,6 +387,9 @@ bool redis_state::reconcile() {
 
 void redis_state::apply(const fleet_record& r) {
   std::lock_guard lock(view_mutex_);
+  // News of a key this pool does not hold now is not taken as seen: if the key comes back to
+  // keys.csv, the next reconcile brings it what the fleet decided meanwhile.
+  if (!pool_.holds(r.fingerprint)) return;
   const auto now_wall = wall::now();
   auto news = view_.take(r, now_wall);
   if (news && pool_.apply_remote(r.fingerprint, *news, steady::now(), now_wall)) ++applied_;

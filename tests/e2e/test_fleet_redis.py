@@ -8,6 +8,7 @@ per class, and two proxies; everything is stopped by PID. Every wait has a deadl
 import json
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -163,6 +164,47 @@ class FleetRedisTest(h.FreshProxyTestCase):
         self.assertGreaterEqual(probes, 3, "the key was hardly probed at all")
         self.assertLessEqual(probes, 7, "both instances probed the key each interval")
         self.assertEqual(self.state_of(a, "fleet-1"), "disabled_invalid")
+
+    def test_a_redis_key_of_the_wrong_type_costs_only_its_own_updates(self):
+        # A string where the key's hash belongs (put there by hand): that key's updates are
+        # refused for good. They used to be retried as if Redis were down, every 2 s for ever,
+        # holding up every other key's updates queued behind them.
+        a, b = self.start_proxy(**{"upstream.request_timeout": 3}), self.start_proxy()
+        fp1 = self.keys_of(a)["fleet-1"]["id"]
+        self.redis.cli("SET", "orp:key:" + fp1, "garbage")
+        self.fake.script([{"key": KEY_1, "path": h.CHAT_PATH, "status": 429, "body": ERR_429,
+                           "headers": {"Retry-After": "30"}},
+                          {"key": KEY_2, "path": h.CHAT_PATH, "status": 401, "body": ERR_401}])
+        for _ in range(2):  # meets both keys: fleet-1 cools down, fleet-2 is disabled
+            h.curl(h.via_proxy(a, *h.chat_args(), API), timeout=30)
+        self.wait_state(a, "fleet-1", "cooling", 5)
+        self.wait_state(b, "fleet-2", "disabled_invalid", 5)
+        h.wait_until(lambda: "redis refused the update of key fleet-1: WRONGTYPE" in a.log_text(), 5,
+                     message="the refusal logged")
+        self.assertEqual(self.metric(a, "orp_redis_up"), 1)
+        self.assertNotIn("unreachable", a.log_text())
+        self.assertEqual(self.state_of(b, "fleet-1"), "active")  # its news could not be shared
+
+    def test_a_key_back_in_keys_csv_learns_what_the_fleet_decided_meanwhile(self):
+        a, b = self.start_proxy(), self.start_proxy()
+        a.write_keys([KEYS[1]])  # fleet-1 leaves A's keys.csv
+        a.send_signal(signal.SIGHUP)
+        h.wait_until(lambda: "fleet-1" not in self.keys_of(a), 5, message="fleet-1 gone from A")
+        self.break_key_1(b)  # ... and is disabled by B meanwhile
+        a.write_keys(list(KEYS))
+        a.send_signal(signal.SIGHUP)
+        # A learns it at its next reconcile at the latest; it used to take the key back as active.
+        self.wait_state(a, "fleet-1", "disabled_invalid", 8, interval=0.05)
+
+    def test_a_probe_lock_without_an_expiry_gets_one(self):
+        a = self.start_proxy(**{"keys.key_recovery_interval": 1})
+        fp1 = self.keys_of(a)["fleet-1"]["id"]
+        self.redis.cli("SET", "orp:probe:" + fp1, "a-stale-instance")  # no expiry
+        self.break_key_1(a)
+        self.fake.script([])
+        self.fake.configure(key_info={KEY_1: {"limit": 10, "limit_remaining": 9.5, "usage": 0.5}})
+        # The stale lock is given the interval as its expiry, and the key is probed back after it.
+        self.wait_state(a, "fleet-1", "active", 8, interval=0.05)
 
     def test_redis_outage_loses_no_request_and_state_converges(self):
         a, b = self.start_proxy(), self.start_proxy()

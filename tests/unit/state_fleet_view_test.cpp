@@ -72,6 +72,19 @@ TEST(StateFleetView, FutureCoolDownIsAlwaysPassedOn) {
   }
 }
 
+// A record from a broken peer or a hand edit ("until 2262") benches the key for two days at most.
+TEST(StateFleetView, AFarCoolDownIsCappedAtTwoDays) {
+  fleet_view view("me");
+  fleet_record r;
+  r.fingerprint = "fp";
+  r.cooling_until = orp::keys::wall_time::max();
+  auto news = view.take(r, now);
+  ASSERT_TRUE(news);
+  EXPECT_EQ(news->cooling_until, now + 48h);
+  r.cooling_until = now + 47h;  // a daily limit's reset is passed on as it is
+  EXPECT_EQ(view.take(r, now)->cooling_until, now + 47h);
+}
+
 TEST(StateFleetView, PastCoolDownIsNoNews) {
   fleet_view view("me");
   fleet_record r;
