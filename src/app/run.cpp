@@ -112,6 +112,10 @@ asio::awaitable<void> drain_and_stop(asio::io_context& io, proxy::shared_context
     tick.expires_after(std::chrono::milliseconds(20));
     co_await tick.async_wait(net::use_tuple);
   }
+  if (auto left = shared.active_requests.load(); left > 0)
+    log::warn("stopping with {} requests still in flight after 10 s (streams, mostly): they are cut short and get "
+              "no access line",
+              left);
   io.stop();
 }
 
@@ -272,6 +276,7 @@ int run(const config::settings& cfg, const run_options& opts) {
   signals.async_wait([&](const net::error_code& ec, int sig) {
     if (ec) return;
     log::info("received signal {}: no new connections, finishing in-flight requests", sig);
+    shared.stopping = true;
     srv.stop_accepting();
     if (admin) admin->stop();
     asio::co_spawn(main_io, drain_and_stop(main_io, shared), asio::detached);

@@ -246,9 +246,25 @@ asio::awaitable<bool> answer(Stream& client, net::deadline& client_dl, std::stri
   co_return !ec;
 }
 
-asio::awaitable<void> sleep_until(clock::time_point t) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, t);
-  co_await timer.async_wait(net::use_tuple);
+// A request that was waiting (a cool-down, a back-off) when the proxy began to stop.
+template <class Stream>
+asio::awaitable<bool> answer_stopping(Stream& client, net::deadline& client_dl, log::access_record& rec) {
+  co_await answer(client, client_dl,
+                  error_response(503, "openrouter-proxy is stopping; retry", false, std::chrono::seconds(1),
+                                 proxy_headers(rec.key, rec.attempts)),
+                  rec, 503, "proxy stopping");
+  co_return false;
+}
+
+// Waits until `t`, or until the proxy starts stopping (looked at every 100 ms): false then.
+asio::awaitable<bool> sleep_until(clock::time_point t, const std::atomic<bool>* stopping) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (clock::now() < t) {
+    if (stopping && stopping->load()) co_return false;
+    timer.expires_at(std::min(t, clock::now() + std::chrono::milliseconds(100)));
+    co_await timer.async_wait(net::use_tuple);
+  }
+  co_return !(stopping && stopping->load());
 }
 
 std::chrono::seconds ceil_seconds(clock::duration d) {
@@ -290,8 +306,9 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
                                  rec, 429, "global rate limit");
         break;
       }
-      co_await sleep_until(*until);
-      continue;
+      if (co_await sleep_until(*until, ctx.stopping)) continue;
+      result = co_await answer_stopping(client, client_dl, rec);
+      break;
     }
     auto lease = ctx.keys.pick(tried, now);
     if (!lease) {
@@ -305,8 +322,9 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
       }
       if (av.earliest_cooldown_end) {
         if (*av.earliest_cooldown_end < deadline) {
-          co_await sleep_until(*av.earliest_cooldown_end);
-          continue;
+          if (co_await sleep_until(*av.earliest_cooldown_end, ctx.stopping)) continue;
+          result = co_await answer_stopping(client, client_dl, rec);
+          break;
         }
         result = co_await answer(client, client_dl,
                                  error_response(429, "every API key is rate limited; retry later", keep_alive,
@@ -361,8 +379,9 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
                                        oc.retry_after, ctx.rng);
       if (clock::now() + delay < deadline) {
         release_for_next_attempt();
-        co_await sleep_until(clock::now() + delay);
-        continue;
+        if (co_await sleep_until(clock::now() + delay, ctx.stopping)) continue;
+        result = co_await answer_stopping(client, client_dl, rec);
+        break;
       }
     }
     // Out of retries or time: the upstream's own answer when there is one, else ours.

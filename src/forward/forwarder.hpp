@@ -1,6 +1,7 @@
 #pragma once
 // One intercepted request's life: pick a key, send, classify the answer, rotate or back off and
 // try again, then commit and stream the chosen answer back to the client as it arrives.
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <random>
@@ -30,6 +31,9 @@ struct worker_context {
   const forward_settings& settings;
   std::mt19937_64 rng;
   admin::metrics* metrics = nullptr;  // shared, thread-safe
+  // Set once the proxy is stopping (SIGTERM): a request does not start or go on waiting for a
+  // cool-down or a back-off, it is answered 503 at once.
+  const std::atomic<bool>* stopping = nullptr;
 };
 
 struct client_request {

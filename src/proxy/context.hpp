@@ -51,6 +51,7 @@ struct shared_context {
   std::atomic<std::uint64_t> next_request_id{1};
   std::atomic<std::int64_t> open_connections{0};
   std::atomic<std::int64_t> active_requests{0};
+  std::atomic<bool> stopping{false};  // SIGTERM: draining (forward::worker_context::stopping)
   // Request bodies held, all connections together (lim.max_body_memory; set before serving).
   body_budget bodies{std::uint64_t{1} << 30};
   // Intercepted clients' TLS handshakes that completed: full, or resuming an earlier session.

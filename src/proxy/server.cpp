@@ -59,7 +59,7 @@ server::server(asio::io_context& main_io, shared_context& shared, keys::key_pool
     w->pool = std::make_unique<upstream::connection_pool>(w->io.get_executor(), up.client_ctx, up.target,
                                                           up.overrides, up.connect_timeout, up.pool_idle_timeout);
     w->forward = std::make_unique<forward::worker_context>(
-        forward::worker_context{*w->pool, keys, fwd, std::mt19937_64(seed()), metrics});
+        forward::worker_context{*w->pool, keys, fwd, std::mt19937_64(seed()), metrics, &shared_.stopping});
     workers_.push_back(std::move(w));
   }
 }

@@ -6,6 +6,8 @@ back-off on provider outages (5xx), every key cooling or disabled, and an empty 
 import json
 import os
 import re
+import signal
+import subprocess
 import sys
 import time
 import unittest
@@ -169,6 +171,30 @@ class RotationTest(KeysTestBase):
             self.assertNotIn(KEY_A[9:-4].encode(), res.stdout, rule)
             # Blotted out byte for byte: framing and lengths stay right (curl read it whole).
             self.assertIn(b"sk-or-v1-" + b"*" * (len(KEY_A) - 13) + KEY_A[-4:].encode(), res.stdout, rule)
+
+    def test_a_request_waiting_for_a_cool_down_is_answered_when_the_proxy_stops(self):
+        # It used to be cut off at the 10 s drain limit: an empty reply, and no access line.
+        proxy = self.start_proxy(((KEY_A, "rot-a"),), overrides(upstream__request_timeout=120))
+        self.fake.script([{"path": h.CHAT_PATH, "status": 429, "body": ERR_429, "headers": {"Retry-After": "60"}}])
+        waiting = subprocess.Popen(["curl", "-q", "-sS", *h.via_proxy(proxy, *h.chat_args(), "-i", API)],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env=h.clean_env(None))
+        try:
+            h.wait_until(lambda: len(self.chat_keys()) == 1, 10, message="the first attempt")
+            started = time.monotonic()
+            proxy.send_signal(signal.SIGTERM)
+            out, err = waiting.communicate(timeout=15)
+        finally:
+            if waiting.poll() is None:
+                waiting.kill()
+                waiting.wait()
+        self.assertTrue(out.startswith(b"HTTP/1.1 200") and b"HTTP/1.1 503" in out, out[:500] + err)
+        self.assertIn(b"X-Proxy-Attempts: 1", out)
+        self.assertIn(b"is stopping", out)
+        self.assertEqual(proxy.stop(), 0)
+        self.assertLess(time.monotonic() - started, 5)
+        self.assertIn('status=503', proxy.log_text())
+        self.assertIn('error="proxy stopping"', proxy.log_text())
 
     def test_402_key_is_never_chosen_again(self):
         proxy = self.start_proxy(TWO_KEYS, overrides())
