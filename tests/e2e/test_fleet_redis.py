@@ -193,6 +193,7 @@ class FleetRedisTest(h.FreshProxyTestCase):
         self.break_key_1(b)  # ... and is disabled by B meanwhile
         a.write_keys(list(KEYS))
         a.send_signal(signal.SIGHUP)
+        h.wait_until(lambda: "fleet-1" in self.keys_of(a), 5, message="fleet-1 back on A")
         # A learns it at its next reconcile at the latest; it used to take the key back as active.
         self.wait_state(a, "fleet-1", "disabled_invalid", 8, interval=0.05)
 
