@@ -33,6 +33,10 @@ elseif op == 'seed' and not status and ARGV[7] ~= '' and ARGV[7] ~= 'active' the
   to = ARGV[7]
 end
 local ver = tonumber(redis.call('HGET', key, 'ver') or '0') or 0
+-- Versions are microseconds (about 1.8e15 now). One past 2^53 was not written by an instance (a
+-- hand edit, a broken peer): raising it would keep it beyond what instances read, and the key's
+-- changes would never count as news again; start again from the clock.
+if ver ~= ver or ver < 0 or ver > 9007199254740992 then ver = 0 end
 if to then
   -- Versions come from Redis's clock (microseconds), so they keep rising across a Redis restart
   -- that lost the data: instances that saw old versions still take the new ones as news.

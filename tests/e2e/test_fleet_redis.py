@@ -197,6 +197,14 @@ class FleetRedisTest(h.FreshProxyTestCase):
         # A learns it at its next reconcile at the latest; it used to take the key back as active.
         self.wait_state(a, "fleet-1", "disabled_invalid", 8, interval=0.05)
 
+    def test_a_version_no_instance_wrote_does_not_stop_the_key_changes_spreading(self):
+        a, b = self.start_proxy(), self.start_proxy()
+        fp1 = self.keys_of(a)["fleet-1"]["id"]
+        self.redis.cli("HSET", "orp:key:" + fp1, "ver", "1e30")  # by hand, or a broken peer
+        self.break_key_1(a)
+        # It used to stay active on B: the version written after 1e30 read back as 0, never news.
+        self.wait_state(b, "fleet-1", "disabled_invalid", 5)
+
     def test_a_probe_lock_without_an_expiry_gets_one(self):
         a = self.start_proxy(**{"keys.key_recovery_interval": 1})
         fp1 = self.keys_of(a)["fleet-1"]["id"]
