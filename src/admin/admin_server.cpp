@@ -2,7 +2,6 @@
 #include "admin/process_metrics.hpp"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/ip/address.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/json/serialize.hpp>
 #include <openssl/crypto.h>
@@ -13,6 +12,7 @@
 #include "http/headers.hpp"
 #include "http/parser.hpp"
 #include "log/logging.hpp"
+#include "net/loopback.hpp"
 
 namespace orp::admin {
 
@@ -52,10 +52,7 @@ bool loopback_authority(std::string_view authority) {
   } else if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
     host = host.substr(0, colon);
   }
-  if (http::iequals(host, "localhost")) return true;
-  net::error_code ec;
-  auto address = asio::ip::make_address(std::string(host), ec);
-  return !ec && address.is_loopback();
+  return net::is_loopback_host(host);
 }
 
 }  // namespace

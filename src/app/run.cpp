@@ -19,6 +19,7 @@
 #include "app/parse_setting.hpp"
 #include "keys/keys_csv.hpp"
 #include "log/logging.hpp"
+#include "net/loopback.hpp"
 #include "proxy/server.hpp"
 #include "state/redis_url.hpp"
 #include "state/shared_state.hpp"
@@ -130,23 +131,16 @@ void write_bundle(const config::settings& cfg) {
   }
 }
 
-bool is_loopback_host(const std::string& host) {
-  if (host == "localhost") return true;
-  net::error_code ec;
-  auto addr = asio::ip::make_address(host, ec);
-  return !ec && addr.is_loopback();
-}
-
 // A proxy or admin endpoint reachable from other machines must not be open to all of them.
 void check_exposure(const config::settings& cfg) {
   parse_setting("proxy.clients", [&] { return proxy::client_credentials(cfg.text("proxy.clients")); });
   auto listen = cfg.address("proxy.listen");
-  if (!is_loopback_host(listen.host) && proxy::client_credentials(cfg.text("proxy.clients")).empty())
+  if (!net::is_loopback_host(listen.host) && proxy::client_credentials(cfg.text("proxy.clients")).empty())
     throw startup_error("proxy.listen = " + cfg.text("proxy.listen") +
                         " is reachable from other machines but proxy.clients is empty: add clients "
                         "(proxy.clients = name:secret,...) or listen on 127.0.0.1");
   auto admin = cfg.address("admin.listen");
-  if (!admin.host.empty() && !is_loopback_host(admin.host) && cfg.text("admin.token").empty())
+  if (!admin.host.empty() && !net::is_loopback_host(admin.host) && cfg.text("admin.token").empty())
     throw startup_error("admin.listen = " + cfg.text("admin.listen") +
                         " is not loopback: set admin.token (clients then send Authorization: Bearer <token>)");
 }

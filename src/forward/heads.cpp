@@ -78,7 +78,7 @@ std::string proxy_headers(std::string_view key_display, unsigned attempts) {
   std::string out = "X-Proxy-Key: ";
   if (key_display.empty()) out += "none";
   for (std::size_t i = 0; i < key_display.size(); ++i) {
-    if (key_display.substr(i).starts_with(ellipsis)) {
+    if (key_display[i] == ellipsis.front() && key_display.substr(i).starts_with(ellipsis)) {
       out += "...";
       i += ellipsis.size() - 1;
       continue;

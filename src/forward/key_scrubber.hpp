@@ -34,8 +34,7 @@ class key_scrubber {
     } else {
       out_.assign(piece);
     }
-    for (auto at = out_.find(secret_); at != std::string::npos; at = out_.find(secret_, at + secret_.size()))
-      blot(out_.data() + at);
+    blot_all(out_);
     if (std::size_t keep = last ? 0 : partial_tail(out_); keep > 0) {
       held_.assign(out_, out_.size() - keep, keep);
       out_.resize(out_.size() - keep);
@@ -48,9 +47,7 @@ class key_scrubber {
 
   // Blots out every whole occurrence in `text` (a response head: complete, nothing to hold).
   void scrub_in_place(std::string& text) const {
-    if (secret_.empty() || !contains(text)) return;
-    for (auto at = text.find(secret_); at != std::string::npos; at = text.find(secret_, at + secret_.size()))
-      blot(text.data() + at);
+    if (!secret_.empty() && contains(text)) blot_all(text);
   }
 
  private:
@@ -71,10 +68,12 @@ class key_scrubber {
     return 0;
   }
 
-  void blot(char* at) const {
+  void blot_all(std::string& text) const {
     const std::size_t shown_front = secret_.starts_with("sk-or-v1-") ? 9 : 0;
     const std::size_t shown_back = secret_.size() >= 20 ? 4 : 0;
-    std::fill(at + shown_front, at + secret_.size() - shown_back, '*');
+    for (auto at = text.find(secret_); at != std::string::npos; at = text.find(secret_, at + secret_.size()))
+      std::fill(text.begin() + static_cast<std::ptrdiff_t>(at + shown_front),
+                text.begin() + static_cast<std::ptrdiff_t>(at + secret_.size() - shown_back), '*');
   }
 
   std::string_view secret_;

@@ -36,19 +36,6 @@ std::optional<T> number_at(std::string_view text, std::size_t pos) {
   return v;
 }
 
-}  // namespace
-
-std::string model_of(std::string_view body) {
-  // Requests put "model" near the top; a bounded look keeps a 10 MiB body cheap.
-  auto head = body.substr(0, 4096);
-  auto pos = member_value(head, "model");
-  if (pos == std::string_view::npos || head[pos] != '"') return {};
-  auto end = head.find('"', pos + 1);
-  if (end == std::string_view::npos || end - pos > 200) return {};
-  return std::string(head.substr(pos + 1, end - pos - 1));
-}
-
-namespace {
 // "code message" of an SSE data line whose JSON object has an "error" object; empty otherwise.
 std::string event_error(std::string_view line) {
   if (!line.starts_with("data:") || line.find("\"error\"") == std::string_view::npos) return {};
@@ -68,7 +55,19 @@ std::string event_error(std::string_view line) {
   }
   return text.empty() ? std::string("error event") : keys::mask_secrets(text);
 }
+
 }  // namespace
+
+std::string model_of(std::string_view body) {
+  // Requests put "model" near the top; a bounded look keeps a 10 MiB body cheap.
+  auto head = body.substr(0, 4096);
+  auto pos = member_value(head, "model");
+  if (pos == std::string_view::npos || head[pos] != '"') return {};
+  auto end = head.find('"', pos + 1);
+  if (end == std::string_view::npos || end - pos > 200) return {};
+  return std::string(head.substr(pos + 1, end - pos - 1));
+}
+
 
 void usage_scanner::consider(std::string_view line) {
   if (line.find("\"usage\"") != std::string_view::npos) usage_line_.assign(line);

@@ -32,7 +32,6 @@ constexpr double kMinBodyBytesPerSecond = 16 * 1024;
 // intercepted request (SPEC: X-Proxy-Key, X-Proxy-Attempts).
 const std::string no_key_tried = forward::proxy_headers({}, 0);
 
-
 // "http://host[:port]/path" -> host, port and "/path"; origin-form targets pass through unchanged.
 bool split_absolute_form(std::string& target, std::string& host, std::uint16_t& port) {
   if (target.empty() || target.front() == '/') return true;

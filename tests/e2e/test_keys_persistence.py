@@ -67,8 +67,7 @@ class PersistenceTest(h.FreshProxyTestCase):
         return seen
 
     def assertNoPoolKeyIn(self, text, where):
-        for key in ALL_KEYS:
-            self.assertNotIn(key, text, "a full pool key appears in %s" % where)
+        h.assert_no_key_in(self, text, ALL_KEYS, where)
 
     # -------------------------------------------------------------------------------------------
     def test_disabled_key_stays_disabled_across_restart(self):

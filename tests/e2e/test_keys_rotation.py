@@ -162,15 +162,15 @@ class RotationTest(KeysTestBase):
             ({"status": 400, "raw_body": json.dumps({"error": {"code": 400, "message": "x" * (1100 * 1024) + KEY_A}})},
              False),
         ]
-        for rule, stream in cases:
+        for case, (rule, stream) in enumerate(cases):
             self.fake.reset()
             self.fake.script([dict(rule, path=h.CHAT_PATH)])
             res = h.curl(h.via_proxy(proxy, *h.chat_args(h.chat_body(stream=stream)), "-i", API), timeout=30)
             self.assertEqual(res.returncode, 0, res.stderr)
-            self.assertNotIn(KEY_A.encode(), res.stdout, rule)
-            self.assertNotIn(KEY_A[9:-4].encode(), res.stdout, rule)
+            h.assert_no_key_in(self, res.stdout, (KEY_A, KEY_A[9:-4]), "the answer of case %d" % case)
             # Blotted out byte for byte: framing and lengths stay right (curl read it whole).
-            self.assertIn(b"sk-or-v1-" + b"*" * (len(KEY_A) - 13) + KEY_A[-4:].encode(), res.stdout, rule)
+            self.assertTrue(b"sk-or-v1-" + b"*" * (len(KEY_A) - 13) + KEY_A[-4:].encode() in res.stdout,
+                            "case %d: no blotted key in the answer" % case)
 
     def test_a_request_waiting_for_a_cool_down_is_answered_when_the_proxy_stops(self):
         # It used to be cut off at the 10 s drain limit: an empty reply, and no access line.
@@ -246,9 +246,7 @@ class RotationTest(KeysTestBase):
         for _ in range(2):
             res, headers = self.post(proxy)
             self.assertStatus(proxy, res, 403)
-            for key in (KEY_A, KEY_B):
-                self.assertNotIn(key.encode(), res.stdout)
-                self.assertNotIn(key[9:].encode(), res.stdout)  # nor its tail after sk-or-v1-
+            h.assert_no_key_in(self, res.stdout, (KEY_A, KEY_B, KEY_A[9:], KEY_B[9:]), "the 403 passed on")
             message = json.loads(res.stdout)["error"]["message"]
             self.assertRegex(message, r"^key sk-or-v1-.+ is not allowed \(sk-or-v1-.+\)$")
             self.assertEqual(int(headers["content-length"]), len(res.stdout), headers)
