@@ -105,18 +105,30 @@ log::log_options log_options_from(const config::settings& cfg) {
   return o;
 }
 
-// Waits (bounded) for in-flight requests to finish, then stops the main loop.
-asio::awaitable<void> drain_and_stop(asio::io_context& io, proxy::shared_context& shared) {
-  asio::steady_timer tick(io);
-  auto deadline = net::clock::now() + std::chrono::seconds(10);
-  while (shared.active_requests.load() > 0 && net::clock::now() < deadline) {
+// Waits until no request is in flight, or until `until`.
+asio::awaitable<void> wait_for_no_requests(asio::steady_timer& tick, const proxy::shared_context& shared,
+                                           net::clock::time_point until) {
+  while (shared.active_requests.load() > 0 && net::clock::now() < until) {
     tick.expires_after(std::chrono::milliseconds(20));
     co_await tick.async_wait(net::use_tuple);
   }
-  if (auto left = shared.active_requests.load(); left > 0)
-    log::warn("stopping with {} requests still in flight after 10 s (streams, mostly): they are cut short and get "
-              "no access line",
-              left);
+}
+
+// Waits (up to proxy.drain_timeout) for in-flight requests to finish, cuts short what is left,
+// gives those a moment to end and write their access lines, then stops the main loop.
+asio::awaitable<void> drain_and_stop(asio::io_context& io, proxy::server& srv, proxy::shared_context& shared,
+                                     net::clock::duration drain) {
+  asio::steady_timer tick(io);
+  co_await wait_for_no_requests(tick, shared, net::clock::now() + drain);
+  if (auto left = shared.active_requests.load(); left > 0) {
+    log::warn("stopping: {} requests still in flight after proxy.drain_timeout ({} s; streams, mostly) are cut "
+              "short; their access lines say error=\"proxy stopping: ...\"",
+              left, std::chrono::duration<double>(drain).count());
+    srv.cut_in_flight();
+    co_await wait_for_no_requests(tick, shared, net::clock::now() + std::chrono::seconds(2));
+    if (auto stuck = shared.active_requests.load(); stuck > 0)
+      log::warn("{} of them did not end within 2 s (an upstream connect, most likely) and get no access line", stuck);
+  }
   io.stop();
 }
 
@@ -273,7 +285,7 @@ int run(const config::settings& cfg, const run_options& opts) {
     shared.stopping = true;
     srv.stop_accepting();
     if (admin) admin->stop();
-    asio::co_spawn(main_io, drain_and_stop(main_io, shared), asio::detached);
+    asio::co_spawn(main_io, drain_and_stop(main_io, srv, shared, cfg.duration("proxy.drain_timeout")), asio::detached);
   });
   asio::signal_set hangup(main_io, SIGHUP);
   std::function<void(const net::error_code&, int)> on_hangup = [&](const net::error_code& ec, int) {

@@ -26,6 +26,8 @@ constexpr std::array kSettings{
             0.1, 86400},
     setting{"proxy", "tunnel_idle_timeout", "300", vt::seconds, "seconds of silence before a tunnel is closed",
             0.1, 86400},
+    setting{"proxy", "drain_timeout", "10", vt::seconds,
+            "seconds SIGTERM waits for in-flight requests (streams) before cutting them short", 0, 3600},
 
     setting{"upstream", "api_url", "https://openrouter.ai/api/v1", vt::url, "the OpenRouter API base URL"},
     setting{"upstream", "request_timeout", "120", vt::seconds,

@@ -272,7 +272,56 @@ std::chrono::seconds ceil_seconds(clock::duration d) {
   return std::max(s, std::chrono::seconds(1));
 }
 
+// Keeps a request in its worker's in-flight list for as long as it runs.
+class in_flight_scope {
+ public:
+  in_flight_scope(in_flight_list* list, net::tcp::socket& client, const exchange& ex) : list_(list) {
+    entry_.client = &client;
+    entry_.ex = &ex;
+    if (list_) list_->join(entry_);
+  }
+  ~in_flight_scope() {
+    if (list_) list_->leave(entry_);
+  }
+  in_flight_scope(const in_flight_scope&) = delete;
+  in_flight_scope& operator=(const in_flight_scope&) = delete;
+
+  bool cut() const { return entry_.cut; }
+
+ private:
+  in_flight_list* list_;
+  in_flight_list::entry entry_;
+};
+
+constexpr std::string_view kCutShort = "proxy stopping: cut short at the end of the drain";
+
 }  // namespace
+
+void in_flight_list::join(entry& e) noexcept {
+  e.prev = nullptr;
+  e.next = head_;
+  if (head_) head_->prev = &e;
+  head_ = &e;
+  ++size_;
+}
+
+void in_flight_list::leave(entry& e) noexcept {
+  if (e.prev) e.prev->next = e.next;
+  else head_ = e.next;
+  if (e.next) e.next->prev = e.prev;
+  e.prev = e.next = nullptr;
+  --size_;
+}
+
+std::size_t in_flight_list::cut_all() {
+  for (entry* e = head_; e; e = e->next) {
+    e->cut = true;
+    error_code ignored;
+    if (e->client) e->client->cancel(ignored);
+    if (e->ex && e->ex->conn) e->ex->conn->stream.lowest_layer().cancel(ignored);
+  }
+  return size_;
+}
 
 template <class ClientStream>
 asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& client_dl, const client_request& req,
@@ -294,6 +343,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
   int transient_retries = 0;
   exchange ex;
   bool result = false;
+  in_flight_scope flight(ctx.in_flight, client_socket(client), ex);
 
   while (true) {
     auto now = clock::now();
@@ -349,6 +399,11 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
     auto ec = co_await send_and_read_head(ctx.upstream, ex, head, req.body, req.head.method == "HEAD", deadline);
     std::string().swap(head);  // sent: a long stream should not keep it
     if (!ec) ec = co_await read_ahead(ex, ex.ahead, kLookAheadLimit, deadline);
+    if (flight.cut()) {
+      // Cut short before anything was committed: not the key's fault, nor the upstream's.
+      result = co_await answer_stopping(client, client_dl, rec);
+      break;
+    }
     keys::outcome oc = ec ? keys::network_failure(ec == asio::error::timed_out ? "timeout" : ec.message())
                           : classify_exchange(ex, ctx.keys);
     if (!ec && rec.upstream_headers_ms < 0)
@@ -396,6 +451,10 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
                                rec, timeout ? 504 : 502, oc.reason);
     }
     break;
+  }
+  if (flight.cut()) {
+    rec.error = std::string(kCutShort);
+    result = false;
   }
   rec.duration_ms = std::chrono::duration<double, std::milli>(clock::now() - start).count();
   log::write_access(rec, client.get_executor());

@@ -24,6 +24,32 @@ struct forward_settings {
   double max_retry_delay = 30;   // seconds
 };
 
+struct exchange;
+
+// The requests in flight on one worker, so that a stopping proxy can cut short those still running
+// at the end of its drain (proxy.drain_timeout): their pending socket operations are cancelled,
+// and each still answers or ends, and writes its access line. Intrusive: joining and leaving
+// allocate nothing. Used on the worker's thread only.
+class in_flight_list {
+ public:
+  struct entry {
+    net::tcp::socket* client = nullptr;
+    const exchange* ex = nullptr;  // its upstream connection, once it has one
+    bool cut = false;
+    entry* prev = nullptr;
+    entry* next = nullptr;
+  };
+  void join(entry& e) noexcept;
+  void leave(entry& e) noexcept;
+  // Marks every entry cut and cancels what it waits for; returns how many there were.
+  std::size_t cut_all();
+  std::size_t size() const noexcept { return size_; }
+
+ private:
+  entry* head_ = nullptr;
+  std::size_t size_ = 0;
+};
+
 // Per worker thread.
 struct worker_context {
   upstream::connection_pool& upstream;
@@ -34,6 +60,8 @@ struct worker_context {
   // Set once the proxy is stopping (SIGTERM): a request does not start or go on waiting for a
   // cool-down or a back-off, it is answered 503 at once.
   const std::atomic<bool>* stopping = nullptr;
+  // This worker's requests in flight (owned by the worker, so that it outlives the coroutines).
+  in_flight_list* in_flight = nullptr;
 };
 
 struct client_request {

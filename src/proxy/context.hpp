@@ -103,6 +103,7 @@ struct worker {
   // Declared before io so that it outlives the connections io's destruction tears down.
   util::burst_trim trim;
   std::atomic<std::uint64_t> heap_trims{0};
+  forward::in_flight_list in_flight;  // requests leave it as io's destruction tears them down
   net::asio::io_context io{1};
   net::asio::steady_timer trim_timer{io};  // the scheduled heap trim
   // Frees the TLS record buffers of this worker's quiet connections; installed on its thread.

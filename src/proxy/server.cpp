@@ -59,7 +59,8 @@ server::server(asio::io_context& main_io, shared_context& shared, keys::key_pool
     w->pool = std::make_unique<upstream::connection_pool>(w->io.get_executor(), up.client_ctx, up.target,
                                                           up.overrides, up.connect_timeout, up.pool_idle_timeout);
     w->forward = std::make_unique<forward::worker_context>(
-        forward::worker_context{*w->pool, keys, fwd, std::mt19937_64(seed()), metrics, &shared_.stopping});
+        forward::worker_context{*w->pool, keys, fwd, std::mt19937_64(seed()), metrics, &shared_.stopping,
+                                 &w->in_flight});
     workers_.push_back(std::move(w));
   }
 }
@@ -183,6 +184,10 @@ void server::add_stats(boost::json::object& o) const {
   o["accept_failures"] = accept_failures_.load(std::memory_order_relaxed);
   o["request_body_bytes"] = shared_.bodies.in_use();        // held now, all clients together
   o["request_body_refusals"] = shared_.bodies.refusals();  // 503s at proxy.max_body_memory
+}
+
+void server::cut_in_flight() {
+  for (auto& w : workers_) asio::post(w->io, [w = w.get()] { w->in_flight.cut_all(); });
 }
 
 void server::stop_accepting() {

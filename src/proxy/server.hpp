@@ -37,6 +37,9 @@ class server {
   void start();
   // Stops accepting new connections; in-flight requests go on.
   void stop_accepting();
+  // The end of a drain: every worker cuts short the requests it still has in flight (they answer
+  // or end, and write their access lines, on their own threads).
+  void cut_in_flight();
   // Stops the workers (closing what is left) and joins their threads.
   void stop();
 

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -194,6 +195,25 @@ class PersistenceTest(h.FreshProxyTestCase):
         self.assertNotIn(b"team-c", body)
         self.assertNoPoolKeyIn(proxy.all_output(), "the proxy's output")
 
+    def streaming(self):
+        return any((r.get("events_sent") or 0) >= 2 for r in self.fake.requests(h.CHAT_PATH))
+
+    def sigterm_when(self, proxy, condition):
+        """SIGTERMs the proxy from a thread once `condition` holds (within 10 s): ([when], thread)."""
+        signalled = []
+
+        def terminate():
+            try:
+                h.wait_until(condition, 10)
+                signalled.append(time.monotonic())
+                proxy.send_signal(signal.SIGTERM)
+            except AssertionError:
+                pass
+
+        thread = threading.Thread(target=terminate, daemon=True)
+        thread.start()
+        return signalled, thread
+
     def test_sigterm_exits_0_and_saves_state(self):
         proxy = self.start_proxy(((KEY_A, "per-a"), (KEY_B, "per-b")), OVERRIDES)
         for _ in range(4):
@@ -212,19 +232,7 @@ class PersistenceTest(h.FreshProxyTestCase):
 
     def test_sigterm_lets_an_inflight_stream_finish(self):
         proxy = self.start_proxy(((KEY_A, "per-a"),), OVERRIDES)
-        signalled = []
-
-        def terminate_when_streaming():
-            try:
-                h.wait_until(lambda: any((r.get("events_sent") or 0) >= 2
-                                         for r in self.fake.requests(h.CHAT_PATH)), 10)
-                signalled.append(time.monotonic())
-                proxy.send_signal(signal.SIGTERM)
-            except AssertionError:
-                pass
-
-        thread = threading.Thread(target=terminate_when_streaming, daemon=True)
-        thread.start()
+        signalled, thread = self.sigterm_when(proxy, self.streaming)
         res = h.curl_stream(h.via_proxy(proxy, *h.chat_args(
             h.chat_body(stream=True), extra_headers=["X-Fake-Events: 10", "X-Fake-Interval-Ms: 100"]),
             API), timeout=30)
@@ -237,6 +245,44 @@ class PersistenceTest(h.FreshProxyTestCase):
         # It exits by itself once the stream is done.
         h.wait_until(lambda: not proxy.alive(), 10, message="the proxy to exit after SIGTERM")
         self.assertEqual(proxy.stop(), 0)
+        self.assertIsNotNone(self.read_state(proxy), "no state file after SIGTERM")
+
+    def test_sigterm_cuts_what_outlives_the_drain_and_logs_each_request(self):
+        # A long stream and a request still waiting for its answer's head at proxy.drain_timeout:
+        # both are cut short, the waiting one is answered 503, and each gets its access line.
+        proxy = self.start_proxy(((KEY_A, "per-a"),), dict(OVERRIDES, **{"proxy.drain_timeout": 0.5}))
+        self.fake.script([{"path": h.CHAT_PATH, "model": "slow/model", "delay_ms": 6000}])
+        waiting = subprocess.Popen(
+            ["curl", "-q", "-sS", "-i", *h.via_proxy(proxy, *h.chat_args(h.chat_body(model="slow/model")), API)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=h.clean_env(None))
+        signalled, thread = self.sigterm_when(
+            proxy, lambda: self.streaming() and len(self.fake.requests(h.CHAT_PATH)) == 2)
+        try:
+            res = h.curl_stream(h.via_proxy(proxy, *h.chat_args(
+                h.chat_body(stream=True), extra_headers=["X-Fake-Events: 200", "X-Fake-Interval-Ms: 100"]),
+                API), timeout=30)
+            out, err = waiting.communicate(timeout=15)
+        finally:
+            if waiting.poll() is None:
+                waiting.kill()
+                waiting.wait()
+        thread.join(timeout=15)
+        self.assertTrue(signalled, "the stream never got going:\n" + proxy.diagnostics())
+        payloads = res.data_payloads()
+        self.assertGreaterEqual(len(payloads), 2)
+        self.assertNotIn(b"[DONE]", payloads, "the stream was not cut")
+        self.assertIn(b"\r\n\r\nHTTP/1.1 503 ", out, out[:300] + err)  # after CONNECT's 200
+        self.assertIn(b"is stopping", out)
+        # The drain limit, then the cut: well before the stream's 20 s or the slow head's 6 s.
+        h.wait_until(lambda: not proxy.alive(), 5, message="the proxy to exit after the drain")
+        self.assertLess(time.monotonic() - signalled[0], 5)
+        self.assertEqual(proxy.stop(), 0)
+        log = proxy.log_text()
+        cut = [line for line in log.splitlines() if 'error="proxy stopping: cut short' in line]
+        self.assertEqual(len(cut), 2, "\n".join(cut) or log[-3000:])
+        self.assertEqual(sorted(re.search(r"status=(\d+)", line).group(1) for line in cut), ["200", "503"], cut)
+        self.assertIn("are cut short", log)
+        self.assertNotIn("get no access line", log)
         self.assertIsNotNone(self.read_state(proxy), "no state file after SIGTERM")
 
     def test_no_full_key_in_log_or_state_after_many_errors(self):

@@ -1,0 +1,76 @@
+// forward::in_flight_list: the requests a worker has in flight, cut short at the end of a drain.
+// Real loopback sockets: a cut cancels what each request's client socket is waiting for.
+#include <gtest/gtest.h>
+
+#include <boost/asio/connect.hpp>
+
+#include <optional>
+#include <vector>
+
+#include "forward/exchange.hpp"
+#include "forward/forwarder.hpp"
+
+namespace orp::forward {
+namespace {
+
+namespace asio = net::asio;
+
+struct socket_pair {
+  explicit socket_pair(asio::io_context& io) : client(io), server(io) {
+    net::tcp::acceptor acceptor(io, net::tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+    client.connect(acceptor.local_endpoint());
+    acceptor.accept(server);
+  }
+  net::tcp::socket client;
+  net::tcp::socket server;
+};
+
+TEST(InFlightList, JoinsAndLeavesInAnyOrder) {
+  in_flight_list list;
+  std::vector<in_flight_list::entry> e(4);
+  for (auto& x : e) list.join(x);
+  EXPECT_EQ(list.size(), 4u);
+  list.leave(e[1]);  // middle
+  list.leave(e[3]);  // head (joined last)
+  list.leave(e[0]);  // tail
+  EXPECT_EQ(list.size(), 1u);
+  EXPECT_EQ(list.cut_all(), 1u);
+  EXPECT_TRUE(e[2].cut);
+  EXPECT_FALSE(e[0].cut || e[1].cut || e[3].cut);
+  list.leave(e[2]);
+  EXPECT_EQ(list.size(), 0u);
+  EXPECT_EQ(list.cut_all(), 0u);
+}
+
+TEST(InFlightList, CutCancelsWhatEachClientSocketWaitsFor) {
+  asio::io_context io;
+  socket_pair a(io), b(io), quiet(io);
+  in_flight_list list;
+  in_flight_list::entry ea, eb;
+  exchange no_upstream_yet;
+  ea.client = &a.server;
+  eb.client = &b.server;
+  eb.ex = &no_upstream_yet;  // before its upstream connection: only the client side to cancel
+  list.join(ea);
+  list.join(eb);
+  std::optional<net::error_code> wa, wb, wq;
+  a.server.async_wait(net::tcp::socket::wait_read, [&](net::error_code ec) { wa = ec; });
+  b.server.async_wait(net::tcp::socket::wait_read, [&](net::error_code ec) { wb = ec; });
+  quiet.server.async_wait(net::tcp::socket::wait_read, [&](net::error_code ec) { wq = ec; });  // not in the list
+  io.poll();
+  ASSERT_FALSE(wa || wb || wq);  // nothing to read: all three wait
+  EXPECT_EQ(list.cut_all(), 2u);
+  io.poll();
+  ASSERT_TRUE(wa && wb);
+  EXPECT_EQ(*wa, asio::error::operation_aborted);
+  EXPECT_EQ(*wb, asio::error::operation_aborted);
+  EXPECT_TRUE(ea.cut && eb.cut);
+  EXPECT_FALSE(wq);  // a connection not in the list is left alone
+  list.leave(ea);
+  list.leave(eb);
+  quiet.server.cancel();
+  io.poll();
+}
+
+}  // namespace
+}  // namespace orp::forward
