@@ -65,6 +65,7 @@ TEST(ConfigSettings, OverridesWinAndAreValidated) {
   EXPECT_THROW(s.apply_override("workers=1"), config_error);
   try {
     s.apply_override("retry.retry_delay=soon");
+    ADD_FAILURE() << "retry.retry_delay=soon was accepted";
   } catch (const config_error& e) {
     EXPECT_NE(std::string(e.what()).find("--set retry.retry_delay=soon"), std::string::npos) << e.what();
   }

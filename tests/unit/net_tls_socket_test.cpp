@@ -179,10 +179,9 @@ TEST(NetTlsSocket, RecordReadAheadIsSeenByWaitReadable) {
       got.append(buf, n);
     }
     EXPECT_EQ(got, "first");
-    auto start = clock::now();
-    auto wec = co_await wait_readable(*p.client, dl, clock::now() + 2s);
+    // Waiting on the socket would time out: nothing more arrives on it.
+    auto wec = co_await wait_readable(*p.client, dl, clock::now() + 10s);
     EXPECT_FALSE(wec) << wec.message();
-    EXPECT_LT(clock::now() - start, 1s);  // not the 2 s deadline
     auto [ec, n] = co_await read_some(*p.client, asio::buffer(buf), dl, clock::now() + 5s);
     EXPECT_FALSE(ec) << ec.message();
     EXPECT_EQ(std::string(buf, n), "second");
