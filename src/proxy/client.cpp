@@ -49,6 +49,8 @@ enum class verdict { ok, forbidden, unreachable };
 // Writes the protocol's answer; returns false when the client is gone.
 using reply_fn = std::function<asio::awaitable<bool>(net::tcp::socket&, verdict, std::string_view why)>;
 
+constexpr std::uint16_t kHttpsPort = 443;
+
 struct target_request {
   std::string host;
   std::uint16_t port = 0;
@@ -163,8 +165,10 @@ asio::awaitable<void> route(net::tcp::socket socket, target_request req, const r
   bool answered = false;
   if (shared.intercepts(req.host)) {
     intercept_host = req.host;
-  } else if (is_ip_literal(req.host) && req.early.empty()) {
-    // An IP address says nothing about the site: the TLS ClientHello's SNI does.
+  } else if (is_ip_literal(req.host) && req.port == kHttpsPort && req.early.empty()) {
+    // An IP address says nothing about the site: the TLS ClientHello's SNI does. Only on 443,
+    // where an intercepted API is reached: on other ports server-first protocols (SMTP, FTP,
+    // databases) would wait for a hello that never comes, until header_timeout.
     if (!co_await reply(socket, verdict::ok, {})) co_return;
     answered = true;
     auto sni = co_await peek_client_hello(socket, clock::now() + shared.lim.header_timeout);

@@ -3,7 +3,9 @@
 certificate and its own Authorization, and the proxy never sees inside."""
 
 import os
+import socket
 import sys
+import threading
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
@@ -35,6 +37,44 @@ class TunnelTest(h.TunnelTargetMixin, h.ProxyTestCase):
         self.assertEqual(self.fake.requests(), [])
         # A blind tunnel cannot know the path; an access line with it would mean interception.
         self.assertNotIn("/api/v1/key", self.proxy.log_text())
+
+    def test_server_first_protocol_to_an_ip_is_tunnelled_at_once(self):
+        # SMTP, FTP, databases: the server speaks first. CONNECT to an IP address on a port other
+        # than 443 is tunnelled at once; it used to wait for a TLS ClientHello (for its name) until
+        # proxy.header_timeout (30 s here) before the greeting could pass.
+        server = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(server.close)
+        port = server.getsockname()[1]
+
+        def serve():
+            server.settimeout(20)
+            try:
+                conn, _ = server.accept()
+                with conn:
+                    conn.settimeout(20)
+                    conn.sendall(b"220 server-first ready\r\n")
+                    conn.sendall(b"250 " + conn.recv(100))
+            except OSError:
+                pass
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        self.addCleanup(thread.join, 25)
+        with socket.create_connection(("127.0.0.1", self.proxy.port), timeout=10) as s:
+            s.sendall(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (port, port))
+            got = b""
+            while b"220 server-first ready\r\n" not in got:  # bounded: each recv waits 10 s at most
+                chunk = s.recv(4096)
+                self.assertTrue(chunk, "the proxy closed the tunnel: %r" % got)
+                got += chunk
+            self.assertTrue(got.startswith(b"HTTP/1.1 200"), got)
+            s.sendall(b"HELO client\r\n")
+            got = b""
+            while b"\r\n" not in got:
+                chunk = s.recv(4096)
+                self.assertTrue(chunk, "the proxy closed the tunnel")
+                got += chunk
+            self.assertEqual(got, b"250 HELO client\r\n")
 
     def test_tunnel_carries_a_large_exchange_both_ways(self):
         body = os.urandom(3 * 1024 * 1024).hex()
