@@ -27,6 +27,26 @@ TEST(ForwardResponses, JsonEscapesDoNotHideAKey) {
   EXPECT_EQ(masked->find("0123456789abcdef0123"), std::string::npos) << *masked;
 }
 
+TEST(ForwardResponses, JsonEscapesInABodyThatIsNotJsonDoNotHideAKey) {
+  // JSON cut short, or quoted inside text: not parseable, but a JSON reader downstream (or a
+  // person) still sees the key in it.
+  const keys::key_masker pool({std::make_shared<const keys::api_key>("plainkey0123456789abcdefXYZ", "p")});
+  for (const std::string body : {
+           std::string(R"({"error":{"message":"key sk\u002dor\u002dv1\u002d0123456789abcdef0123456789abcdef)"),
+           std::string(R"(upstream: "\u0073k-or-v1-0123456789abcdef0123456789abcdef" refused)"),
+           std::string(R"(log {"k":"plain\u006bey0123456789abcdefXYZ\ud83d\ude00\n"} then)"),
+       }) {
+    auto masked = mask_error_body(body, pool);
+    ASSERT_TRUE(masked) << body;
+    EXPECT_EQ(masked->find("0123456789abcdef"), std::string::npos) << *masked;
+  }
+  // The escapes are decoded only when that shows a key: other escaped text goes out as it came.
+  EXPECT_FALSE(mask_error_body(R"(truncated {"message":"caf\u00e9 \ud83d\ude00 \"q\" \x)", pool));
+  auto decoded = mask_error_body(R"(cut {"m":"\u00e9\ud83d\ude00\ud800 sk\u002dor-v1-0123456789abcdef0123456789abcdef)", pool);
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->rfind("cut {\"m\":\"\xC3\xA9\xF0\x9F\x98\x80\xEF\xBF\xBD sk-or-v1-", 0), 0u) << *decoded;
+}
+
 TEST(ForwardResponses, TextBodiesAreMaskedAndCleanBodiesLeftAlone) {
   auto text = mask_error_body("upstream said: " + std::string(kKey) + " is invalid\n", no_pool);
   ASSERT_TRUE(text);
