@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "forward/responses.hpp"
 #include "forward/usage.hpp"
 #include "http/parser.hpp"
 #include "keys/classify.hpp"
@@ -116,6 +117,10 @@ void check_response(const response& r, std::size_t split) {
       if (sse->retry_after && sse->retry_after->count() < 0) __builtin_trap();
     }
   }
+
+  // An error body on its way to the client: whatever comes out names no key in full.
+  static const orp::keys::key_masker no_pool;
+  require_no_full_key(orp::forward::mask_error_body(r.body, no_pool).value_or(r.body));
 
   for (bool events : {false, true}) {
     orp::forward::usage_scanner whole(events), pieces(events);

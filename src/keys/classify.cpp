@@ -219,6 +219,7 @@ outcome decide(unsigned status, const header_list& headers, const error_info& in
     case 429:
       out.kind = outcome_kind::key_cooldown;
       out.retry_after = retry_after_hint(headers, info, now);
+      out.retry_after_explicit = out.retry_after.has_value();
       if (!out.retry_after) out.retry_after = reset_hint(headers, info, now);
       return out;
     default:

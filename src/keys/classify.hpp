@@ -27,6 +27,9 @@ struct outcome {
   unsigned status = 0;  // the upstream status (or error.code of a stream's first event); 0 = network
   std::optional<std::chrono::milliseconds> retry_after;  // never negative
   std::string reason;  // short, masked with the key_masker given (the pool's keys) and mask_secrets
+  // retry_after is the upstream's own Retry-After (not a window reset read from X-RateLimit-Reset):
+  // an instruction to this client, which a global back-off honours too.
+  bool retry_after_explicit = false;
 };
 
 // Disables or cools the key: the request moves on to another key at once, without back-off.

@@ -236,7 +236,9 @@ void key_pool::report(const key_lease& lease, const outcome& result, steady_time
 // answers 429 in turn. Benching each for its own (often long) reset would empty the pool for hours
 // after a burst; instead, once `throttle_distinct_keys` different keys get 429 within
 // `throttle_window` with no success in between, the whole pool pauses briefly (5 s doubling to 60 s
-// per consecutive episode) and the keys involved cool down only until that pause ends.
+// per consecutive episode) and the keys involved cool down only until that pause ends. A pause is
+// never shorter than a Retry-After the upstream sent with one of its 429s (SPEC): that one is an
+// instruction to this client, unlike a key's window reset.
 void key_pool::cool_down(entry& e, const outcome& result, steady_time now) {
   if (is_disabled(e.state)) return;  // a concurrent 401/402 already said more
   if (result.status == 429) ++e.counters.consecutive_429;
@@ -245,20 +247,26 @@ void key_pool::cool_down(entry& e, const outcome& result, steady_time now) {
   std::string reason = result.reason;
 
   if (result.status == 429) {
-    recent_429_.emplace_back(now, e.key->fingerprint());
-    while (!recent_429_.empty() && recent_429_.front().first + options_.throttle_window < now) {
+    const milliseconds told = result.retry_after_explicit && result.retry_after ? *result.retry_after : milliseconds(0);
+    recent_429_.push_back(recent_429{now, e.key->fingerprint(), told});
+    while (!recent_429_.empty() && recent_429_.front().when + options_.throttle_window < now) {
       recent_429_.pop_front();
     }
     std::set<std::string> distinct;
-    for (const auto& [when, fingerprint] : recent_429_) distinct.insert(fingerprint);
+    steady_time told_until = now;  // the latest end of an explicit Retry-After in the window
+    for (const auto& r : recent_429_) {
+      distinct.insert(r.fingerprint);
+      told_until = std::max(told_until, r.when + r.told);
+    }
 
     if (!global_until_ && distinct.size() >= options_.throttle_distinct_keys) {
       ++global_episode_;
-      global_until_ = now + global_backoff(global_episode_);
+      global_until_ = std::max(now + global_backoff(global_episode_), told_until);
+      const auto pause = std::chrono::duration_cast<milliseconds>(*global_until_ - now);
       record(state_change{{}, {}, key_state::active, key_state::cooling,
-                          "global back-off " + seconds_text(global_backoff(global_episode_)) + ": " +
-                              std::to_string(distinct.size()) + " keys got 429 within " +
-                              seconds_text(options_.throttle_window) + " (IP- or account-wide limit)",
+                          "global back-off " + seconds_text(pause) + ": " + std::to_string(distinct.size()) +
+                              " keys got 429 within " + seconds_text(options_.throttle_window) +
+                              " (IP- or account-wide limit)",
                           true});
       for (auto& other : entries_) {
         if (&other != &e && other.state == key_state::cooling && distinct.contains(other.key->fingerprint())) {
@@ -268,6 +276,7 @@ void key_pool::cool_down(entry& e, const outcome& result, steady_time now) {
       recent_429_.clear();
     }
     if (global_until_) {
+      if (now + told > *global_until_) global_until_ = now + told;  // a later, longer Retry-After
       length = std::chrono::duration_cast<milliseconds>(*global_until_ - now);
       reason += " [global back-off]";
     }

@@ -234,9 +234,15 @@ class key_pool {
   std::uint64_t next_generation_ = 1;
   std::uint64_t next_lease_id_ = 1;
   std::unordered_map<std::uint64_t, open_lease> open_leases_;
-  std::deque<std::pair<steady_time, std::string>> recent_429_;  // (when, fingerprint)
+  struct recent_429 {
+    steady_time when;
+    std::string fingerprint;
+    std::chrono::milliseconds told;  // its explicit Retry-After, 0 without one
+  };
+  std::deque<recent_429> recent_429_;
   std::optional<steady_time> global_until_;
   int global_episode_ = 0;
+
   std::vector<state_change> changes_;
   std::function<void(const key_event&)> observer_;
   bool applying_remote_ = false;

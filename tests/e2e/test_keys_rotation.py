@@ -196,6 +196,27 @@ class RotationTest(KeysTestBase):
         self.assertIn('status=503', proxy.log_text())
         self.assertIn('error="proxy stopping"', proxy.log_text())
 
+    def test_an_account_wide_429_with_retry_after_is_honoured_by_the_global_back_off(self):
+        # Every key answers 429 with Retry-After: 600 (an IP- or account-wide limit). The pool
+        # pauses as told: one attempt per key, then 429 at once with the upstream's Retry-After.
+        # It used to pause 5 s (then 10, 20) instead and try the keys again: 11 attempts in 35 s.
+        proxy = self.start_proxy(((KEY_A, "rot-a"), (KEY_B, "rot-b"), (KEY_C, "rot-c")), overrides())
+        self.fake.script([{"path": h.CHAT_PATH, "status": 429, "body": ERR_429, "headers": {"Retry-After": "600"},
+                           "times": 20}])
+        res, headers, took = self.timed_post(proxy)
+        self.assertEqual(res.status, 429, res.stderr)
+        self.assertEqual(headers.get("x-proxy-attempts"), "3")
+        self.assertGreaterEqual(int(headers.get("retry-after", "0")), 590)
+        self.assertEqual(len(self.chat_keys()), 3)
+        # The next request is answered by the proxy alone, without trying a key.
+        res, headers, _ = self.timed_post(proxy)
+        self.assertEqual(res.status, 429)
+        self.assertGreaterEqual(int(headers.get("retry-after", "0")), 590)
+        self.assertEqual(len(self.chat_keys()), 3)
+        self.assertLess(took, 20, "the first request waited instead of answering 429 at once")
+        h.wait_until(lambda: re.search(r"global back-off (599|600)\.\ds", proxy.log_text()), 10,
+                     message="the global back-off of about 600 s in the log")
+
     def test_402_key_is_never_chosen_again(self):
         proxy = self.start_proxy(TWO_KEYS, overrides())
         self.fake.script([{"key": KEY_A, "path": h.CHAT_PATH, "status": 402, "body": ERR_402}])

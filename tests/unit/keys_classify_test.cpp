@@ -109,6 +109,8 @@ TEST(KeysClassify, RateLimited429WithResetAsNumberOrHeader) {
 TEST(KeysClassify, RetryAfterWinsOverReset) {
   const auto o = of(429, "", {{"X-RateLimit-Reset", std::to_string(now_ms + 60'000)}, {"Retry-After", "3"}});
   EXPECT_EQ(o.retry_after, 3s);
+  EXPECT_TRUE(o.retry_after_explicit);  // an instruction: a global back-off honours it too
+  EXPECT_FALSE(of(429, "", {{"X-RateLimit-Reset", std::to_string(now_ms + 60'000)}}).retry_after_explicit);
 }
 
 TEST(KeysClassify, RateLimited429WithoutHintLeavesCooldownToThePool) {

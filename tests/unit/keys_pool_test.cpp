@@ -266,6 +266,39 @@ TEST(KeysPool, GlobalThrottleInsteadOfBenchingThePool) {
   EXPECT_TRUE(logged);
 }
 
+TEST(KeysPool, GlobalThrottleIsNeverShorterThanTheUpstreamsRetryAfter) {
+  // Every key says "Retry-After: 600": the account or IP is limited for ten minutes, and the pool
+  // pauses that long (SPEC: never shorter than Retry-After), not 5 s, and no key is tried before.
+  key_pool pool(strategy::round_robin, 1);
+  pool.replace(records(3));
+  outcome told = result(outcome_kind::key_cooldown, 429, 600s);
+  told.retry_after_explicit = true;
+  pool.report(*pool.pick(none, t0), told, t0);
+  pool.report(*pool.pick(none, t0 + 1s), limited, t0 + 1s);
+  pool.report(*pool.pick(none, t0 + 2s), limited, t0 + 2s);  // the third distinct key: global
+  EXPECT_EQ(pool.global_backoff_until(t0 + 2s), t0 + 600s);  // the first one's instruction
+  EXPECT_FALSE(pool.pick(none, t0 + 300s));
+  EXPECT_EQ(pool.availability_now(t0 + 300s).earliest_cooldown_end, t0 + 600s);
+  for (const auto& s : pool.snapshot(t0 + 300s)) EXPECT_EQ(s.state, key_state::cooling) << s.display;
+  bool logged = false;
+  for (const auto& c : pool.drain_changes()) logged |= c.global && c.reason.starts_with("global back-off 598.0s");
+  EXPECT_TRUE(logged);
+  EXPECT_TRUE(pool.pick(none, t0 + 600s));
+
+  // A longer Retry-After arriving during a global pause extends it.
+  key_pool later(strategy::round_robin, 1);
+  later.replace(records(4));
+  std::vector<key_lease> leases;
+  for (int i = 0; i < 4; ++i) leases.push_back(*later.pick(none, t0));  // four requests in flight
+  for (int i = 0; i < 3; ++i) later.report(leases[i], limited, t0);
+  EXPECT_EQ(later.global_backoff_until(t0), t0 + 5s);
+  outcome longer = result(outcome_kind::key_cooldown, 429, 120s);
+  longer.retry_after_explicit = true;
+  later.report(leases[3], longer, t0 + 1s);
+  EXPECT_EQ(later.global_backoff_until(t0 + 1s), t0 + 121s);
+  EXPECT_FALSE(later.pick(none, t0 + 60s));
+}
+
 TEST(KeysPool, GlobalThrottleNeedsDistinctKeysWithoutSuccessInBetween) {
   key_pool pool(strategy::round_robin, 1);
   pool.replace(records(4));
