@@ -230,10 +230,21 @@ int print_env(const config::settings& cfg, const std::string& shell) {
   try {
     const fs::path ca_cert = cfg.path("tls.ca_cert");
     const fs::path ca_key = cfg.path("tls.ca_key");
-    // `env` may come before the first `run`: the CA must exist for the bundle to hold it.
-    auto outcome =
-        tls::ensure_ca(ca_cert, ca_key, cfg.list("proxy.intercept_hosts"), false, std::chrono::system_clock::now());
-    if (!outcome.warning.empty()) std::cerr << "openrouter-proxy: env: warning: " << outcome.warning << "\n";
+    std::error_code ec;
+    if (fs::exists(ca_cert, ec) && !fs::exists(ca_key, ec)) {
+      // A runner that trusts a shared proxy holds a copy of its certificate only (docs/fleet.md):
+      // the exports need nothing more, and no CA is made here.
+      std::cerr << "openrouter-proxy: env: using the CA certificate " << ca_cert.string()
+                << " without its key (a copy of a proxy's CA)\n";
+    } else {
+      // `env` may come before the first `run`: the CA must exist for the bundle to hold it.
+      auto outcome = tls::ensure_ca(ca_cert, ca_key, cfg.list("proxy.intercept_hosts"), false,
+                                    std::chrono::system_clock::now());
+      if (!outcome.warning.empty()) std::cerr << "openrouter-proxy: env: warning: " << outcome.warning << "\n";
+      if (outcome.status == tls::ca_status::created)
+        std::cerr << "openrouter-proxy: env: created the local CA at " << ca_cert.string()
+                  << " (a proxy started with another configuration uses its own)\n";
+    }
     const fs::path bundle = ca_cert.parent_path() / "bundle.pem";
     write_ca_bundle(ca_cert, bundle);
     std::cout << render(client_exports(cfg, ca_cert, bundle), shell) << std::flush;

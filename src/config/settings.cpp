@@ -204,6 +204,8 @@ void settings::set(std::string_view section, std::string_view key, std::string_v
     throw config_error(std::string(where) + ": " + name + " = '" + std::string(trim(value)) + "': " + e.what());
   }
   values_[name] = std::string(trim(value));
+  if (where.starts_with("--")) from_command_line_.insert(name);
+  else from_command_line_.erase(name);
 }
 
 void settings::load_text(std::string_view text, std::string_view file_name) {
@@ -251,6 +253,7 @@ void settings::load_file(const std::filesystem::path& file) {
   std::ostringstream buf;
   buf << in.rdbuf();
   load_text(buf.str(), file.string());
+  if (file.has_parent_path()) base_dir_ = file.parent_path();
 }
 
 void settings::apply_override(std::string_view assignment) {
@@ -289,7 +292,8 @@ std::filesystem::path settings::path(std::string_view dotted) const {
   const auto& v = text(dotted);
   if (v.empty()) return {};
   std::filesystem::path p(v);
-  return p.is_absolute() ? p : base_dir_ / p;
+  if (p.is_absolute()) return p;
+  return from_command_line_.contains(dotted) ? std::filesystem::path(".") / p : base_dir_ / p;
 }
 
 void check_combinations(const settings& s) {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -40,11 +41,14 @@ class settings {
   settings();
 
   // Reads an ini file; unknown sections/keys and malformed values throw config_error naming file:line.
+  // Relative paths in the file, and in the defaults, then resolve against the file's directory.
   void load_file(const std::filesystem::path& file);
   // Parses ini text (file_name is used in messages).
   void load_text(std::string_view text, std::string_view file_name);
   // "section.key=value" from the command line.
   void apply_override(std::string_view assignment);
+  // `where` names the origin for messages; one that starts with "--" is the command line, whose
+  // relative paths resolve against the working directory (as a shell user expects).
   void set(std::string_view section, std::string_view key, std::string_view value, std::string_view where);
 
   const std::string& text(std::string_view dotted) const;
@@ -54,14 +58,17 @@ class settings {
   std::int64_t integer(std::string_view dotted) const;
   endpoint address(std::string_view dotted) const;  // empty host/port 0 when the value is empty
   std::vector<std::string> list(std::string_view dotted) const;
-  std::filesystem::path path(std::string_view dotted) const;  // relative to base_dir()
+  // A relative path resolves against base_dir(), or the working directory when it came from the
+  // command line.
+  std::filesystem::path path(std::string_view dotted) const;
 
-  // Relative paths in settings resolve against the working directory the proxy was started in.
+  // The directory of the configuration file read (its folder holds certs/, data/, keys.csv ...),
+  // "." when none was.
   std::filesystem::path base_dir() const { return base_dir_; }
-  void set_base_dir(std::filesystem::path dir) { base_dir_ = std::move(dir); }
 
  private:
   std::map<std::string, std::string, std::less<>> values_;  // "section.key" -> validated raw text
+  std::set<std::string, std::less<>> from_command_line_;    // "section.key" set by --set, --keys ...
   std::filesystem::path base_dir_ = ".";
 };
 

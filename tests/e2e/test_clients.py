@@ -514,15 +514,19 @@ class EnvOutputTest(ClientsTestBase):
             parse_exports(text, shell)  # asserts every other line is an assignment
 
     def test_quoting_survives_awkward_paths(self):
-        # A working directory with ' " $ ` \ and spaces: every shell must give back the same path.
+        # A proxy directory with ' " $ ` \ and spaces: every shell must give back the same path.
         root = tempfile.mkdtemp(prefix="orp-env-")
         self.addCleanup(shutil.rmtree, root, True)
         odd = os.path.join(root, "it's a \"$HOME\" `x` \\ dir \u2019q")
         os.makedirs(odd)
+        shutil.copy(self.proxy.config_path, os.path.join(odd, "config.ini"))  # its files live next to it
         bundle = os.path.join(odd, "certs", "bundle.pem")
         outputs = {}
         for shell in ("sh", "fish", "powershell"):
-            ran = self.run_env(shell, cwd=odd)
+            ran = Ran(subprocess.run([h.binary_path(), "env", "--config", os.path.join(odd, "config.ini"),
+                                      "--set", "proxy.listen=" + self.proxy.address, "--shell", shell],
+                                     cwd=root, capture_output=True, timeout=30, env=client_env(),
+                                     stdin=subprocess.DEVNULL))
             self.assertEqual(ran.returncode, 0, ran.stderr)
             outputs[shell] = ran.stdout
             self.assertEqual(parse_exports(ran.stdout, shell)["SSL_CERT_FILE"], bundle, shell)

@@ -124,6 +124,50 @@ class CaCommandTest(unittest.TestCase):
             self.assertIn("ca init --force", r.stderr)
 
 
+class ConfigElsewhereTest(unittest.TestCase):
+    def test_a_config_file_elsewhere_brings_its_own_files(self):
+        # `--config /srv/orp/config.ini` from another directory: the CA, keys and state next to
+        # that file, not a new CA minted in the working directory.
+        with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as elsewhere:
+            config = os.path.join(home, "config.ini")
+            with open(config, "w") as f:
+                f.write("[proxy]\nlisten = 127.0.0.1:18080\n")
+            self.assertEqual(run(["ca", "init", "--config", config], elsewhere).returncode, 0)
+            self.assertTrue(os.path.exists(os.path.join(home, "certs", "ca.pem")))
+            env = run(["env", "--config", config], elsewhere)
+            self.assertEqual(env.returncode, 0, env.stderr)
+            self.assertIn("CURL_CA_BUNDLE='%s'" % os.path.join(home, "certs", "bundle.pem"), env.stdout)
+            self.assertEqual(os.listdir(elsewhere), [], "files made in the working directory")
+            # A path given on the command line is the shell's: relative to the working directory.
+            mine = run(["ca", "path", "--config", config, "--set", "tls.ca_cert=mine/ca.pem"], elsewhere)
+            self.assertEqual(mine.stdout, os.path.join(os.path.realpath(elsewhere), "mine", "ca.pem") + "\n")
+
+    def test_env_on_a_runner_with_a_copy_of_the_proxys_ca_certificate(self):
+        # docs/fleet.md: runners copy certs/ca.pem (not the key) from the shared proxy's host.
+        with tempfile.TemporaryDirectory() as proxy_home, tempfile.TemporaryDirectory() as runner:
+            self.assertEqual(run(["ca", "init"], proxy_home).returncode, 0)
+            os.mkdir(os.path.join(runner, "certs"))
+            with open(os.path.join(proxy_home, "certs", "ca.pem")) as src, \
+                    open(os.path.join(runner, "certs", "ca.pem"), "w") as dst:
+                dst.write(src.read())
+            env = run(["env", "--listen", "proxy-host:8080"], runner)
+            self.assertEqual(env.returncode, 0, env.stderr)
+            self.assertIn("without its key", env.stderr)
+            self.assertIn("HTTPS_PROXY='http://proxy-host:8080'", env.stdout)
+            bundle = os.path.join(runner, "certs", "bundle.pem")
+            self.assertIn("CURL_CA_BUNDLE='%s'" % bundle, env.stdout)
+            self.assertIn(read(os.path.join(proxy_home, "certs", "ca.pem")).strip(), read(bundle))
+            self.assertFalse(os.path.exists(os.path.join(runner, "certs", "ca.key")), "a CA key was made")
+
+    def test_env_says_when_it_creates_a_ca(self):
+        with tempfile.TemporaryDirectory() as d:
+            env = run(["env"], d)
+            self.assertEqual(env.returncode, 0, env.stderr)
+            self.assertIn("created the local CA at", env.stderr)
+            again = run(["env"], d)
+            self.assertNotIn("created", again.stderr)
+
+
 class KeysCommandsTest(unittest.TestCase):
     def test_keys_check_prints_a_masked_table(self):
         with FakeOpenRouter() as fake:

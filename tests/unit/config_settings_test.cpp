@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
@@ -136,6 +138,30 @@ TEST(ConfigSettings, DirectoryAsConfigFileIsRefused) {
   } catch (const config_error& e) {
     EXPECT_NE(std::string(e.what()).find(dir.string() + ": is a directory"), std::string::npos) << e.what();
   }
+}
+
+// A config file elsewhere (`--config /srv/orp/config.ini`): its relative paths, and the defaults,
+// are the files next to it, wherever the command runs; paths given on the command line are the
+// shell's, relative to the working directory.
+TEST(ConfigSettings, RelativePathsResolveAgainstTheConfigFilesDirectory) {
+  const auto dir = std::filesystem::temp_directory_path() / ("orp-config-dir-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream(dir / "config.ini") << "[keys]\nfile = pool/keys.csv\n[log]\nfile = /var/log/orp.log\n";
+  }
+  settings s;
+  EXPECT_EQ(s.path("tls.ca_cert"), std::filesystem::path("./certs/ca.pem"));  // no file read yet
+  s.load_file(dir / "config.ini");
+  EXPECT_EQ(s.base_dir(), dir);
+  EXPECT_EQ(s.path("keys.file"), dir / "pool/keys.csv");
+  EXPECT_EQ(s.path("tls.ca_cert"), dir / "certs/ca.pem");  // a default
+  EXPECT_EQ(s.path("keys.state_file"), dir / "data/key_state.json");
+  EXPECT_EQ(s.path("log.file"), std::filesystem::path("/var/log/orp.log"));
+  s.apply_override("tls.ca_key=my/ca.key");
+  s.set("keys", "file", "here.csv", "--keys");
+  EXPECT_EQ(s.path("tls.ca_key"), std::filesystem::path("./my/ca.key"));
+  EXPECT_EQ(s.path("keys.file"), std::filesystem::path("./here.csv"));
+  std::filesystem::remove_all(dir);
 }
 
 void expect_combination_error(std::initializer_list<const char*> overrides, std::string_view needle) {
