@@ -391,7 +391,14 @@ class FakeHandler(BaseHTTPRequestHandler):
             self._control(method, path, parse_qs(url.query), body)
             return
         self.server.state.connection_is_api(self.connection_id)
+        self.close_after_response = False
         self._api(method, path, body)
+        if self.close_after_response:
+            # The answer is complete and said nothing of closing (no "Connection: close"): the
+            # client keeps the connection for its next request, and finds it closed when it
+            # sends on it.
+            self.close_connection = True
+            self.close_reason = "closed after response by rule"
 
     def _control(self, method, path, query, body):
         state = self.server.state
@@ -467,6 +474,7 @@ class FakeHandler(BaseHTTPRequestHandler):
         rule = state.take_rule(key, method, urlsplit(self.path).path, model)
         if rule is not None:
             state.update_record(rec, rule=rule.get("_index"))
+            self.close_after_response = bool(rule.get("close_after_response"))
             if rule.get("delay_ms"):
                 time.sleep(float(rule["delay_ms"]) / 1000.0)
             if rule.get("close_connection"):  # drop the connection without any answer

@@ -8,6 +8,7 @@ import atexit
 import http.client
 import json
 import os
+import random
 import select
 import shutil
 import signal
@@ -649,49 +650,150 @@ def free_port():
         return s.getsockname()[1]
 
 
+def ephemeral_port_range():
+    """net.ipv4.ip_local_port_range: where the kernel takes the ports of binds to port 0 and of
+    outgoing connections."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+        return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def port_outside_ephemeral_range(rng=random):
+    """A random loopback port outside the ephemeral range that can be bound right now, or None
+    when the range leaves no room. No bind to port 0 and no outgoing connection (of this test or
+    of any other running beside it) is given such a port, so only a server that asks for this
+    very number can take it before the caller does; the caller still has to retry if one did."""
+    lo, hi = ephemeral_port_range()
+    ranges = [(a, b) for a, b in ((10000, lo - 1), (hi + 1, 65535)) if b - a >= 100]
+    if not ranges:
+        return None
+    sizes = [b - a + 1 for a, b in ranges]
+    for _ in range(50):
+        i = rng.randrange(sum(sizes))
+        for (a, _b), size in zip(ranges, sizes):
+            if i < size:
+                port = a + i
+                break
+            i -= size
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as redis-server binds
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    return None
+
+
+REDIS_ERROR_PREFIXES = ("ERR ", "WRONGTYPE ", "NOAUTH ", "WRONGPASS ", "NOPERM ", "NOSCRIPT ", "LOADING ",
+                        "BUSY ", "READONLY ", "(error)")
+
+
 class RedisServer:
     """A throw-away `redis-server` on 127.0.0.1 without persistence, stopped by its PID.
 
     with RedisServer() as redis:
         redis.url, redis.port, redis.cli("HGETALL", "orp:key:<fp>"), redis.kill(), redis.start()
 
-    The port is picked once (bind port 0, close), so start() after stop()/kill() brings the
-    same Redis address back, empty: a restart that lost its data.
+    The port is settled by the first start(): a random one outside the kernel's ephemeral range
+    (net.ipv4.ip_local_port_range), so no other test's bind to port 0 or outgoing connection
+    takes it, and another one if redis-server cannot bind it all the same. start() after
+    stop()/kill() brings the same Redis address back, empty: a restart that lost its data; it
+    tries again for up to start_timeout while the port is still taken. `port` and `url` are
+    known before the first start, but may change if that start has to move.
     """
+
+    PORT_TRIES = 20
 
     def __init__(self, password=None, start_timeout=10.0):
         self.password = password
         self.start_timeout = start_timeout
-        self.port = free_port()
+        self._rng = random.Random()
+        self.port = self._pick_port()
+        self._port_settled = False
         self.dir = tempfile.mkdtemp(prefix="orp-redis-")
         self.proc = None
+
+    def _pick_port(self):
+        return port_outside_ephemeral_range(self._rng) or free_port()
 
     @property
     def url(self):
         auth = ":%s@" % self.password if self.password else ""
         return "redis://%s127.0.0.1:%d/0" % (auth, self.port)
 
+    @property
+    def log_path(self):
+        return os.path.join(self.dir, "redis.log")
+
     def start(self):
         if shutil.which("redis-server") is None:
             raise unittest.SkipTest("redis-server not installed (scripts/setup.sh installs it)")
+        if not self._port_settled:
+            # First start: a port another server holds is given up for another one.
+            for _ in range(self.PORT_TRIES):
+                if self._launch():
+                    self._port_settled = True
+                    return self
+                self.port = self._pick_port()
+            raise RuntimeError("redis-server could not bind any of %d ports: %s"
+                               % (self.PORT_TRIES, tail(self.log_path)))
+        # A restart keeps its address (the proxies know it): wait, bounded, for the port to be free.
+        deadline = time.monotonic() + self.start_timeout
+        while not self._launch():
+            if time.monotonic() >= deadline:
+                raise RuntimeError("redis-server could not bind port %d again within %.0fs: %s"
+                                   % (self.port, self.start_timeout, tail(self.log_path)))
+            time.sleep(0.1)
+        return self
+
+    def _launch(self):
+        """One redis-server on self.port: True once it answers as itself, False when the port was
+        taken (it could not bind, or another server answers there); raises on any other failure."""
         cmd = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                "--appendonly", "no", "--dir", self.dir, "--loglevel", "warning"]
         if self.password:
             cmd += ["--requirepass", self.password]
-        log = open(os.path.join(self.dir, "redis.log"), "ab")
+        log = open(self.log_path, "ab")
+        log_from = log.tell()
         try:
             self.proc = subprocess.Popen(with_parent_death(cmd), cwd=self.dir, stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, env=clean_env())
         finally:
             log.close()
         deadline = time.monotonic() + self.start_timeout
-        while not self.ping():
-            if self.proc.poll() is not None or time.monotonic() >= deadline:
+        while True:
+            if self.proc.poll() is not None:
+                code, self.proc = self.proc.returncode, None
+                with open(self.log_path, "rb") as f:
+                    f.seek(log_from)
+                    said = f.read().decode("utf-8", "replace")
+                if "Address already in use" in said:
+                    return False
+                raise RuntimeError("redis-server exited with %d on port %d: %s" % (code, self.port, said[-4000:]))
+            # Whoever answers must be this process: another Redis on the port would answer too,
+            # until ours gives up binding it.
+            if self.ping() and self.server_pid() == self.proc.pid:
+                return True
+            if time.monotonic() >= deadline:
                 self.stop()
-                raise RuntimeError("redis-server did not start on port %d: %s"
-                                   % (self.port, tail(os.path.join(self.dir, "redis.log"))))
+                raise RuntimeError("redis-server did not start on port %d within %.0fs: %s"
+                                   % (self.port, self.start_timeout, tail(self.log_path)))
             time.sleep(0.02)
-        return self
+
+    def server_pid(self):
+        """process_id of the server answering on self.port (INFO server), or None."""
+        out = self.cli("INFO", "server")
+        for line in out.splitlines():
+            if line.startswith("process_id:"):
+                try:
+                    return int(line.split(":", 1)[1])
+                except ValueError:
+                    return None
+        return None
 
     def ping(self, timeout=0.5):
         """True when the server answers PING (after AUTH when it has a password)."""
@@ -727,14 +829,21 @@ class RedisServer:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def cli(self, *args, timeout=5):
-        """`redis-cli` against this server; returns its stdout without the final newline."""
+    def cli(self, *args, timeout=5, check=False):
+        """`redis-cli` against this server; returns its stdout without the final newline.
+        check=True raises AssertionError when redis-cli fails (no server, an error reply)."""
         cmd = ["redis-cli", "-h", "127.0.0.1", "-p", str(self.port)]
         if self.password:
             cmd += ["-a", self.password, "--no-auth-warning"]
         res = subprocess.run(cmd + [str(a) for a in args], capture_output=True, timeout=timeout,
                              env=clean_env(), stdin=subprocess.DEVNULL)
-        return res.stdout.decode("utf-8", "replace").rstrip("\n")
+        out = res.stdout.decode("utf-8", "replace").rstrip("\n")
+        # redis-cli exits 0 on an error reply too: it prints the reply, "ERR ...", "WRONGTYPE ...".
+        if check and (res.returncode != 0 or out.startswith(REDIS_ERROR_PREFIXES)):
+            raise AssertionError("redis-cli %s failed (exit %d): %s %s"
+                                 % (args[0] if args else "", res.returncode, out[:500],
+                                    res.stderr.decode("utf-8", "replace")[:500]))
+        return out
 
     def cleanup(self):
         self.stop()
