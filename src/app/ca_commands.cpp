@@ -11,10 +11,16 @@ namespace orp::app {
 int ca_init(const config::settings& cfg, bool force) {
   try {
     auto cert = cfg.path("tls.ca_cert"), key = cfg.path("tls.ca_key");
+    std::error_code ec;
+    const bool replacing = force && std::filesystem::exists(cert, ec);
     auto outcome =
         tls::ensure_ca(cert, key, cfg.list("proxy.intercept_hosts"), force, std::chrono::system_clock::now());
     if (!outcome.warning.empty()) std::cerr << "openrouter-proxy: warning: " << outcome.warning << "\n";
     std::cout << (outcome.status == tls::ca_status::created ? "created " : "exists ") << cert.string() << "\n";
+    if (replacing)
+      std::cerr << "openrouter-proxy: the old CA is gone: restart a running proxy (it still signs with the old "
+                   "one), and make clients trust the new one (scripts/install-ca.sh, or `openrouter-proxy env` "
+                   "again; runners need the new " << cert.filename().string() << ")\n";
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "openrouter-proxy: " << e.what() << "\n";

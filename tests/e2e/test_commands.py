@@ -35,9 +35,11 @@ class CaCommandTest(unittest.TestCase):
             self.assertEqual(again.returncode, 0)
             self.assertIn("exists", again.stdout)
             self.assertEqual(open(cert).read(), pem)
+            self.assertNotIn("restart", again.stderr)
             forced = run(["ca", "init", "--force"], d)
             self.assertEqual(forced.returncode, 0)
             self.assertNotEqual(open(cert).read(), pem)
+            self.assertIn("restart a running proxy", forced.stderr)  # it still signs with the old CA
             path = run(["ca", "path"], d)
             self.assertEqual(path.returncode, 0, path.stderr)
             self.assertEqual(path.stdout, os.path.join(os.path.realpath(d), "certs", "ca.pem") + "\n")
