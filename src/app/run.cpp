@@ -30,6 +30,7 @@
 #include "util/fd_limit.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error_text.hpp"
+#include "util/instance_lock.hpp"
 
 namespace orp::app {
 
@@ -166,6 +167,7 @@ int run(const config::settings& cfg, const run_options& opts) {
   upstream::target target;
   upstream::resolve_overrides overrides;
   tls::ssl_ctx_ptr client_ctx;
+  util::instance_lock state_lock;  // held until the process ends
   try {
     // Everything the user can get wrong is checked before anything is created or logged.
     target = parse_setting("upstream.api_url", [&] { return upstream::parse_api_url(cfg.text("upstream.api_url")); });
@@ -177,6 +179,14 @@ int run(const config::settings& cfg, const run_options& opts) {
       parse_setting("state.redis_url", [&] { return state::parse_redis_url(cfg.text("state.redis_url")); });
     records = keys::read_keys_csv(checked_keys_file(cfg));
     check_state_file(cfg);
+    if (const auto state_file = cfg.path("keys.state_file"); !state_file.empty()) {
+      try {
+        state_lock = util::instance_lock::acquire(state_file);
+      } catch (const std::exception& e) {
+        throw startup_error("keys.state_file = " + state_file.string() + ": " + e.what() +
+                            "; stop that one, or give this one a keys.state_file of its own");
+      }
+    }
     client_ctx = upstream_client_context(cfg);
     try {
       log::init(log_options_from(cfg));

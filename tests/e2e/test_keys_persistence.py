@@ -214,6 +214,23 @@ class PersistenceTest(h.FreshProxyTestCase):
         thread.start()
         return signalled, thread
 
+    def test_a_second_proxy_on_the_same_state_file_is_refused(self):
+        # Two instances in one directory would overwrite each other's key state.
+        first = self.start_proxy(((KEY_A, "per-a"),), OVERRIDES)
+        second = subprocess.run([h.binary_path(), "run", "--config", first.config_path, "--listen", "127.0.0.1:0",
+                                 "--set", "admin.listen="], cwd=first.dir, capture_output=True, text=True,
+                                timeout=30, stdin=subprocess.DEVNULL)
+        self.assertEqual(second.returncode, 2, second.stderr)
+        self.assertIn("another openrouter-proxy (pid %d) is running with this state file" % first.proc.pid,
+                      second.stderr)
+        self.assertIn("keys.state_file", second.stderr)
+        self.assertEqual(self.post(first)[0].status, 200)  # the first one goes on
+        # Once the first has stopped, the lock is free (the kernel drops it with the process).
+        first.send_signal(signal.SIGTERM)
+        self.assertEqual(first.stop(), 0)
+        first.start()
+        self.assertEqual(self.post(first)[0].status, 200)
+
     def test_sigterm_exits_0_and_saves_state(self):
         proxy = self.start_proxy(((KEY_A, "per-a"), (KEY_B, "per-b")), OVERRIDES)
         for _ in range(4):
@@ -227,7 +244,7 @@ class PersistenceTest(h.FreshProxyTestCase):
         self.assertIn("per-b", text)
         self.assertNoPoolKeyIn(text, "the state file")
         leftovers = [n for n in os.listdir(os.path.dirname(self.state_path(proxy)))
-                     if n != "key_state.json"]
+                     if n not in ("key_state.json", "key_state.json.lock")]
         self.assertEqual(leftovers, [], "temporary files left next to the state file")
 
     def test_sigterm_lets_an_inflight_stream_finish(self):
