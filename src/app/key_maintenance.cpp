@@ -50,7 +50,7 @@ void key_maintenance::start() {
   asio::co_spawn(io_, tick_loop(), asio::detached);
 }
 
-bool key_maintenance::reload(std::string_view why) {
+bool key_maintenance::reload(std::string_view why, bool explicit_request) {
   try {
     auto records = keys::read_keys_csv(options_.keys_file);
     for (const auto& w : keys::repeated_label_warnings(records, options_.keys_file.string())) log::warn("{}", w);
@@ -63,11 +63,19 @@ bool key_maintenance::reload(std::string_view why) {
       log::info("key {} is back in {}: state restored: {} ({})", k.display, options_.keys_file.filename().string(),
                 keys::to_string(k.state), k.reason);
     dirty_ = true;
+    if (explicit_request) probe_disabled_now();
     return true;
   } catch (const std::exception& e) {
     log::error("reload of keys refused, keeping the current pool: {}", e.what());
     return false;
   }
+}
+
+void key_maintenance::probe_disabled_now() {
+  auto due = pool_.due_for_probe(clock::now(), std::chrono::seconds(0));  // every disabled key
+  if (due.empty()) return;
+  log::info("probing {} disabled key{} now, as asked by the reload", due.size(), due.size() == 1 ? "" : "s");
+  for (auto& lease : due) asio::co_spawn(io_, probe(std::move(lease)), asio::detached);
 }
 
 void key_maintenance::log_changes() {
@@ -129,7 +137,7 @@ asio::awaitable<void> key_maintenance::tick_loop() {
     if (mtime && (mtime != keys_mtime_ || size != keys_size_)) {
       keys_mtime_ = mtime;
       keys_size_ = size;
-      reload("file changed");
+      reload("file changed", false);
     }
     for (auto& lease : pool_.due_for_probe(clock::now(), options_.recovery_interval))
       asio::co_spawn(io_, probe(std::move(lease)), asio::detached);

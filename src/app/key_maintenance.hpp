@@ -31,7 +31,9 @@ class key_maintenance {
   void restore_state();
   void start();
   // Re-reads keys.csv; a malformed file is refused and the old pool kept. Returns success.
-  bool reload(std::string_view why);
+  // Reloads keys.csv (false: refused, the pool is kept). An explicit reload (SIGHUP, the admin
+  // endpoint) also probes every disabled key at once: the user may just have added credit.
+  bool reload(std::string_view why, bool explicit_request = true);
   // Logs pending changes and writes the state file now (shutdown).
   void flush();
   void set_probe_gate(probe_gate gate) { probe_gate_ = std::move(gate); }
@@ -39,6 +41,7 @@ class key_maintenance {
  private:
   net::asio::awaitable<void> tick_loop();
   net::asio::awaitable<void> probe(keys::key_lease lease);
+  void probe_disabled_now();
   void log_changes();
   void save();
   std::optional<std::filesystem::file_time_type> keys_mtime() const;

@@ -3,6 +3,7 @@
 with `GET {api_url}/key` and brings back those that answer 200 with credit left."""
 
 import os
+import signal
 import sys
 import time
 import unittest
@@ -109,6 +110,27 @@ class RecoveryTest(h.FreshProxyTestCase):
         at = [r["received_at_monotonic"] for r in self.probes_of(KEY_A)]
         gaps = [b - a for a, b in zip(at, at[1:])]
         self.assertTrue(all(g >= 1.5 for g in gaps), "probes closer than the interval: %s" % gaps)
+
+    def test_a_reload_probes_disabled_keys_at_once(self):
+        # Credit added after a 402: POST /keys/reload (or SIGHUP) brings the key back now, not at
+        # the next key_recovery_interval (an hour here).
+        proxy = self.start_proxy(TWO_KEYS, dict(OVERRIDES, **{"keys.key_recovery_interval": 3600}))
+        for n, ask in enumerate((lambda: self.assertEqual(proxy.admin_post("/keys/reload")[0], 200),
+                                 lambda: proxy.send_signal(signal.SIGHUP))):
+            self.fake.script([{"key": KEY_A, "path": h.CHAT_PATH, "status": 402, "body": ERR_402}])
+            disabled = proxy.log_text().count("key rec-a active -> disabled_no_credit") + 1
+
+            def a_disabled():
+                self.post(proxy)  # round robin: A's turn comes within two requests
+                return proxy.log_text().count("key rec-a active -> disabled_no_credit") == disabled
+            h.wait_until(a_disabled, 10, interval=0.05, message="key A disabled (round %d)" % n)
+            self.fake.script([])
+            self.fake.configure(key_info={KEY_A: {"limit": 15, "limit_remaining": 10, "usage": 5}})
+            probes = len(self.probes_of(KEY_A))
+            ask()
+            self.wait_for_probes(proxy, KEY_A, probes + 1)
+            self.wait_for_key_in_use(proxy, "rec-a")
+            self.assertEqual(proxy.log_text().count("probing 1 disabled key now"), n + 1)
 
     def assertNoFullKeys(self, proxy):
         text = proxy.all_output()

@@ -629,10 +629,16 @@ class Proxy:
                 % (tail(os.path.join(self.dir, "stderr.txt")), tail(self.log_path)))
 
     def admin_get(self, path, timeout=5):
+        return self.admin_request("GET", path, timeout)
+
+    def admin_post(self, path, timeout=5):
+        return self.admin_request("POST", path, timeout)
+
+    def admin_request(self, method, path, timeout=5):
         host, port = self.ready["admin"].rsplit(":", 1)
         conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
         try:
-            conn.request("GET", path)
+            conn.request(method, path)
             resp = conn.getresponse()
             return resp.status, resp.read()
         finally:
