@@ -173,6 +173,19 @@ std::string admin_server::respond(const std::string& method, const std::string& 
                                   const std::string& authorization) {
   std::string path = target.substr(0, target.find('?'));
   if (path == "/healthz") return reply(200, "OK", "text/plain", "ok\n");
+  // Readiness, for a load balancer in front of several proxies: the process is up (/healthz), but
+  // can it serve an intercepted request? Not with no keys, or every key disabled; cooling keys come
+  // back by themselves. Tunnels work either way.
+  if (path == "/readyz" && src_.keys) {
+    const auto a = src_.keys->availability_now(clock::now());
+    const std::string counts = std::to_string(a.active) + " active, " + std::to_string(a.cooling) + " cooling, " +
+                               std::to_string(a.disabled) + " disabled of " + std::to_string(a.total) + " keys\n";
+    if (a.active + a.cooling == 0)
+      return reply(503, "Service Unavailable", "text/plain",
+                   std::string(a.total == 0 ? "not ready: keys.csv holds no keys: " : "not ready: every key is disabled: ") +
+                       counts);
+    return reply(200, "OK", "text/plain", "ready: " + counts);
+  }
   // The status page holds no data: its script fetches /keys and /stats with the token it takes
   // from the address's #fragment, which a browser never sends, so the page itself needs none.
   if (method == "GET" && (path == "/" || path == "/index.html")) return reply(200, "OK", "text/html; charset=utf-8", status_page());

@@ -132,6 +132,18 @@ class RecoveryTest(h.FreshProxyTestCase):
             self.wait_for_key_in_use(proxy, "rec-a")
             self.assertEqual(proxy.log_text().count("probing 1 disabled key now"), n + 1)
 
+    def test_readyz_says_whether_an_intercepted_request_can_be_served(self):
+        proxy = self.start_proxy(TWO_KEYS, OVERRIDES)
+        self.assertEqual(proxy.admin_get("/readyz"), (200, b"ready: 2 active, 0 cooling, 0 disabled of 2 keys\n"))
+        self.fake.script([{"path": h.CHAT_PATH, "status": 401, "body": ERR_401},
+                          {"path": KEY_PATH, "status": 401, "body": ERR_401}])
+        res, _ = h.curl_with_headers(h.via_proxy(proxy, *h.chat_args(), API))
+        self.assertEqual(res.status, 503, res.stdout[:300])  # both keys tried, both invalid
+        status, body = proxy.admin_get("/readyz")
+        self.assertEqual((status, body), (503, b"not ready: every key is disabled: 0 active, 0 cooling, "
+                                               b"2 disabled of 2 keys\n"))
+        self.assertEqual(proxy.admin_get("/healthz")[0], 200)  # the process itself is fine
+
     def assertNoFullKeys(self, proxy):
         text = proxy.all_output()
         for key, _ in TWO_KEYS:

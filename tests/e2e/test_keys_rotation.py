@@ -411,6 +411,8 @@ class EmptyPoolTest(h.TunnelTargetMixin, KeysTestBase):
         self.assertIn("keys.csv", message)
         self.assertRegex(message.lower(), r"\badd\b", message)
         self.assertEqual(self.fake.requests(), [], "nothing should reach the upstream")
+        self.assertEqual(proxy.admin_get("/readyz"),
+                         (503, b"not ready: keys.csv holds no keys: 0 active, 0 cooling, 0 disabled of 0 keys\n"))
         # Tunnelling is unaffected.
         res = h.curl(["-x", proxy.url, "--cacert", self.pki.ca_cert,
                       "https://localhost:%d/api/v1/key" % self.target.port,
