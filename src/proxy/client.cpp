@@ -1,5 +1,7 @@
 #include "proxy/client.hpp"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 
 #include <array>
@@ -80,6 +82,15 @@ asio::awaitable<void> intercept(net::tcp::socket socket, std::string host, const
   if (auto ec = co_await net::handshake(stream, /*server=*/true,
                                         clock::now() + shared.lim.handshake_timeout)) {
     log::info("client {}: TLS handshake for {} failed: {}", req.client, host, ec.message());
+    if (ec.category() == asio::error::get_ssl_category() &&
+        (ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_HTTP_REQUEST ||
+         ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_HTTPS_PROXY_REQUEST)) {
+      // Plain HTTP where TLS belongs (`curl -x socks5h://... http://openrouter.ai/...`): say so
+      // in plain HTTP rather than close without a word.
+      co_await refuse(stream.next_layer(), 400,
+                      "this proxy intercepts " + host + " with TLS: use an https:// URL (or the base URL "
+                      "http://<proxy>/api/v1 without a proxy)");
+    }
     co_return;
   }
   (SSL_session_reused(stream.native_handle()) == 1 ? shared.tls_resumed_handshakes : shared.tls_full_handshakes)

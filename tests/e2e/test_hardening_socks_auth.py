@@ -41,6 +41,14 @@ class SocksTest(harness.ProxyTestCase):
         # turn: curl can be done before that.
         harness.wait_until(lambda: "mode=socks" in self.proxy.log_text(), 5, message="access line with mode=socks")
 
+    def test_plain_http_to_the_intercepted_host_is_told_to_use_https(self):
+        # The tunnel to openrouter.ai expects TLS; plain HTTP used to get an empty reply.
+        res = curl(["--socks5-hostname", "127.0.0.1:%d" % self.proxy.port, *chat_args(),
+                    "http://openrouter.ai/api/v1/chat/completions"], metrics=True)
+        self.assertEqual((res.returncode, res.status), (0, 400), res.stderr + self.proxy.diagnostics())
+        self.assertIn(b"use an https:// URL", res.stdout)
+        self.assertEqual(pool_key_seen(self.fake), [], "the request went upstream")
+
     def test_curl_socks5_to_tunnelled_host(self):
         # curl resolves localhost itself (socks5, not socks5h): an IPv4 target, tunnelled untouched.
         res = curl(["--socks5", "127.0.0.1:%d" % self.proxy.port, "--cacert", self.fake.pki.ca_cert,
