@@ -109,7 +109,8 @@ client_credentials::client_credentials(std::string_view setting) {
     const std::string_view name = entry.substr(0, colon);
     const std::string_view secret = entry.substr(colon + 1);
     if (name.empty()) bad_entry(position, "has an empty name");
-    const std::string label = "(" + std::string(name) + ")";
+    std::string label = "(";  // appended, not "(" + std::string: GCC 12 warns on that falsely
+    label.append(name).append(")");
     if (!all_visible(name)) bad_entry(position, "has whitespace or control characters in its name");
     if (secret.empty()) bad_entry(position, label + " has an empty secret");
     if (!all_visible(secret)) bad_entry(position, label + " has whitespace or control characters in its secret");

@@ -44,7 +44,9 @@ fs::path directory_of(const fs::path& target) {
 int create_temporary(const fs::path& target, std::string& temp) {
   const fs::path dir = directory_of(target);
   create_private_directories(dir);
-  temp = (dir / ("." + target.filename().string() + ".XXXXXX")).string();
+  std::string name = ".";  // appended, not "." + string: GCC 12 warns on that falsely
+  name.append(target.filename().string()).append(".XXXXXX");
+  temp = (dir / name).string();
   const int fd = ::mkstemp(temp.data());  // O_CREAT|O_EXCL, mode 0600 until fchmod
   if (fd < 0) fail("cannot create a temporary file", target);
   return fd;
