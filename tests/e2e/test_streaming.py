@@ -16,6 +16,8 @@ API = "https://openrouter.ai/api/v1/chat/completions"
 
 class StreamingTest(h.ProxyTestCase):
     KEYS = ((h.POOL_KEY_A, "pool-a"), (h.POOL_KEY_B, "pool-b"))
+    # One worker, so one upstream pool: a connection pooled by one request is the one the next finds.
+    OVERRIDES = {"proxy.workers": 1}
 
     def stream(self, events, interval_ms, **kwargs):
         args = h.via_proxy(self.proxy, *h.chat_args(
