@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
@@ -29,21 +30,22 @@ class BenchToolsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.pki = h.make_test_pki()
+        # Its stderr goes to a file: a pipe nobody reads could fill and stall it.
+        cls.sse_err = tempfile.TemporaryFile()
+        cls.addClassCleanup(cls.sse_err.close)
         cls.sse = subprocess.Popen(h.with_parent_death([tool("sse_server"), "--cert", cls.pki.server_cert,
                                                         "--key", cls.pki.server_key, "--time-limit", "240"]),
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=cls.sse_err)
+        cls.addClassCleanup(cls.sse.stdout.close)
+        cls.addClassCleanup(h.stop_process, cls.sse)
+        line = h.read_line(cls.sse.stdout, 15)
         try:
-            line = cls.sse.stdout.readline()
             cls.sse_port = json.loads(line)["port"]
-        except Exception:
+        except (ValueError, KeyError, TypeError):
             h.stop_process(cls.sse)
-            raise AssertionError("sse_server did not start: %r %r" % (line, cls.sse.stderr.read()))
-
-    @classmethod
-    def tearDownClass(cls):
-        h.stop_process(cls.sse)
-        cls.sse.stdout.close()
-        cls.sse.stderr.close()
+            cls.sse_err.seek(0)
+            raise AssertionError("sse_server did not start within 15 s: %r %r"
+                                 % (line, cls.sse_err.read()[-2000:])) from None
 
     def loadgen(self, *args):
         res = subprocess.run([tool("loadgen"), "--label", "smoke", *args], capture_output=True, timeout=120)

@@ -321,12 +321,12 @@ class ClientsTestBase(h.ProxyTestCase):
         self.assertEqual(doc["status"], 200, doc)
         self.assertEqual(doc["body"]["model"], "openai/gpt-4o-mini", doc)
         recs = self.fake.requests(h.CHAT_PATH)
-        self.assertEqual(len(recs), requests, recs)
+        self.assertEqual(len(recs), requests, h.redact(recs))
         for rec in recs:
-            self.assertEqual(h.header(rec, "Authorization"), "Bearer " + h.POOL_KEY_A)
-            self.assertEqual(h.header(rec, "Host"), "openrouter.ai")
             for name, value in rec["headers"].items():
-                self.assertNotIn(h.CLIENT_KEY, value, "the client's key reached upstream in %s" % name)
+                h.assert_no_key_in(self, value, (h.CLIENT_KEY,), "the upstream request's %s" % name)
+            h.assert_equal_redacted(self, h.header(rec, "Authorization"), "Bearer " + h.POOL_KEY_A)
+            self.assertEqual(h.header(rec, "Host"), "openrouter.ai")
         return doc
 
 
@@ -434,8 +434,8 @@ class EnvRecipesTest(h.TunnelTargetMixin, ClientsTestBase):
         self.assertRegex(ran.stderr, r"subject: CN ?= ?tunnel-target\.test")
         recs = self.target.requests()
         self.assertEqual(len(recs), 1)
-        self.assertEqual(h.header(recs[0], "Authorization"), "Bearer " + h.CLIENT_KEY)
-        self.assertEqual(self.fake.requests(), [])
+        h.assert_equal_redacted(self, h.header(recs[0], "Authorization"), "Bearer " + h.CLIENT_KEY)
+        h.assert_equal_redacted(self, self.fake.requests(), [])
 
     def test_socks5_url_from_comment(self):
         text = self.run_env("sh").stdout
@@ -444,10 +444,13 @@ class EnvRecipesTest(h.TunnelTargetMixin, ClientsTestBase):
         self.assertEqual(m.group(1), "socks5h://" + self.proxy.address)
         ran = self.run_client("curl", "-q", "-sS", "--max-time", "20", "-x", m.group(1),
                               "-H", "Content-Type: application/json", "-H", "Authorization: Bearer " + h.CLIENT_KEY,
-                              "--data-binary", json.dumps(CHAT_BODY), API)
+                              "--data-binary", json.dumps(CHAT_BODY), "-w", "\n%{http_code}", API)
         self.assertEqual(ran.returncode, 0, ran.stderr + self.proxy.diagnostics())
+        # The status curl saw (curl -sS exits 0 on a 4xx or 5xx too), then the body and the upstream.
+        body, status = ran.stdout.rsplit("\n", 1)
+        self.assertEqual(status, "200", ran.stdout[-2000:])
         self.assertReachedWithPoolKey(Ran(subprocess.CompletedProcess(
-            [], 0, json.dumps({"status": 200, "body": json.loads(ran.stdout)}).encode(), b"")))
+            [], 0, json.dumps({"status": int(status), "body": json.loads(body)}).encode(), b"")))
 
     # -- base-URL mode: no proxy variables, no CA ---------------------------------------------------
     def test_base_url_curl(self):

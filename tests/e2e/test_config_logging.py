@@ -38,7 +38,9 @@ class ConfigErrorTest(unittest.TestCase):
         if keys_text is not None:
             with open(os.path.join(self.dir, "keys.csv"), "w") as f:
                 f.write(keys_text)
-        args = ["run", "--config", "config.ini", "--set", "proxy.listen=127.0.0.1:0"]
+        # A start that wrongly succeeded would stay on loopback: the upstream is a closed local port.
+        args = ["run", "--config", "config.ini", "--set", "proxy.listen=127.0.0.1:0",
+                "--set", "upstream.resolve=openrouter.ai:443=127.0.0.1:1"]
         if admin_off:
             args += ["--set", "admin.listen="]
         return run_binary(args, self.dir)
@@ -72,20 +74,20 @@ class ConfigErrorTest(unittest.TestCase):
 
     def test_bad_keys_line(self):
         r = self.start_with("[proxy]\nworkers = 1\n", "key,label,weight\nsk-or-v1-test-one,one,1\nsk-or-v1-test-two,two,heavy\n")
+        harness.assert_no_key_in(self, r.stdout + r.stderr, ("sk-or-v1-test-two",), "the output")
         self.assertRefused(r, "keys.csv:3")
-        self.assertNotIn("sk-or-v1-test-two", r.stderr)
 
     def test_duplicate_key(self):
         r = self.start_with("[proxy]\nworkers = 1\n",
                             "sk-or-v1-test-dup-key,a\n# comment\nsk-or-v1-test-dup-key,b\n")
+        harness.assert_no_key_in(self, r.stdout + r.stderr, ("sk-or-v1-test-dup-key",), "the output")
         self.assertRefused(r, "keys.csv:3", "1")
-        self.assertNotIn("sk-or-v1-test-dup-key", r.stderr)
 
     def test_key_in_the_label_column_is_refused_without_showing_it(self):
         real_key = "sk-or-v1-" + "7c" * 30 + "d41e"
         r = self.start_with("[proxy]\nworkers = 1\n", "team-a,%s\n" % real_key)
-        self.assertRefused(r, "keys.csv:1", "label column", "key,label,weight", "sk-or-v1-\u2026d41e")
         harness.assert_no_key_in(self, r.stdout + r.stderr, (real_key, "7c7c"), "the output")
+        self.assertRefused(r, "keys.csv:1", "label column", "key,label,weight", "sk-or-v1-\u2026d41e")
         for name in os.listdir(self.dir):
             if name != "keys.csv" and os.path.isfile(os.path.join(self.dir, name)):
                 with open(os.path.join(self.dir, name), errors="replace") as f:
@@ -160,12 +162,20 @@ class ConfigErrorTest(unittest.TestCase):
             self.assertNotIn("[system:", r.stderr)
 
     def test_bad_set_override(self):
-        r = run_binary(["run", "--set", "proxy.workers=many"], self.dir)
+        r = run_binary(["run", "--set", "proxy.listen=127.0.0.1:0", "--set", "admin.listen=",
+                        "--set", "upstream.resolve=openrouter.ai:443=127.0.0.1:1", "--set", "proxy.workers=many"],
+                       self.dir)
         self.assertRefused(r, "--set proxy.workers=many", "proxy.workers")
 
     def test_admin_off_loopback_needs_token(self):
-        r = self.start_with("[admin]\nlisten = 0.0.0.0:0\n", admin_off=False)
-        self.assertRefused(r, "admin.listen", "admin.token")
+        # The port is held on 127.0.0.1, so a proxy that wrongly took the setting could not listen
+        # on every interface with it (it would fail to bind instead, and this test with it).
+        with socket.socket() as held:
+            held.bind(("127.0.0.1", 0))
+            held.listen()
+            port = held.getsockname()[1]
+            r = self.start_with("[admin]\nlisten = 0.0.0.0:%d\n" % port, admin_off=False)
+        self.assertRefused(r, "admin.listen = 0.0.0.0:%d" % port, "admin.token")
 
     def test_help_lists_every_setting_and_version(self):
         r = run_binary(["--help"], self.dir)
@@ -198,8 +208,8 @@ class SetOverrideTest(unittest.TestCase):
 class AccessLogTest(unittest.TestCase):
     def run_requests(self, fmt):
         fake = FakeOpenRouter()
+        self.addCleanup(fake.__exit__, None, None, None)
         fake.start()
-        self.addCleanup(fake.stop)
         proxy = Proxy(fake, keys=[(POOL_KEY_A, "pool-a"), (POOL_KEY_B, "pool-b")],
                       overrides={"log.format": fmt, "proxy.workers": 1})
         proxy.start()

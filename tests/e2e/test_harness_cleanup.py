@@ -49,9 +49,10 @@ class HarnessCleanupTest(unittest.TestCase):
                                  env=h.clean_env({"PYTHONDONTWRITEBYTECODE": "1"}))
         pids = []
         try:
-            line = child.stdout.readline().decode()
+            # The child starts a fake, a proxy and maybe Redis (each waits at most 15 s to be ready).
+            line = h.read_line(child.stdout, 60).decode()
             pids = [int(p) for p in line.split()]
-            self.assertGreaterEqual(len(pids), 2, "the child did not start its servers: %r %r"
+            self.assertGreaterEqual(len(pids), 2, "the child did not start its servers within 60 s: %r %r"
                                     % (line, child.stderr.read(4000) if child.poll() is not None else ""))
             self.assertTrue(all(running(p) for p in pids))
             child.send_signal(signal.SIGKILL)  # no cleanup, no atexit: as ctest's timeout does

@@ -40,18 +40,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class PlainHttpTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        # Class cleanups run even when setUpClass fails half-way (tearDownClass would not), last
+        # registered first.
         cls.origin = Origin(("127.0.0.1", 0), Handler)
+        cls.addClassCleanup(cls.origin.server_close)
         cls.thread = threading.Thread(target=cls.origin.serve_forever, daemon=True)
         cls.thread.start()
+        cls.addClassCleanup(cls.origin.shutdown)
         cls.url = "http://127.0.0.1:%d" % cls.origin.server_address[1]
         cls.proxy = Proxy(None, overrides={"proxy.tunnel": "127.0.0.1"})
+        cls.addClassCleanup(cls.proxy.cleanup)
         cls.proxy.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.proxy.cleanup()
-        cls.origin.shutdown()
-        cls.origin.server_close()
 
     def setUp(self):
         Handler.seen.clear()

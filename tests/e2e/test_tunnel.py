@@ -11,9 +11,13 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import harness as h  # noqa: E402
 
+CHAT_URL = "https://openrouter.ai" + h.CHAT_PATH
+
 
 class TunnelTest(h.TunnelTargetMixin, h.ProxyTestCase):
     KEYS = ((h.POOL_KEY_A, "pool-a"),)
+    # One worker: the log lines of one request come before those of a later one (see below).
+    OVERRIDES = {"proxy.workers": 1}
 
     def target_url(self, host="localhost", path="/api/v1/key"):
         return "https://%s:%d%s" % (host, self.target.port, path)
@@ -31,11 +35,17 @@ class TunnelTest(h.TunnelTargetMixin, h.ProxyTestCase):
         # The target saw the client's own key: nothing was swapped.
         recs = self.target.requests()
         self.assertEqual(len(recs), 1)
-        self.assertEqual(h.header(recs[0], "Authorization"), "Bearer " + h.CLIENT_KEY)
+        h.assert_equal_redacted(self, h.header(recs[0], "Authorization"), "Bearer " + h.CLIENT_KEY)
         self.assertEqual(recs[0]["path"], "/api/v1/key")
         # The fake OpenRouter behind the intercepted host saw nothing.
-        self.assertEqual(self.fake.requests(), [])
+        self.assertEqual(len(self.fake.requests()), 0, h.redact(self.fake.requests()))
         # A blind tunnel cannot know the path; an access line with it would mean interception.
+        # An access line is flushed after its answer: a later request's line, once in the log,
+        # comes after any line the tunnelled request could have had.
+        model = "orp-test/after-the-tunnel-%s" % os.urandom(4).hex()
+        later = h.curl(h.via_proxy(self.proxy, *h.chat_args(h.chat_body(model=model)), CHAT_URL), metrics=True)
+        self.assertEqual((later.returncode, later.status), (0, 200), later.stderr)
+        h.wait_for_access_line(self.proxy, "model=" + model)
         self.assertNotIn("/api/v1/key", self.proxy.log_text())
 
     def test_server_first_protocol_to_an_ip_is_tunnelled_at_once(self):
@@ -92,7 +102,7 @@ class TunnelTest(h.TunnelTargetMixin, h.ProxyTestCase):
         self.assertEqual(res.status, 400)  # the fake refuses a body that is not JSON, end to end
         recs = self.target.requests()
         self.assertEqual(recs[0]["body_len"], len(body))
-        self.assertEqual(recs[0]["key"], h.CLIENT_KEY)
+        h.assert_equal_redacted(self, recs[0]["key"], h.CLIENT_KEY)
 
     def test_tunnel_keeps_client_connection_alive(self):
         res = h.curl(["-x", self.proxy.url, "--cacert", self.pki.ca_cert,

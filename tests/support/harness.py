@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import random
+import re
 import select
 import shutil
 import signal
@@ -447,7 +448,8 @@ class Proxy:
             "proxy": {"listen": "127.0.0.1:0", "intercept_hosts": "openrouter.ai"},
             "upstream": {"api_url": "https://openrouter.ai/api/v1", "ca_file": pki.ca_cert,
                          "resolve": ("openrouter.ai:443=127.0.0.1:%d" % self.fake.port)
-                         if self.fake is not None else ""},
+                         # No fake: a closed loopback port, so that nothing reaches the real host.
+                         if self.fake is not None else "openrouter.ai:443=127.0.0.1:1"},
             "keys": {"file": "keys.csv", "state_file": "data/key_state.json"},
             "tls": {"ca_cert": "certs/ca.pem", "ca_key": "certs/ca.key"},
             "log": {"file": "proxy.log"},
@@ -1181,6 +1183,109 @@ def assert_no_key_in(test, text, keys, where="output"):
         needle = key.encode() if isinstance(text, bytes) else key
         if needle in text:
             test.fail("a full pool key (...%s) appears in %s" % (key[-4:], where))
+
+
+# API keys in the usual sk-or-... form, found by their shape wherever they are.
+_KEY_SHAPE = re.compile(r"sk-or-[A-Za-z0-9_-]+")
+_KEY_SHAPE_BYTES = re.compile(rb"sk-or-[A-Za-z0-9_-]+")
+
+
+def redact(value, keys=()):
+    """`value` with every API key in it cut to its last four characters ("sk-or-\u2026ol-a"; in
+    bytes "sk-or-...ol-a"), fit for an assertion message: str, bytes, or lists, tuples, sets and
+    dicts of them (fake request records, header dicts, lists of keys). Keys in sk-or-... form are
+    found by their shape; pass any other (a plain pool key) in `keys`. Other values are returned
+    as they are."""
+    if isinstance(value, str):
+        for key in keys:
+            value = value.replace(key, "\u2026" + key[-4:])
+        return _KEY_SHAPE.sub(lambda m: "sk-or-\u2026" + m.group()[-4:], value)
+    if isinstance(value, bytes):
+        for key in keys:
+            value = value.replace(key.encode(), b"..." + key[-4:].encode())
+        return _KEY_SHAPE_BYTES.sub(lambda m: b"sk-or-..." + m.group()[-4:], value)
+    if isinstance(value, dict):
+        return {redact(k, keys): redact(v, keys) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return type(value)(redact(v, keys) for v in value)
+    return value
+
+
+def assert_equal_redacted(test, first, second, msg=None, keys=()):
+    """assertEqual for values that hold API keys (a record's Authorization, a list of the keys the
+    fake saw): compares them in full, but a failure shows both sides through redact(), where
+    assertEqual would print the keys."""
+    if first != second:
+        test.fail("%r != %r%s" % (redact(first, keys), redact(second, keys),
+                                  " : " + redact(str(msg), keys) if msg else ""))
+
+
+def access_lines(proxy):
+    """The access lines in the proxy's log (text or JSON format)."""
+    return [line for line in proxy.log_text().splitlines() if " access " in line or '"msg":"access"' in line]
+
+
+def wait_for_access_line(proxy, *fragments, timeout=10):
+    """The access line holding every one of `fragments`, once it is in the log.
+
+    An access line is written after the response has gone out and flushed on the worker's next
+    loop turn, so a client can have its answer before the line is there: wait for this request's
+    line before asserting what the log does not hold.
+    """
+    def find():
+        return next((line for line in access_lines(proxy) if all(f in line for f in fragments)), None)
+    return wait_until(find, timeout, interval=0.05,
+                      message="an access line with %s\n%s" % (list(fragments), proxy.diagnostics()))
+
+
+def wait_for_access_lines(proxy, count, timeout=10):
+    """Waits until the log holds at least `count` access lines (one per request a test sent: see
+    wait_for_access_line) and returns them."""
+    return wait_until(lambda: len(access_lines(proxy)) >= count and access_lines(proxy), timeout, interval=0.05,
+                      message="%d access lines\n%s" % (count, proxy.diagnostics()))
+
+
+def recv_until(sock, stop=None, size=None, timeout=10.0):
+    """Reads from `sock` until `stop` (bytes) has arrived, or `size` bytes, or the peer closes
+    (EOF or reset), or `timeout` seconds pass; returns what arrived. One recv() may return part of
+    an answer: this is for reading a whole one."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    while not ((stop is not None and stop in data) or (size is not None and len(data) >= size)):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except (ConnectionResetError, socket.timeout):
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def read_line(pipe, timeout):
+    """The first line (bytes, with its newline) a subprocess writes to `pipe`, waiting at most
+    `timeout` seconds; what arrived so far (maybe b"") if the pipe closes or the time runs out.
+    Reads the descriptor directly: do not mix with pipe.readline()."""
+    fd = pipe.fileno()
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while b"\n" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        ready, _, _ = select.select([fd], [], [], min(left, 0.2))
+        if not ready:
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        buf += chunk
+    line, newline, _ = buf.partition(b"\n")
+    return line + newline
 
 
 class FreshProxyTestCase(unittest.TestCase):
