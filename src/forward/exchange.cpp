@@ -81,11 +81,17 @@ bool feed_body(exchange& ex, std::string_view data, bool keep_decoded) {
 
 asio::awaitable<error_code> send_and_read_head(upstream::connection_pool& pool, exchange& ex,
                                                std::string_view request_head, std::string_view request_body,
-                                               bool head_request, net::clock::time_point deadline) {
+                                               bool head_request, net::clock::time_point deadline,
+                                               const bool* abandon) {
   auto started = net::clock::now();
   for (int round = 0; round < 2; ++round) {
     auto [ec, conn] = co_await pool.acquire(deadline, /*fresh_only=*/round > 0);
     if (ec) co_return ec;
+    // Cut short while connecting (the proxy is stopping): the request is not sent at all.
+    if (abandon && *abandon) {
+      pool.release(std::move(conn));
+      co_return asio::error::operation_aborted;
+    }
     ex.conn = std::move(conn);
     ex.reused_connection = ex.conn->requests > 0;
     ex.parser.reset();
@@ -111,7 +117,9 @@ asio::awaitable<error_code> send_and_read_head(upstream::connection_pool& pool, 
     ex.conn.reset();
     // A keep-alive connection the upstream closed while idle fails on first use: that request
     // never reached it, so sending it again on a new connection is safe.
-    bool stale = ex.reused_connection && !got_bytes && ec != asio::error::timed_out;
+    // A wait the proxy cancelled itself (a cut at shutdown) says nothing about the connection.
+    bool stale = ex.reused_connection && !got_bytes && ec != asio::error::timed_out &&
+                 ec != asio::error::operation_aborted;
     if (!stale) co_return ec;
     pool.note_stale_retry();
   }

@@ -35,11 +35,13 @@ struct exchange {
 look_ahead look_ahead_for(const http::response_head& h);
 
 // Sends `request_bytes` (head + body) and reads the head. A reused connection that turns out to
-// be dead before any response byte arrived is replaced by a fresh one, once.
+// be dead before any response byte arrived is replaced by a fresh one, once. When `*abandon` is
+// set by the time a connection is ready, nothing is sent (operation_aborted).
 net::asio::awaitable<net::error_code> send_and_read_head(upstream::connection_pool& pool, exchange& ex,
                                                          std::string_view request_head,
                                                          std::string_view request_body, bool head_request,
-                                                         net::clock::time_point deadline);
+                                                         net::clock::time_point deadline,
+                                                         const bool* abandon = nullptr);
 
 // Reads on until `what` is satisfied (or the body ends, or `limit` bytes are buffered).
 net::asio::awaitable<net::error_code> read_ahead(exchange& ex, look_ahead what, std::size_t limit,

@@ -179,12 +179,14 @@ asio::awaitable<relay_result> pump(Stream& client, net::deadline& client_dl, exc
   co_return res;
 }
 
+bool is_stopping(const worker_context& ctx) { return ctx.stopping && ctx.stopping->load(std::memory_order_relaxed); }
+
 // Commits to the answer in `ex`: head and buffered body to the client, then the rest as it comes.
 template <class Stream>
 asio::awaitable<bool> commit(Stream& client, net::deadline& client_dl, exchange& ex, const client_request& req,
                              worker_context& ctx, const keys::key_lease& lease, unsigned attempts,
                              log::access_record& rec) {
-  bool keep_alive = req.head.keep_alive && !ex.parser.eof_terminated();
+  bool keep_alive = req.head.keep_alive && !ex.parser.eof_terminated() && !is_stopping(ctx);
   // An error answer is read whole before it is passed on: a pool key quoted in it is masked
   // (the body then goes out unframed, with a Content-Length of its own).
   std::optional<std::size_t> rewritten_length;
@@ -287,6 +289,7 @@ class in_flight_scope {
   in_flight_scope& operator=(const in_flight_scope&) = delete;
 
   bool cut() const { return entry_.cut; }
+  const bool* cut_flag() const { return &entry_.cut; }
 
  private:
   in_flight_list* list_;
@@ -298,6 +301,7 @@ constexpr std::string_view kCutShort = "proxy stopping: cut short at the end of 
 }  // namespace
 
 void in_flight_list::join(entry& e) noexcept {
+  e.cut = cutting_;
   e.prev = nullptr;
   e.next = head_;
   if (head_) head_->prev = &e;
@@ -314,6 +318,7 @@ void in_flight_list::leave(entry& e) noexcept {
 }
 
 std::size_t in_flight_list::cut_all() {
+  cutting_ = true;
   for (entry* e = head_; e; e = e->next) {
     e->cut = true;
     error_code ignored;
@@ -338,7 +343,8 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
   rec.bytes_in = req.body.size();
   rec.model = model_of(req.body);
 
-  bool keep_alive = req.head.keep_alive;
+  // Stopping: answers say Connection: close, so clients take their next request elsewhere.
+  bool keep_alive = req.head.keep_alive && !is_stopping(ctx);
   std::vector<std::string> tried;  // fingerprints of keys this request found invalid or out of credit
   int transient_retries = 0;
   exchange ex;
@@ -346,6 +352,10 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
   in_flight_scope flight(ctx.in_flight, client_socket(client), ex);
 
   while (true) {
+    if (flight.cut()) {
+      result = co_await answer_stopping(client, client_dl, rec);
+      break;
+    }
     auto now = clock::now();
     if (auto until = ctx.keys.global_backoff_until(now)) {
       if (*until >= deadline) {
@@ -396,11 +406,13 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
     rec.key = lease->display;
     rec.key_id = lease->fingerprint;
     std::string head = build_upstream_head(req.head, req.body.size(), ctx.upstream.upstream(), lease->key->reveal());
-    auto ec = co_await send_and_read_head(ctx.upstream, ex, head, req.body, req.head.method == "HEAD", deadline);
+    auto ec = co_await send_and_read_head(ctx.upstream, ex, head, req.body, req.head.method == "HEAD", deadline,
+                                          flight.cut_flag());
     std::string().swap(head);  // sent: a long stream should not keep it
     if (!ec) ec = co_await read_ahead(ex, ex.ahead, kLookAheadLimit, deadline);
-    if (flight.cut()) {
-      // Cut short before anything was committed: not the key's fault, nor the upstream's.
+    if (flight.cut() && (ec || !ex.complete)) {
+      // Cut short before anything was committed: not the key's fault, nor the upstream's. An
+      // answer already read whole still goes out.
       result = co_await answer_stopping(client, client_dl, rec);
       break;
     }
@@ -453,7 +465,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
     break;
   }
   if (flight.cut()) {
-    rec.error = std::string(kCutShort);
+    if (!rec.error.empty()) rec.error = std::string(kCutShort);  // a whole answer that went out stays
     result = false;
   }
   rec.duration_ms = std::chrono::duration<double, std::milli>(clock::now() - start).count();

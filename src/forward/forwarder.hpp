@@ -39,15 +39,17 @@ class in_flight_list {
     entry* prev = nullptr;
     entry* next = nullptr;
   };
-  void join(entry& e) noexcept;
+  void join(entry& e) noexcept;  // after cut_all(): joins already cut
   void leave(entry& e) noexcept;
-  // Marks every entry cut and cancels what it waits for; returns how many there were.
+  // Marks every entry cut and cancels what it waits for; returns how many there were. From then
+  // on, what joins is cut at once (a request arriving on a kept-alive connection meanwhile).
   std::size_t cut_all();
   std::size_t size() const noexcept { return size_; }
 
  private:
   entry* head_ = nullptr;
   std::size_t size_ = 0;
+  bool cutting_ = false;
 };
 
 // Per worker thread.

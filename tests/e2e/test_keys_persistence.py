@@ -324,6 +324,36 @@ class PersistenceTest(h.FreshProxyTestCase):
         self.assertNotIn("get no access line", log)
         self.assertIsNotNone(self.read_state(proxy), "no state file after SIGTERM")
 
+    def test_a_cut_request_on_a_reused_connection_is_not_sent_again(self):
+        # The cut cancels the wait for the head of a request on a pooled upstream connection. That
+        # cancel once looked like "the upstream closed the idle connection": the request went out a
+        # second time on a new connection, was never cut, and ended without an answer or a line.
+        proxy = self.start_proxy(((KEY_A, "per-a"),), dict(OVERRIDES, **{"proxy.workers": 1,
+                                                                          "proxy.drain_timeout": 0.5}))
+        self.post(proxy)  # leaves one upstream connection in the pool
+        self.fake.script([{"path": h.CHAT_PATH, "model": "slow/model", "delay_ms": 6000}])
+        waiting = subprocess.Popen(
+            ["curl", "-q", "-sS", "-i", *h.via_proxy(proxy, *h.chat_args(h.chat_body(model="slow/model")), API)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=h.clean_env(None))
+        try:
+            h.wait_until(lambda: len(self.fake.requests(h.CHAT_PATH)) == 2, 10, message="the slow request upstream")
+            recs = self.fake.requests(h.CHAT_PATH)
+            self.assertEqual(recs[0]["connection_id"], recs[1]["connection_id"], "the pooled connection was not used")
+            proxy.send_signal(signal.SIGTERM)
+            out, err = waiting.communicate(timeout=15)
+        finally:
+            if waiting.poll() is None:
+                waiting.kill()
+                waiting.wait()
+        self.assertIn(b"\r\n\r\nHTTP/1.1 503 ", out, out[:300] + err)
+        self.assertIn(b"Connection: close", out)
+        h.wait_until(lambda: not proxy.alive(), 5, message="the proxy to exit after the drain")
+        self.assertEqual(proxy.stop(), 0)
+        self.assertEqual(len(self.fake.requests(h.CHAT_PATH)), 2, "the cut request was sent again")
+        log = proxy.log_text()
+        self.assertEqual(len([l for l in log.splitlines() if 'error="proxy stopping: cut short' in l]), 1, log[-2000:])
+        self.assertNotIn("get no access line", log)
+
     def test_no_full_key_in_log_or_state_after_many_errors(self):
         keys = ((KEY_A, "per-a"), (KEY_B, ""), (KEY_C, "per-c"), (KEY_D, ""))
         proxy = self.start_proxy(keys, dict(OVERRIDES, **{"log.level": "debug",

@@ -40,6 +40,15 @@ TEST(InFlightList, JoinsAndLeavesInAnyOrder) {
   list.leave(e[2]);
   EXPECT_EQ(list.size(), 0u);
   EXPECT_EQ(list.cut_all(), 0u);
+  // After a cut, a request that joins (on a kept-alive connection) is cut from the start.
+  in_flight_list::entry late;
+  list.join(late);
+  EXPECT_TRUE(late.cut);
+  list.leave(late);
+  in_flight_list fresh;
+  fresh.join(late);
+  EXPECT_FALSE(late.cut);
+  fresh.leave(late);
 }
 
 TEST(InFlightList, CutCancelsWhatEachClientSocketWaitsFor) {
