@@ -291,20 +291,17 @@ class PersistenceTest(h.FreshProxyTestCase):
         # both are cut short, the waiting one is answered 503, and each gets its access line.
         proxy = self.start_proxy(((KEY_A, "per-a"),), dict(OVERRIDES, **{"proxy.drain_timeout": 0.5}))
         self.fake.script([{"path": h.CHAT_PATH, "model": "slow/model", "delay_ms": 6000}])
-        waiting = subprocess.Popen(
-            ["curl", "-q", "-sS", "-i", *h.via_proxy(proxy, *h.chat_args(h.chat_body(model="slow/model")), API)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=h.clean_env(None))
         signalled, thread = self.sigterm_when(
             proxy, lambda: self.streaming() and len(self.fake.requests(h.CHAT_PATH)) == 2)
-        try:
-            res = h.curl_stream(h.via_proxy(proxy, *h.chat_args(
+        streamed = []
+
+        def stream():
+            streamed.append(h.curl_stream(h.via_proxy(proxy, *h.chat_args(
                 h.chat_body(stream=True), extra_headers=["X-Fake-Events: 200", "X-Fake-Interval-Ms: 100"]),
-                API), timeout=30)
-            out, err = waiting.communicate(timeout=15)
-        finally:
-            if waiting.poll() is None:
-                waiting.kill()
-                waiting.wait()
+                API), timeout=30))
+        out, err = h.curl_during(["-i", *h.via_proxy(proxy, *h.chat_args(h.chat_body(model="slow/model")), API)],
+                                 stream)
+        res = streamed[0]
         thread.join(timeout=15)
         self.assertTrue(signalled, "the stream never got going:\n" + proxy.diagnostics())
         payloads = res.data_payloads()
@@ -332,19 +329,15 @@ class PersistenceTest(h.FreshProxyTestCase):
                                                                           "proxy.drain_timeout": 0.5}))
         self.post(proxy)  # leaves one upstream connection in the pool
         self.fake.script([{"path": h.CHAT_PATH, "model": "slow/model", "delay_ms": 6000}])
-        waiting = subprocess.Popen(
-            ["curl", "-q", "-sS", "-i", *h.via_proxy(proxy, *h.chat_args(h.chat_body(model="slow/model")), API)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=h.clean_env(None))
-        try:
+        recs = []
+
+        def upstream_then_sigterm():
             h.wait_until(lambda: len(self.fake.requests(h.CHAT_PATH)) == 2, 10, message="the slow request upstream")
-            recs = self.fake.requests(h.CHAT_PATH)
-            self.assertEqual(recs[0]["connection_id"], recs[1]["connection_id"], "the pooled connection was not used")
+            recs.extend(self.fake.requests(h.CHAT_PATH))
             proxy.send_signal(signal.SIGTERM)
-            out, err = waiting.communicate(timeout=15)
-        finally:
-            if waiting.poll() is None:
-                waiting.kill()
-                waiting.wait()
+        out, err = h.curl_during(["-i", *h.via_proxy(proxy, *h.chat_args(h.chat_body(model="slow/model")), API)],
+                                 upstream_then_sigterm)
+        self.assertEqual(recs[0]["connection_id"], recs[1]["connection_id"], "the pooled connection was not used")
         self.assertIn(b"\r\n\r\nHTTP/1.1 503 ", out, out[:300] + err)
         self.assertIn(b"Connection: close", out)
         h.wait_until(lambda: not proxy.alive(), 5, message="the proxy to exit after the drain")

@@ -192,23 +192,18 @@ class RotationTest(KeysTestBase):
         # It used to be cut off at the 10 s drain limit: an empty reply, and no access line.
         proxy = self.start_proxy(((KEY_A, "rot-a"),), overrides(upstream__request_timeout=120))
         self.fake.script([{"path": h.CHAT_PATH, "status": 429, "body": ERR_429, "headers": {"Retry-After": "60"}}])
-        waiting = subprocess.Popen(["curl", "-q", "-sS", *h.via_proxy(proxy, *h.chat_args(), "-i", API)],
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   env=h.clean_env(None))
-        try:
+        started = []
+
+        def first_attempt_then_sigterm():
             h.wait_until(lambda: len(self.chat_keys()) == 1, 10, message="the first attempt")
-            started = time.monotonic()
+            started.append(time.monotonic())
             proxy.send_signal(signal.SIGTERM)
-            out, err = waiting.communicate(timeout=15)
-        finally:
-            if waiting.poll() is None:
-                waiting.kill()
-                waiting.wait()
+        out, err = h.curl_during(h.via_proxy(proxy, *h.chat_args(), "-i", API), first_attempt_then_sigterm)
         self.assertTrue(out.startswith(b"HTTP/1.1 200") and b"HTTP/1.1 503" in out, out[:500] + err)
         self.assertIn(b"X-Proxy-Attempts: 1", out)
         self.assertIn(b"is stopping", out)
         self.assertEqual(proxy.stop(), 0)
-        self.assertLess(time.monotonic() - started, 5)
+        self.assertLess(time.monotonic() - started[0], 5)
         self.assertIn('status=503', proxy.log_text())
         self.assertIn('error="proxy stopping"', proxy.log_text())
 

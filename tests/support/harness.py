@@ -914,6 +914,21 @@ def curl(args, timeout=30, metrics=False, input=None, env=None):
                       all_metrics[-1] if all_metrics else None, all_metrics)
 
 
+def curl_during(args, action, timeout=15):
+    """Starts `curl -sS ARGS` in the background, runs action() meanwhile (wait for the request to
+    be where the test wants it, send a signal, run another client...), then returns curl's
+    (stdout, stderr) within `timeout`; a curl still running after that is killed."""
+    proc = subprocess.Popen(["curl", "-q", "-sS", *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=clean_env(None))
+    try:
+        action()
+        return proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def curl_with_headers(args, timeout=30, input=None, env=None):
     """curl with metrics and `-D` into a temporary file: (CurlResult, headers of the last response
     as a dict with lower-case names)."""
