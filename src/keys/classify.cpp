@@ -48,8 +48,10 @@ std::optional<double> parse_number(std::string_view text) {
 
 milliseconds clamp_ms(double ms) { return milliseconds(static_cast<long long>(std::clamp(ms, 0.0, max_hint_ms))); }
 
+// Clamped like a number of seconds: a date centuries ahead says no more than a year.
 milliseconds until(wall_time target, wall_time now) {
-  return target <= now ? milliseconds(0) : std::chrono::ceil<milliseconds>(target - now);
+  if (target <= now) return milliseconds(0);
+  return std::min(std::chrono::ceil<milliseconds>(target - now), milliseconds(static_cast<long long>(max_hint_ms)));
 }
 
 // What an OpenRouter error body says; every field optional, a non-JSON body leaves it empty.

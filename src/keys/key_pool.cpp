@@ -238,7 +238,10 @@ void key_pool::report(const key_lease& lease, const outcome& result, steady_time
 // `throttle_window` with no success in between, the whole pool pauses briefly (5 s doubling to 60 s
 // per consecutive episode) and the keys involved cool down only until that pause ends. A pause is
 // never shorter than a Retry-After the upstream sent with one of its 429s (SPEC): that one is an
-// instruction to this client, unlike a key's window reset.
+// instruction to this client, unlike a key's window reset. Up to an hour: a pool-wide pause of a
+// year (a broken upstream's "Retry-After: 1000000000") would outlast any outage it describes.
+constexpr milliseconds kMaxGlobalPause = std::chrono::hours(1);
+
 void key_pool::cool_down(entry& e, const outcome& result, steady_time now) {
   if (is_disabled(e.state)) return;  // a concurrent 401/402 already said more
   if (result.status == 429) ++e.counters.consecutive_429;
@@ -247,7 +250,9 @@ void key_pool::cool_down(entry& e, const outcome& result, steady_time now) {
   std::string reason = result.reason;
 
   if (result.status == 429) {
-    const milliseconds told = result.retry_after_explicit && result.retry_after ? *result.retry_after : milliseconds(0);
+    const milliseconds told = result.retry_after_explicit && result.retry_after
+                                  ? std::min(*result.retry_after, kMaxGlobalPause)
+                                  : milliseconds(0);
     recent_429_.push_back(recent_429{now, e.key->fingerprint(), told});
     while (!recent_429_.empty() && recent_429_.front().when + options_.throttle_window < now) {
       recent_429_.pop_front();

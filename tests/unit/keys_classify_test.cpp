@@ -110,6 +110,9 @@ TEST(KeysClassify, RetryAfterWinsOverReset) {
   const auto o = of(429, "", {{"X-RateLimit-Reset", std::to_string(now_ms + 60'000)}, {"Retry-After", "3"}});
   EXPECT_EQ(o.retry_after, 3s);
   EXPECT_TRUE(o.retry_after_explicit);  // an instruction: a global back-off honours it too
+  // A date centuries ahead is clamped like a number of seconds: a year at most.
+  EXPECT_EQ(of(429, "", {{"Retry-After", "Wed, 01 Jan 2199 00:00:00 GMT"}}).retry_after,
+            std::chrono::hours(24 * 365));
   EXPECT_FALSE(of(429, "", {{"X-RateLimit-Reset", std::to_string(now_ms + 60'000)}}).retry_after_explicit);
 }
 

@@ -297,6 +297,16 @@ TEST(KeysPool, GlobalThrottleIsNeverShorterThanTheUpstreamsRetryAfter) {
   later.report(leases[3], longer, t0 + 1s);
   EXPECT_EQ(later.global_backoff_until(t0 + 1s), t0 + 121s);
   EXPECT_FALSE(later.pick(none, t0 + 60s));
+
+  // A broken upstream's "Retry-After: 1000000000" pauses the pool for an hour, not for years, and
+  // the keys it came with are back then too.
+  key_pool absurd(strategy::round_robin, 1);
+  absurd.replace(records(4));
+  outcome forever = result(outcome_kind::key_cooldown, 429, std::chrono::hours(24 * 365));
+  forever.retry_after_explicit = true;
+  for (int i = 0; i < 3; ++i) absurd.report(*absurd.pick(none, t0), forever, t0);
+  EXPECT_EQ(absurd.global_backoff_until(t0), t0 + 1h);
+  EXPECT_EQ(absurd.availability_now(t0 + 1h).active, 4u);
 }
 
 TEST(KeysPool, GlobalThrottleNeedsDistinctKeysWithoutSuccessInBetween) {
