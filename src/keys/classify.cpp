@@ -143,7 +143,7 @@ std::string finish_reason(std::string text, const key_masker& masker) {
   for (char& c : text) {
     if (static_cast<unsigned char>(c) < 0x20) c = ' ';
   }
-  text = masker.mask(text);
+  text = masker.mask_escaped(text);  // a non-JSON body may quote a key behind JSON escapes
   if (text.size() > max_reason_bytes) {
     std::size_t cut = max_reason_bytes;
     while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // UTF-8 boundary

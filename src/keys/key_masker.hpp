@@ -20,9 +20,16 @@ class key_masker {
   std::string mask(std::string_view text) const;
   // The same for one key, e.g. the answer to a probe of that key.
   static std::string mask(std::string_view text, const api_key& key);
+  // mask(), also behind JSON string escapes ("sk\u002dor..." in JSON cut short, or quoted in
+  // text): when decoding the escapes shows something to mask, the decoded text comes back, masked.
+  std::string mask_escaped(std::string_view text) const;
 
  private:
   std::vector<std::shared_ptr<const api_key>> keys_;  // longest first: a key inside a longer one goes with it
 };
+
+// `text` with JSON string escapes (\uXXXX with surrogate pairs, \n, \/ ...) decoded where they
+// are well formed; anything else is copied as it is.
+std::string decode_json_escapes(std::string_view text);
 
 }  // namespace orp::keys

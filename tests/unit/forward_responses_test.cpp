@@ -40,6 +40,17 @@ TEST(ForwardResponses, JsonEscapesInABodyThatIsNotJsonDoNotHideAKey) {
     ASSERT_TRUE(masked) << body;
     EXPECT_EQ(masked->find("0123456789abcdef"), std::string::npos) << *masked;
   }
+  // A key written plainly does not hide another one written with escapes, nor itself twice.
+  const std::string mixed = "keys " + std::string(kKey) + " and sk\\u002dor\\u002dv1\\u002dfedcba9876543210fedcba9876543210 and plain\\u006bey0123456789abcdefXYZ";
+  auto both = mask_error_body(mixed, pool);
+  ASSERT_TRUE(both);
+  EXPECT_EQ(both->find("0123456789abcdef0123"), std::string::npos) << *both;
+  EXPECT_EQ(both->find("fedcba9876543210fedc"), std::string::npos) << *both;
+  EXPECT_EQ(both->find("0123456789abcdefXYZ"), std::string::npos) << *both;
+  // Escaped twice, inside a JSON string: the JSON reader undoes one level, the masker the other.
+  auto twice = mask_error_body(R"({"error":{"metadata":{"raw":"sk\\u002dor\\u002dv1\\u002d0123456789abcdef0123456789abcdef"}}})", pool);
+  ASSERT_TRUE(twice);
+  EXPECT_EQ(twice->find("0123456789abcdef0123"), std::string::npos) << *twice;
   // The escapes are decoded only when that shows a key: other escaped text goes out as it came.
   EXPECT_FALSE(mask_error_body(R"(truncated {"message":"caf\u00e9 \ud83d\ude00 \"q\" \x)", pool));
   auto decoded = mask_error_body(R"(cut {"m":"\u00e9\ud83d\ude00\ud800 sk\u002dor-v1-0123456789abcdef0123456789abcdef)", pool);

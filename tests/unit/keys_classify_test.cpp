@@ -161,6 +161,9 @@ TEST(KeysClassify, KeyQuotedInBodyIsMaskedInReason) {
   EXPECT_EQ(o.reason, "401 invalid key: Invalid API key sk-or-v1-\u2026" "3f9a provided");
   const auto raw = of(500, "boom sk-or-v1-test-beta-0000-0002");
   EXPECT_EQ(raw.reason.find("test-beta"), std::string::npos) << raw.reason;
+  // A body that is not JSON but quotes a key behind JSON escapes: the log sees no more of it.
+  const auto escaped = of(502, R"(upstream said {"k":"sk-or-v1-test-gamma-0000-0003")");
+  EXPECT_EQ(escaped.reason.find("test-gamma"), std::string::npos) << escaped.reason;
 }
 
 TEST(KeysClassify, ReasonIsShort) {
