@@ -73,9 +73,12 @@ bool key_maintenance::reload(std::string_view why, bool explicit_request) {
 
 void key_maintenance::probe_disabled_now() {
   auto due = pool_.due_for_probe(clock::now(), std::chrono::seconds(0));  // every disabled key
+  // A burst of reloads (a script sending SIGHUP in a loop) adds no probe of a key whose probe is
+  // still under way.
+  std::erase_if(due, [&](const keys::key_lease& l) { return probing_.contains(l.fingerprint); });
   if (due.empty()) return;
   log::info("probing {} disabled key{} now, as asked by the reload", due.size(), due.size() == 1 ? "" : "s");
-  for (auto& lease : due) asio::co_spawn(io_, probe(std::move(lease)), asio::detached);
+  for (auto& lease : due) asio::co_spawn(io_, probe(std::move(lease), /*asked=*/true), asio::detached);
 }
 
 void key_maintenance::log_changes() {
@@ -108,8 +111,14 @@ void key_maintenance::flush() {
   save();
 }
 
-asio::awaitable<void> key_maintenance::probe(keys::key_lease lease) {
-  if (probe_gate_ && !co_await probe_gate_(lease.fingerprint)) {
+asio::awaitable<void> key_maintenance::probe(keys::key_lease lease, bool asked) {
+  if (!probing_.insert(lease.fingerprint).second) co_return;  // one probe of a key at a time
+  struct done {
+    std::set<std::string, std::less<>>& set;
+    std::string fingerprint;
+    ~done() { set.erase(fingerprint); }
+  } under_way{probing_, lease.fingerprint};
+  if (!asked && probe_gate_ && !co_await probe_gate_(lease.fingerprint)) {
     log::debug("recovery probe of key {} left to another instance this interval", lease.display);
     co_return;
   }

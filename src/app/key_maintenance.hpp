@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <set>
+#include <string>
 
 #include "keys/key_pool.hpp"
 #include "net/io.hpp"
@@ -40,7 +42,9 @@ class key_maintenance {
 
  private:
   net::asio::awaitable<void> tick_loop();
-  net::asio::awaitable<void> probe(keys::key_lease lease);
+  // `asked`: a probe the user asked for (a reload) goes ahead even when the fleet's probe lock says
+  // another instance probed this key this interval.
+  net::asio::awaitable<void> probe(keys::key_lease lease, bool asked = false);
   void probe_disabled_now();
   void log_changes();
   void save();
@@ -51,6 +55,7 @@ class key_maintenance {
   upstream::connection_pool& probe_pool_;
   maintenance_options options_;
   probe_gate probe_gate_;
+  std::set<std::string, std::less<>> probing_;  // fingerprints with a probe under way (main thread only)
   bool dirty_ = false;
   net::clock::time_point last_save_{};
   std::optional<std::filesystem::file_time_type> keys_mtime_;

@@ -42,7 +42,7 @@ void init(const log_options& options) {
   json_ = options.json;
   logger->set_formatter(std::make_unique<line_formatter>(json_));
   logger->set_level(spdlog::level::from_str(options.level));
-  // Messages of level info and above are flushed as they are written (emit); access lines once
+  // Messages are flushed as they are written (emit); access lines once
   // per turn of their worker's loop (write_access).
   logger->flush_on(spdlog::level::off);
   spdlog::set_default_logger(logger);
@@ -133,7 +133,8 @@ void emit(spdlog::level::level_enum level, std::string_view text) {
   } else {
     spdlog::log(level, "{}", text);
   }
-  if (level >= spdlog::level::info) flush_now();
+  // Debug lines too: log.level = debug is chosen to watch what happens, as it happens.
+  flush_now();
 }
 
 namespace {

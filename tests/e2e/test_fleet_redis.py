@@ -181,6 +181,24 @@ class FleetRedisTest(h.FreshProxyTestCase):
         self.assertNotIn("recovery probe of key fleet-1", a.log_text())
         self.assertNoFullKeys(a, b)
 
+    def test_a_reload_probes_even_when_the_fleet_probed_this_interval(self):
+        # The fleet's probe lock spaces out the periodic probes; a probe the user asks for (credit
+        # just topped up, then SIGHUP) is not held back by it.
+        a = self.start_proxy(**{"keys.key_recovery_interval": 1, "log.level": "debug"})
+        fp1 = self.keys_of(a)["fleet-1"]["id"]
+        # Another instance probed the key this interval (an hour): its lock holds.
+        self.redis.cli("SET", "orp:probe:" + fp1, "another-instance", "PX", "3600000", check=True)
+        self.break_key_1(a)
+        self.wait_state(a, "fleet-1", "disabled_invalid", PROPAGATION_TIMEOUT)
+        self.fake.script([])
+        self.fake.configure(key_info={KEY_1: {"limit": 10, "limit_remaining": 9.5, "usage": 0.5}})
+        h.wait_until(lambda: "left to another instance" in a.log_text(), 10,
+                     message="a periodic probe held back by the lock")
+        self.assertEqual(self.probes_of(KEY_1), [])
+        a.send_signal(signal.SIGHUP)
+        self.wait_state(a, "fleet-1", "active", 10, interval=0.05)
+        self.assertEqual([p["status"] for p in self.probes_of(KEY_1)], [200])
+
     def test_only_one_instance_probes_a_key_per_interval(self):
         interval = 2
         overrides = {"keys.key_recovery_interval": interval}

@@ -137,6 +137,19 @@ class RecoveryTest(h.FreshProxyTestCase):
             self.wait_for_key_in_use(proxy, "rec-a")
             self.assertEqual(proxy.log_text().count("probing 1 disabled key now"), n + 1)
 
+    def test_repeated_reloads_do_not_pile_up_probes(self):
+        # Ten reloads while the first one's probe is still under way: one probe, not ten.
+        proxy = self.start_proxy(TWO_KEYS, dict(OVERRIDES, **{"keys.key_recovery_interval": 3600}))
+        self.fake.configure(key_info={KEY_A: {"limit": 5, "limit_remaining": 0, "usage": 5}})
+        self.disable_a(proxy, {"key": KEY_A, "path": h.CHAT_PATH, "status": 402, "body": ERR_402})
+        self.fake.script([{"key": KEY_A, "path": KEY_PATH, "delay_ms": 4000}])  # a slow /key
+        for _ in range(10):
+            self.assertEqual(proxy.admin_post("/keys/reload")[0], 200)
+        h.wait_until(lambda: "recovery probe of key rec-a: status 200" in proxy.log_text(), 15,
+                     message="the probe's answer")
+        self.assertEqual(len(self.probes_of(KEY_A)), 1)
+        self.assertEqual(proxy.log_text().count("probing 1 disabled key now"), 1)
+
     def test_readyz_says_whether_an_intercepted_request_can_be_served(self):
         proxy = self.start_proxy(TWO_KEYS, OVERRIDES)
         self.assertEqual(proxy.admin_get("/readyz"), (200, b"ready: 2 active, 0 cooling, 0 disabled of 2 keys\n"))
