@@ -654,6 +654,14 @@ class InstallCaScriptTest(unittest.TestCase):
             self.assertEqual(ran.returncode, 2, (args, ran.stdout, ran.stderr))
             self.assertIn("install-ca", ran.stderr)
 
+    def test_help_prints_usage_and_succeeds(self):
+        for flag in ("--help", "-h"):
+            ran = self.install(flag)
+            self.assertEqual(ran.returncode, 0, (flag, ran.stdout, ran.stderr))
+            self.assertIn("usage:", ran.stdout)
+            self.assertIn("--remove", ran.stdout)
+            self.assertEqual(ran.stderr, "")
+
     def test_refuses_unknown_systems(self):
         # A PATH with the basic tools but neither update-ca-certificates nor update-ca-trust.
         bindir = os.path.join(self.root, "bin")
