@@ -111,6 +111,8 @@ std::vector<line> client_exports(const config::settings& cfg, const fs::path& ca
     credentials = percent_encode(name) + ":" + percent_encode(first.substr(colon + 1)) + "@";
     out.push_back(comment("the proxy URL carries the credentials of client '" + name +
                           "', the first in proxy.clients"));
+    out.push_back(comment("base-URL mode (http://" + authority + "/api/v1) takes a client's secret alone as the key:"));
+    out.push_back(comment("  Authorization: Bearer <secret> (not name:secret)"));
   }
   const std::string http_url = "http://" + credentials + authority;
   const std::string socks_url = "socks5h://" + credentials + authority;

@@ -159,7 +159,8 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
           co_await refuse(stream, 407, "proxy authentication required",
                           "Proxy-Authenticate: Basic realm=\"openrouter-proxy\"\r\n");
         else
-          co_await refuse(stream, 401, "this proxy needs `Authorization: Bearer <client secret>` (proxy.clients)");
+          co_await refuse(stream, 401, "this proxy needs `Authorization: Bearer <secret>`: the secret of a "
+                                     "proxy.clients entry, alone (not name:secret)");
         co_return;
       }
       client_name = *name;

@@ -541,6 +541,8 @@ class EnvOutputTest(ClientsTestBase):
         self.assertEqual(urllib.parse.unquote(url.username), "alice")
         self.assertEqual(urllib.parse.unquote(url.password), secret)
         self.assertRegex(ran.stdout, r"(?m)^#.*credentials.*'alice'")
+        self.assertRegex(ran.stdout, r"(?m)^#.*base-URL mode.*secret alone")
+        self.assertRegex(ran.stdout, r"(?m)^#.*Authorization: Bearer <secret> \(not name:secret\)")
         self.assertNotIn("bob", ran.stdout)
 
     def test_bundle_is_system_roots_plus_local_ca(self):
