@@ -1,5 +1,6 @@
 """The commands besides `run`: ca init/path, keys check, keys status."""
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -174,6 +175,44 @@ class KeysCommandsTest(unittest.TestCase):
             self.assertEqual(r.returncode, 1)
             self.assertEqual(r.stderr, "openrouter-proxy: cannot reach the admin endpoint at 127.0.0.1:1: "
                                        "Connection refused (is the proxy running?)\n")
+
+
+class RunScriptTest(unittest.TestCase):
+    """scripts/run.sh in a copy of the repository's layout (setup.sh stubbed, the real binary)."""
+
+    def test_client_hint_names_the_address_this_run_listens_on(self):
+        d = tempfile.mkdtemp(prefix="orp-runsh-")
+        self.addCleanup(shutil.rmtree, d, True)
+        os.makedirs(os.path.join(d, "scripts"))
+        os.makedirs(os.path.join(d, "build"))
+        shutil.copy(os.path.join(harness.SOURCE_DIR, "scripts", "run.sh"), os.path.join(d, "scripts", "run.sh"))
+        with open(os.path.join(d, "scripts", "setup.sh"), "w") as f:
+            f.write("exit 0\n")
+        os.symlink(os.path.abspath(harness.binary_path()), os.path.join(d, "build", "openrouter-proxy"))
+        config_port, listen_port = harness.free_port(), harness.free_port()
+        with open(os.path.join(d, "config.ini"), "w") as f:
+            f.write("[proxy]\nlisten = 127.0.0.1:%d\n[admin]\nlisten =\n" % config_port)
+        with open(os.path.join(d, "keys.csv"), "w") as f:
+            f.write("")
+        out_path = os.path.join(d, "run-stdout.txt")
+        with open(out_path, "w") as out:
+            proc = subprocess.Popen(harness.with_parent_death(
+                ["bash", os.path.join(d, "scripts", "run.sh"), "--listen", "127.0.0.1:%d" % listen_port,
+                 "--ready-file", os.path.join(d, "ready.json")]),
+                cwd=d, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=harness.clean_env())
+        self.addCleanup(harness.stop_process, proc)
+        harness.wait_until(lambda: os.path.exists(os.path.join(d, "ready.json")), 30,
+                           message="the proxy started by run.sh\n" + read(out_path))
+        text = read(out_path)
+        self.assertIn("HTTPS_PROXY=http://127.0.0.1:%d " % listen_port, text)
+        self.assertNotIn(str(config_port), text)
+        self.assertNotIn("8080", text)
+        # The suggested command, run as printed, exports this run's address.
+        eval_line = next(l.strip() for l in text.splitlines() if l.strip().startswith("eval "))
+        env = subprocess.run(["bash", "-c", eval_line + '\nprintf %s "$HTTPS_PROXY"'], capture_output=True,
+                             text=True, timeout=30, cwd=tempfile.gettempdir(), env=harness.clean_env())
+        self.assertEqual(env.returncode, 0, env.stderr)
+        self.assertEqual(env.stdout, "http://127.0.0.1:%d" % listen_port)
 
 
 if __name__ == "__main__":
