@@ -163,6 +163,26 @@ TEST(ConfigSettings, CombinationsThatCannotWorkAreRefused) {
   EXPECT_NO_THROW(check_combinations(equal));
 }
 
+// Every row of the Markdown table has its three cells: a | inside a cell is escaped.
+TEST(ConfigSettings, MarkdownReferenceEscapesBarsInCells) {
+  const std::string md = render_markdown_reference();
+  EXPECT_NE(md.find("| `proxy.tunnel` | `all` | all \\| none \\| comma-separated host allow-list |"), std::string::npos)
+      << md;
+  std::size_t rows = 0;
+  for (std::size_t start = 0; start < md.size();) {
+    const auto end = md.find('\n', start);
+    const std::string_view line(md.data() + start, (end == std::string::npos ? md.size() : end) - start);
+    start = end == std::string::npos ? md.size() : end + 1;
+    if (!line.starts_with("| `")) continue;
+    ++rows;
+    std::size_t bars = 0;
+    for (std::size_t i = 0; i < line.size(); ++i)
+      if (line[i] == '|' && (i == 0 || line[i - 1] != '\\')) ++bars;
+    EXPECT_EQ(bars, 4u) << line;
+  }
+  EXPECT_EQ(rows, all_settings().size());
+}
+
 // The committed config.ini and docs/configuration.md are renderings of the table.
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
