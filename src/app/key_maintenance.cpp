@@ -18,6 +18,11 @@ constexpr auto kTick = std::chrono::milliseconds(200);
 constexpr auto kSaveAfter = std::chrono::milliseconds(500);
 }  // namespace
 
+void warn_about_keys_file(const std::vector<keys::key_record>& records, const std::filesystem::path& file) {
+  for (const auto& w : keys::repeated_label_warnings(records, file.string())) log::warn("{}", w);
+  if (auto w = keys::unusual_keys_warning(records, file.string())) log::warn("{}", *w);
+}
+
 key_maintenance::key_maintenance(asio::io_context& io, keys::key_pool& pool, upstream::connection_pool& probe_pool,
                                  maintenance_options options)
     : io_(io), pool_(pool), probe_pool_(probe_pool), options_(std::move(options)) {
@@ -53,7 +58,7 @@ void key_maintenance::start() {
 bool key_maintenance::reload(std::string_view why) {
   try {
     auto records = keys::read_keys_csv(options_.keys_file);
-    for (const auto& w : keys::repeated_label_warnings(records, options_.keys_file.string())) log::warn("{}", w);
+    warn_about_keys_file(records, options_.keys_file);
     auto r = pool_.replace(std::move(records));
     log::info("reloaded {} ({}): {} added, {} removed, {} kept, {} back with their state", options_.keys_file.string(),
               why, r.added.size(), r.removed.size(), r.kept, r.restored.size());

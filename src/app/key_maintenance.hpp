@@ -7,10 +7,15 @@
 #include <optional>
 
 #include "keys/key_pool.hpp"
+#include "keys/keys_csv.hpp"
 #include "net/io.hpp"
 #include "upstream/connection_pool.hpp"
 
 namespace orp::app {
+
+// Logs what is worth a look in a keys.csv that loaded: repeated labels, keys that do not look like
+// OpenRouter's (by line, never the key). At start and on every reload.
+void warn_about_keys_file(const std::vector<keys::key_record>& records, const std::filesystem::path& file);
 
 // Asked before each recovery probe; false: another instance probes this key this interval.
 using probe_gate = std::function<net::asio::awaitable<bool>(std::string fingerprint)>;

@@ -197,7 +197,7 @@ int run(const config::settings& cfg, const run_options& opts) {
 
   auto strategy = keys::parse_strategy(cfg.text("keys.strategy")).value_or(keys::strategy::round_robin);
   keys::key_pool pool(strategy, std::random_device{}());
-  for (const auto& w : keys::repeated_label_warnings(records, cfg.path("keys.file").string())) log::warn("{}", w);
+  warn_about_keys_file(records, cfg.path("keys.file"));
   pool.replace(std::move(records));
   if (pool.size() == 0)
     log::warn("keys.csv holds no keys: tunnelling works, intercepted requests get 503 until keys are added to {}",

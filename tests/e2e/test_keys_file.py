@@ -1,0 +1,57 @@
+#!/usr/bin/python3
+"""keys.csv as a user writes it: what is refused (and how it is named), what is only warned about,
+at start and on reloads."""
+
+import os
+import signal
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import harness as h  # noqa: E402
+
+KEY_A = "sk-or-v1-test-file-a-5c1e3a7d9b2f4068"
+KEY_B = "sk-or-v1-test-file-b-8d2f4b6a0c1e3597"
+OTHER_KEY = "plainkey-not-openrouter-0123456789"
+ALL_KEYS = (KEY_A, KEY_B, OTHER_KEY)
+
+
+class KeysFileTest(unittest.TestCase):
+    def assertNoKeyIn(self, text, where="the proxy's output"):
+        h.assert_no_key_in(self, text, ALL_KEYS, where)
+
+    def start_refused(self, keys_csv):
+        """Starts a proxy on `keys_csv` that must refuse to start; returns its diagnostics."""
+        proxy = h.Proxy(None, keys_csv=keys_csv)
+        self.addCleanup(proxy.cleanup)
+        with self.assertRaises(h.ProxyStartError) as ctx:
+            proxy.start()
+        self.assertEqual(proxy.returncode, 2)
+        return str(ctx.exception)
+
+    def test_a_semicolon_separated_file_is_refused_naming_the_line_and_commas(self):
+        text = self.start_refused("key;label;weight\n%s;team-a;1\n" % KEY_A)
+        self.assertIn("keys.csv:1: the key contains ';': separate the fields with commas (key,label,weight)", text)
+        self.assertNoKeyIn(text)
+
+    def test_a_tab_separated_file_is_refused(self):
+        text = self.start_refused("# pool\n%s\tteam-a\t1\n" % KEY_A)
+        self.assertIn("keys.csv:2: the key contains a tab: separate the fields with commas", text)
+        self.assertNoKeyIn(text)
+
+    def test_a_second_header_is_named_as_one(self):
+        text = self.start_refused("key,label,weight\n%s,a,1\nkey,label,weight\n%s,b,1\n" % (KEY_A, KEY_B))
+        self.assertIn("keys.csv:3: this line looks like a header; only the first line (after comments) may be one",
+                      text)
+
+    def test_keys_not_like_openrouters_are_warned_about_by_line(self):
+        with h.Proxy(None, keys=[(KEY_A, "a"), (OTHER_KEY, "other")]) as proxy:
+            # harness keys.csv: a comment, the header, then the keys on lines 3 and 4
+            h.wait_until(lambda: "the key on line 4 does not look like an OpenRouter key" in proxy.log_text(), 10,
+                         message="the warning\n" + proxy.diagnostics())
+            self.assertNotIn("line 3", proxy.log_text())
+            self.assertNoKeyIn(proxy.all_output())
+
+
+if __name__ == "__main__":
+    unittest.main()
