@@ -23,6 +23,10 @@ void warn_about_keys_file(const std::vector<keys::key_record>& records, const st
   if (auto w = keys::unusual_keys_warning(records, file.string())) log::warn("{}", *w);
 }
 
+std::string empty_pool_warning(const std::filesystem::path& file) {
+  return file.string() + " holds no keys: tunnelling works, intercepted requests get 503 until keys are added to it";
+}
+
 key_maintenance::key_maintenance(asio::io_context& io, keys::key_pool& pool, upstream::connection_pool& probe_pool,
                                  maintenance_options options)
     : io_(io), pool_(pool), probe_pool_(probe_pool), options_(std::move(options)) {
@@ -67,6 +71,7 @@ bool key_maintenance::reload(std::string_view why) {
     for (const auto& k : r.restored)
       log::info("key {} is back in {}: state restored: {} ({})", k.display, options_.keys_file.filename().string(),
                 keys::to_string(k.state), k.reason);
+    if (pool_.size() == 0) log::warn("{}", empty_pool_warning(options_.keys_file));
     dirty_ = true;
     return true;
   } catch (const std::exception& e) {

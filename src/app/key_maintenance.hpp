@@ -17,6 +17,9 @@ namespace orp::app {
 // OpenRouter's (by line, never the key). At start and on every reload.
 void warn_about_keys_file(const std::vector<keys::key_record>& records, const std::filesystem::path& file);
 
+// Said at start and after a reload that leaves the pool empty.
+std::string empty_pool_warning(const std::filesystem::path& file);
+
 // Asked before each recovery probe; false: another instance probes this key this interval.
 using probe_gate = std::function<net::asio::awaitable<bool>(std::string fingerprint)>;
 

@@ -200,8 +200,7 @@ int run(const config::settings& cfg, const run_options& opts) {
   warn_about_keys_file(records, cfg.path("keys.file"));
   pool.replace(std::move(records));
   if (pool.size() == 0)
-    log::warn("keys.csv holds no keys: tunnelling works, intercepted requests get 503 until keys are added to {}",
-              cfg.path("keys.file").string());
+    log::warn("{}", empty_pool_warning(cfg.path("keys.file")));
   else
     log::info("loaded {} keys from {}", pool.size(), cfg.path("keys.file").string());
 

@@ -3,6 +3,7 @@
 at start and on reloads."""
 
 import os
+import re
 import signal
 import sys
 import unittest
@@ -51,6 +52,16 @@ class KeysFileTest(unittest.TestCase):
                          message="the warning\n" + proxy.diagnostics())
             self.assertNotIn("line 3", proxy.log_text())
             self.assertNoKeyIn(proxy.all_output())
+
+
+class KeysReloadTest(unittest.TestCase):
+    def test_a_reload_that_empties_the_pool_is_a_warning(self):
+        with h.Proxy(None, keys=[(KEY_A, "a")]) as proxy:
+            proxy.write_keys("# no keys for now\n")
+            proxy.send_signal(signal.SIGHUP)
+            warning = re.compile(r"(?m)warning\s+\S*keys\.csv holds no keys: .*intercepted requests get 503")
+            h.wait_until(lambda: warning.search(proxy.log_text()), 10,
+                         message="a warning that the pool is empty\n" + proxy.diagnostics())
 
 
 if __name__ == "__main__":
