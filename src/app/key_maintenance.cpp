@@ -7,6 +7,7 @@
 #include "keys/keys_csv.hpp"
 #include "keys/state_file.hpp"
 #include "log/logging.hpp"
+#include "util/file_mode.hpp"
 
 namespace orp::app {
 
@@ -21,6 +22,10 @@ constexpr auto kSaveAfter = std::chrono::milliseconds(500);
 void warn_about_keys_file(const std::vector<keys::key_record>& records, const std::filesystem::path& file) {
   for (const auto& w : keys::repeated_label_warnings(records, file.string())) log::warn("{}", w);
   if (auto w = keys::unusual_keys_warning(records, file.string())) log::warn("{}", *w);
+  // The user's file: named, never changed (unlike the CA key, which the proxy made).
+  if (auto mode = util::mode_open_to_others(file))
+    log::warn("{} holds API keys and is open to group or others (mode {}): run chmod 600 {}", file.string(),
+              util::octal_mode(*mode), file.string());
 }
 
 std::string empty_pool_warning(const std::filesystem::path& file) {

@@ -14,7 +14,7 @@
 namespace orp::app {
 
 // Logs what is worth a look in a keys.csv that loaded: repeated labels, keys that do not look like
-// OpenRouter's (by line, never the key). At start and on every reload.
+// OpenRouter's (by line, never the key), a file open to group or others. At start and on every reload.
 void warn_about_keys_file(const std::vector<keys::key_record>& records, const std::filesystem::path& file);
 
 // Said at start and after a reload that leaves the pool empty.

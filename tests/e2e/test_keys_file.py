@@ -53,6 +53,26 @@ class KeysFileTest(unittest.TestCase):
             self.assertNotIn("line 3", proxy.log_text())
             self.assertNoKeyIn(proxy.all_output())
 
+    def test_a_keys_file_open_to_others_is_warned_about_not_changed(self):
+        proxy = h.Proxy(None, keys=[(KEY_A, "a")], write_config=False)
+        self.addCleanup(proxy.cleanup)
+        proxy.write_files()
+        keys_csv = os.path.join(proxy.dir, "keys.csv")
+        os.chmod(keys_csv, 0o644)
+        proxy.start()
+        warning = re.compile(r"(?m)warning\s+\S*keys\.csv holds API keys and is open to group or others "
+                             r"\(mode 0644\): run chmod 600 \S*keys\.csv$")
+        h.wait_until(lambda: warning.search(proxy.log_text()), 10, message="the warning\n" + proxy.diagnostics())
+        self.assertEqual(os.stat(keys_csv).st_mode & 0o777, 0o644, "the user's file was changed")
+        # Once at start, and again with each reload while the mode stays.
+        proxy.send_signal(signal.SIGHUP)
+        h.wait_until(lambda: len(warning.findall(proxy.log_text())) == 2, 10,
+                     message="the warning again on reload\n" + proxy.diagnostics())
+        os.chmod(keys_csv, 0o600)
+        proxy.send_signal(signal.SIGHUP)
+        h.wait_until(lambda: proxy.log_text().count("reloaded") == 2, 10, message="the second reload")
+        self.assertEqual(len(warning.findall(proxy.log_text())), 2)
+
 
 class KeysReloadTest(unittest.TestCase):
     def test_a_reload_that_empties_the_pool_is_a_warning(self):
