@@ -72,7 +72,7 @@ std::string_view cross_site_refusal(std::optional<std::string_view> host, std::o
   return {};
 }
 
-std::string keys_json(const std::vector<keys::key_snapshot>& snapshot) {
+std::string keys_json(const std::vector<keys::key_snapshot>& snapshot, std::string_view keys_file_error) {
   boost::json::array arr;
   for (const auto& k : snapshot) {
     boost::json::object o;
@@ -94,6 +94,8 @@ std::string keys_json(const std::vector<keys::key_snapshot>& snapshot) {
     arr.push_back(std::move(o));
   }
   boost::json::object root{{"keys", std::move(arr)}};
+  if (keys_file_error.empty()) root["keys_file_error"] = nullptr;
+  else root["keys_file_error"] = keys_file_error;
   return boost::json::serialize(root) + "\n";
 }
 
@@ -180,7 +182,11 @@ std::string admin_server::respond(const std::string& method, const std::string& 
     return json_error(401, "Unauthorized", "admin token required: Authorization: Bearer <admin.token>");
 
   auto now = clock::now();
-  if (method == "GET" && path == "/keys") return reply(200, "OK", "application/json", keys_json(src_.keys->snapshot(now)));
+  const auto keys_answer = [&] {
+    return reply(200, "OK", "application/json",
+                 keys_json(src_.keys->snapshot(now), src_.keys_file_error ? src_.keys_file_error() : std::string()));
+  };
+  if (method == "GET" && path == "/keys") return keys_answer();
   if (method == "GET" && path == "/metrics") {
     std::string out;
     src_.requests->render(out);
@@ -204,9 +210,12 @@ std::string admin_server::respond(const std::string& method, const std::string& 
     return reply(200, "OK", "application/json", boost::json::serialize(o) + "\n");
   }
   if (method == "POST" && path == "/keys/reload") {
-    bool ok = src_.reload_keys && src_.reload_keys();
-    if (!ok) return json_error(422, "Unprocessable Content", "keys.csv was refused; the old pool is kept (see the log)");
-    return reply(200, "OK", "application/json", keys_json(src_.keys->snapshot(now)));
+    if (!src_.reload_keys || !src_.reload_keys()) {
+      const std::string why = src_.keys_file_error ? src_.keys_file_error() : std::string();
+      return json_error(422, "Unprocessable Content",
+                        "keys.csv was refused; the old pool is kept: " + (why.empty() ? "see the log" : why));
+    }
+    return keys_answer();
   }
   if (path == "/keys" || path == "/metrics" || path == "/keys/reload" || path == "/stats" || path == "/")
     return json_error(405, "Method Not Allowed", "method not allowed");

@@ -78,9 +78,11 @@ bool key_maintenance::reload(std::string_view why) {
                 keys::to_string(k.state), k.reason);
     if (pool_.size() == 0) log::warn("{}", empty_pool_warning(options_.keys_file));
     dirty_ = true;
+    keys_file_error_.clear();
     return true;
   } catch (const std::exception& e) {
     log::error("reload of keys refused, keeping the current pool: {}", e.what());
+    keys_file_error_ = e.what();
     return false;
   }
 }

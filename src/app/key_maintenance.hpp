@@ -40,6 +40,9 @@ class key_maintenance {
   void start();
   // Re-reads keys.csv; a malformed file is refused and the old pool kept. Returns success.
   bool reload(std::string_view why);
+  // Why the last reload refused keys.csv ("FILE:LINE: reason", no key in it); empty after one
+  // that succeeded: the file on disk is not the pool in use until it is fixed.
+  const std::string& keys_file_error() const { return keys_file_error_; }
   // Logs pending changes and writes the state file now (shutdown).
   void flush();
   void set_probe_gate(probe_gate gate) { probe_gate_ = std::move(gate); }
@@ -60,6 +63,7 @@ class key_maintenance {
   net::clock::time_point last_save_{};
   std::optional<std::filesystem::file_time_type> keys_mtime_;
   std::uintmax_t keys_size_ = 0;
+  std::string keys_file_error_;
 };
 
 }  // namespace orp::app

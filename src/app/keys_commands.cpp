@@ -182,6 +182,9 @@ int keys_status(const config::settings& cfg) {
            json_text(o.at("in_flight")), json_text(o.at("credit_left"), 2)});
   }
   std::cout << t.render();
+  if (const auto* refused = v.as_object().if_contains("keys_file_error"); refused && refused->is_string())
+    std::cout << "keys file refused, the pool above is the one loaded before it: " << refused->as_string().c_str()
+              << "\n";
   return 0;
 }
 

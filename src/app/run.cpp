@@ -260,6 +260,7 @@ int run(const config::settings& cfg, const run_options& opts) {
     };
     src.extra_stats = [&srv](boost::json::object& o) { srv.add_stats(o); };
     src.reload_keys = [&maintenance] { return maintenance.reload("admin request"); };
+    src.keys_file_error = [&maintenance] { return maintenance.keys_file_error(); };
     src.token = cfg.text("admin.token");
     admin = std::make_unique<admin::admin_server>(main_io, std::move(src));
     try {

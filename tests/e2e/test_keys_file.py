@@ -2,10 +2,14 @@
 """keys.csv as a user writes it: what is refused (and how it is named), what is only warned about,
 at start and on reloads."""
 
+import json
 import os
 import re
 import signal
+import subprocess
 import sys
+import urllib.error
+import urllib.request
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
@@ -17,10 +21,12 @@ OTHER_KEY = "plainkey-not-openrouter-0123456789"
 ALL_KEYS = (KEY_A, KEY_B, OTHER_KEY)
 
 
-class KeysFileTest(unittest.TestCase):
+class KeysTestBase(unittest.TestCase):
     def assertNoKeyIn(self, text, where="the proxy's output"):
         h.assert_no_key_in(self, text, ALL_KEYS, where)
 
+
+class KeysFileTest(KeysTestBase):
     def start_refused(self, keys_csv):
         """Starts a proxy on `keys_csv` that must refuse to start; returns its diagnostics."""
         proxy = h.Proxy(None, keys_csv=keys_csv)
@@ -74,7 +80,7 @@ class KeysFileTest(unittest.TestCase):
         self.assertEqual(len(warning.findall(proxy.log_text())), 2)
 
 
-class KeysReloadTest(unittest.TestCase):
+class KeysReloadTest(KeysTestBase):
     def test_a_reload_that_empties_the_pool_is_a_warning(self):
         with h.Proxy(None, keys=[(KEY_A, "a")]) as proxy:
             proxy.write_keys("# no keys for now\n")
@@ -82,6 +88,39 @@ class KeysReloadTest(unittest.TestCase):
             warning = re.compile(r"(?m)warning\s+\S*keys\.csv holds no keys: .*intercepted requests get 503")
             h.wait_until(lambda: warning.search(proxy.log_text()), 10,
                          message="a warning that the pool is empty\n" + proxy.diagnostics())
+
+    def test_a_refused_reload_says_why_in_the_answer_in_keys_and_in_keys_status(self):
+        with h.Proxy(None, keys=[(KEY_A, "a")], overrides={"keys.key_recovery_interval": 3600}) as proxy:
+            admin = proxy.admin_url
+            self.assertIsNone(json.loads(proxy.admin_get("/keys")[1])["keys_file_error"])
+            proxy.write_keys("key,label,weight\n%s,a,1\n%s,b,heavy\n" % (KEY_A, KEY_B))
+            req = urllib.request.Request(admin + "/keys/reload", method="POST", data=b"")
+            with self.assertRaises(urllib.error.HTTPError) as ctx:
+                urllib.request.urlopen(req, timeout=5)
+            self.assertEqual(ctx.exception.code, 422)
+            body = ctx.exception.read().decode()
+            self.assertNoKeyIn(body, "the 422 answer")
+            why = "keys.csv:3: weight 'heavy' is not a positive number"
+            message = json.loads(body)["error"]["message"]
+            self.assertTrue(message.startswith("keys.csv was refused; the old pool is kept: "), message)
+            self.assertTrue(message.endswith(why), message)
+            keys = json.loads(proxy.admin_get("/keys")[1])
+            self.assertTrue(keys["keys_file_error"].endswith(why), keys)
+            self.assertEqual([k["label"] for k in keys["keys"]], ["a"])
+            status = subprocess.run([h.binary_path(), "keys", "status", "--config", proxy.config_path, "--set",
+                                     "admin.listen=" + proxy.ready["admin"]], cwd=proxy.dir, capture_output=True,
+                                    text=True, timeout=30)
+            self.assertEqual(status.returncode, 0, status.stderr)
+            self.assertRegex(status.stdout, r"(?m)^keys file refused, the pool above is the one loaded before it: "
+                                            r"\S*" + re.escape(why) + "$")
+            self.assertNoKeyIn(status.stdout + proxy.all_output())
+            # Fixed: the next reload clears it.
+            proxy.write_keys([(KEY_A, "a"), (KEY_B, "b")])
+            with urllib.request.urlopen(urllib.request.Request(admin + "/keys/reload", method="POST", data=b""),
+                                        timeout=5) as r:
+                self.assertEqual(r.status, 200)
+                self.assertIsNone(json.loads(r.read())["keys_file_error"])
+            self.assertIsNone(json.loads(proxy.admin_get("/keys")[1])["keys_file_error"])
 
 
 if __name__ == "__main__":
