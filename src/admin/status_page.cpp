@@ -38,7 +38,7 @@ async function refresh() {
     for (const key of k.keys) {
       if (key.state === 'active') usable++;
       const tr = document.createElement('tr');
-      tr.append(cell(key.label), cell(key.state.replace('_', ' '), key.state), cell(key.reason || ''),
+      tr.append(cell(key.label), cell(key.state.replaceAll('_', ' '), key.state), cell(key.reason || ''),
         cell(key.cooling_left_s == null ? '' : key.cooling_left_s.toFixed(0) + ' s', 'n'),
         cell(key.requests, 'n'), cell(key.successes, 'n'), cell(key.failures, 'n'), cell(key.in_flight, 'n'),
         cell(key.credit_left == null ? '' : key.credit_left.toFixed(2), 'n'));

@@ -188,6 +188,18 @@ class AdminTest(unittest.TestCase):
             shutil.rmtree(profile, ignore_errors=True)
 
 
+class StatusPageStatesTest(unittest.TestCase):
+    @unittest.skipUnless(shutil.which("chromium"), "chromium is installed by scripts/setup.sh")
+    def test_every_underscore_of_a_state_is_shown_as_a_space(self):
+        with FakeOpenRouter() as fake, Proxy(fake, keys=[(POOL_KEY_A, "alpha"), (POOL_KEY_B, "beta")]) as proxy:
+            fake.script([{"key": POOL_KEY_A, "status": 402,
+                          "body": {"error": {"code": 402, "message": "Insufficient credits"}}}])
+            res = curl(via_proxy(proxy, *chat_args(), CHAT_URL), metrics=True)
+            self.assertEqual(res.status, 200, res.stderr)
+            dom = chromium_dom("http://" + proxy.ready["admin"] + "/")
+            self.assertIn('<td class="disabled_no_credit">disabled no credit</td>', dom)
+
+
 class RepeatedLabelsTest(unittest.TestCase):
     """Two keys with one label: every per-key series stays unique (the id tells them apart)."""
 
