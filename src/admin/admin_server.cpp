@@ -87,6 +87,7 @@ std::string keys_json(const std::vector<keys::key_snapshot>& snapshot, std::stri
     o["successes"] = k.counters.successes;
     o["client_errors"] = k.counters.client_errors;
     o["failures"] = k.counters.failures;
+    o["cancelled"] = k.counters.cancelled;  // the client went away first: with the others, they add up to requests
     o["in_flight"] = k.in_flight;
     o["weight"] = k.weight;
     if (k.credit_left) o["credit_left"] = *k.credit_left;

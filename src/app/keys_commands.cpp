@@ -173,13 +173,19 @@ int keys_status(const config::settings& cfg) {
     std::cerr << "openrouter-proxy: unexpected admin answer\n";
     return 1;
   }
-  table t({"key", "state", "reason", "cooling", "requests", "ok", "failed", "in flight", "credit"});
+  // requests = ok + client errors (4xx passed on: not the key's fault) + failed + cancelled + in flight
+  table t({"key", "state", "reason", "cooling", "requests", "ok", "client errors", "failed", "cancelled", "in flight",
+           "credit"});
   for (const auto& k : v.at("keys").as_array()) {
     const auto& o = k.as_object();
+    const auto count = [&](std::string_view name) {
+      const auto* n = o.if_contains(name);
+      return n ? json_text(*n) : std::string("-");  // a proxy from before the field
+    };
     t.add({json_text(o.at("label")), json_text(o.at("state")), json_text(o.at("reason")),
-           o.at("cooling_left_s").is_null() ? "-" : json_text(o.at("cooling_left_s"), 0) + "s",
-           json_text(o.at("requests")), json_text(o.at("successes")), json_text(o.at("failures")),
-           json_text(o.at("in_flight")), json_text(o.at("credit_left"), 2)});
+           o.at("cooling_left_s").is_null() ? "-" : json_text(o.at("cooling_left_s"), 0) + "s", count("requests"),
+           count("successes"), count("client_errors"), count("failures"), count("cancelled"), count("in_flight"),
+           json_text(o.at("credit_left"), 2)});
   }
   std::cout << t.render();
   if (const auto* refused = v.as_object().if_contains("keys_file_error"); refused && refused->is_string())

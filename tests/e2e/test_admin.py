@@ -78,7 +78,7 @@ class AdminTest(unittest.TestCase):
         self.assertGreater(keys["alpha"]["cooling_left_s"], 50)
         self.assertEqual(keys["beta"]["state"], "active")
         self.assertEqual(keys["beta"]["successes"], 3)
-        for field in ("reason", "requests", "failures", "in_flight", "credit_left", "id"):
+        for field in ("reason", "requests", "client_errors", "failures", "cancelled", "in_flight", "credit_left", "id"):
             self.assertIn(field, keys["alpha"])
         self.assertNotIn(POOL_KEY_A, body)
 
@@ -190,14 +190,25 @@ class AdminTest(unittest.TestCase):
 
 class StatusPageStatesTest(unittest.TestCase):
     @unittest.skipUnless(shutil.which("chromium"), "chromium is installed by scripts/setup.sh")
-    def test_every_underscore_of_a_state_is_shown_as_a_space(self):
+    def test_states_read_as_words_and_the_counts_add_up(self):
         with FakeOpenRouter() as fake, Proxy(fake, keys=[(POOL_KEY_A, "alpha"), (POOL_KEY_B, "beta")]) as proxy:
             fake.script([{"key": POOL_KEY_A, "status": 402,
                           "body": {"error": {"code": 402, "message": "Insufficient credits"}}}])
             res = curl(via_proxy(proxy, *chat_args(), CHAT_URL), metrics=True)
             self.assertEqual(res.status, 200, res.stderr)
+            fake.script([{"key": POOL_KEY_B, "status": 400, "times": 1,
+                          "body": {"error": {"code": 400, "message": "bad model"}}}])
+            res = curl(via_proxy(proxy, *chat_args(), CHAT_URL), metrics=True)
+            self.assertEqual(res.status, 400, res.stderr)
             dom = chromium_dom("http://" + proxy.ready["admin"] + "/")
             self.assertIn('<td class="disabled_no_credit">disabled no credit</td>', dom)
+            # Every count of /keys has its column, so a row adds up: requests = ok + client errors +
+            # failed + cancelled + in flight.
+            self.assertIn("<th>requests</th><th>ok</th><th>client errors</th><th>failed</th><th>cancelled</th>"
+                          "<th>in flight</th>", dom)
+            self.assertRegex(dom, r'<tr><td>beta</td><td class="active">active</td><td>[^<]*</td><td class="n"></td>'
+                                  r'<td class="n">2</td><td class="n">1</td><td class="n">1</td><td class="n">0</td>'
+                                  r'<td class="n">0</td><td class="n">0</td>')
 
 
 class RepeatedLabelsTest(unittest.TestCase):

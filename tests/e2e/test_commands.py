@@ -161,12 +161,24 @@ class KeysCommandsTest(unittest.TestCase):
                               "body": {"error": {"code": 401, "message": "User not found."}}}])
                 res = curl(via_proxy(proxy, *chat_args(), "https://openrouter.ai/api/v1/chat/completions"), metrics=True)
                 self.assertEqual(res.status, 200)
+                fake.script([{"key": POOL_KEY_B, "status": 400, "times": 1,
+                              "body": {"error": {"code": 400, "message": "bad model"}}}])
+                res = curl(via_proxy(proxy, *chat_args(), "https://openrouter.ai/api/v1/chat/completions"), metrics=True)
+                self.assertEqual(res.status, 400)
                 r = run(["keys", "status", "--config", proxy.config_path, "--set", "admin.listen=" + proxy.ready["admin"]],
                         proxy.dir)
                 self.assertEqual(r.returncode, 0, r.stderr)
-                rows = {l.split()[0]: l for l in r.stdout.splitlines()[1:]}
+                header, *lines = r.stdout.splitlines()
+                rows = {l.split()[0]: l for l in lines}
                 self.assertIn("disabled_invalid", rows["alpha"])
                 self.assertIn("active", rows["beta"])
+                # Cells start where their heading does: beta's counts add up to its requests.
+                cell = lambda row, name: row[header.index(name):].split()[0]  # noqa: E731
+                counts = {name: cell(rows["beta"], name) for name in
+                          ("requests", "ok", "client errors", "failed", "cancelled", "in flight")}
+                self.assertEqual(counts, {"requests": "2", "ok": "1", "client errors": "1", "failed": "0",
+                                          "cancelled": "0", "in flight": "0"}, r.stdout)
+                self.assertEqual((cell(rows["alpha"], "requests"), cell(rows["alpha"], "failed")), ("1", "1"), r.stdout)
                 self.assertNotIn(POOL_KEY_A, r.stdout)
 
     def test_keys_status_without_a_proxy_says_so(self):
