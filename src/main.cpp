@@ -89,7 +89,15 @@ static int run_command(int argc, char** argv) {
   ca->require_subcommand(1);
   auto* env = app.add_subcommand("env", "print the exports a client needs (proxy URL, CA trust)");
   std::string shell = "sh";
-  env->add_option("--shell", shell, "sh | fish | powershell")->check(CLI::IsMember({"sh", "fish", "powershell"}));
+  // bash and zsh read sh's exports as they are.
+  env->add_option("--shell", shell, "sh | bash | zsh | fish | powershell")
+      ->check(CLI::Validator(
+          [](const std::string& v) -> std::string {
+            for (const char* known : {"sh", "bash", "zsh", "fish", "powershell"})
+              if (v == known) return {};
+            return "unknown shell '" + v + "': expected sh, bash, zsh, fish or powershell";
+          },
+          "SHELL"));
   auto* keys_cmd = app.add_subcommand("keys", "the key pool");
   auto* keys_check = keys_cmd->add_subcommand("check", "probe every key against the upstream and print a table");
   auto* keys_status = keys_cmd->add_subcommand("status", "the running proxy's key table (admin endpoint)");

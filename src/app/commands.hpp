@@ -12,8 +12,9 @@ int ca_init(const config::settings& cfg, bool force);
 // `ca path`: the CA certificate's absolute path; exit code 1 (and a note) while it does not exist.
 int ca_path(const config::settings& cfg);
 
-// `env [--shell sh|fish|powershell]`: the exports a client needs (proxy URL and CA trust for
-// curl, Python, Node, git, npm). Writes certs/bundle.pem (system roots + the local CA) first.
+// `env [--shell sh|bash|zsh|fish|powershell]`: the exports a client needs (proxy URL and CA trust
+// for curl, Python, Node, git, npm); bash and zsh get sh's. Writes certs/bundle.pem (system roots
+// + the local CA) first.
 int print_env(const config::settings& cfg, const std::string& shell);
 
 // `keys check`: probes every key in keys.csv with GET {api_url}/key and prints a table.

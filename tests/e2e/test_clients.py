@@ -506,6 +506,16 @@ class EnvOutputTest(ClientsTestBase):
         for shell in ("fish", "powershell"):
             self.assertEqual(self.exports(shell), sh, shell)
 
+    def test_bash_and_zsh_are_names_for_sh(self):
+        sh = self.run_env("sh")
+        for shell in ("bash", "zsh"):
+            ran = self.run_env(shell)
+            self.assertEqual(ran.returncode, 0, ran.stderr)
+            self.assertEqual(ran.stdout, sh.stdout, shell)
+        unknown = self.run_env("tcsh")
+        self.assertEqual(unknown.returncode, 2)
+        self.assertIn("unknown shell 'tcsh': expected sh, bash, zsh, fish or powershell", unknown.stderr)
+
     def test_comment_lines_start_with_hash(self):
         for shell in ("sh", "fish", "powershell"):
             text = self.run_env(shell).stdout
