@@ -506,6 +506,17 @@ class EnvOutputTest(ClientsTestBase):
         for shell in ("fish", "powershell"):
             self.assertEqual(self.exports(shell), sh, shell)
 
+    def test_the_users_no_proxy_entries_are_kept(self):
+        env = client_env({"NO_PROXY": "internal.example,localhost", "no_proxy": ".corp,*"})
+        res = subprocess.run(self.env_command("sh"), cwd=self.proxy.dir, capture_output=True, timeout=30, env=env,
+                             stdin=subprocess.DEVNULL)
+        ran = Ran(res)
+        self.assertEqual(ran.returncode, 0, ran.stderr)
+        values = parse_exports(ran.stdout, "sh")
+        self.assertEqual(values["NO_PROXY"], "localhost,127.0.0.1,::1,internal.example,.corp")
+        self.assertEqual(values["no_proxy"], values["NO_PROXY"])
+        self.assertRegex(ran.stdout, r"(?m)^# left out of your NO_PROXY .*: \*$")
+
     def test_bash_and_zsh_are_names_for_sh(self):
         sh = self.run_env("sh")
         for shell in ("bash", "zsh"):
