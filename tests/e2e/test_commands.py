@@ -189,6 +189,43 @@ class KeysCommandsTest(unittest.TestCase):
                                        "Connection refused (is the proxy running?)\n")
 
 
+class CommandLineTest(unittest.TestCase):
+    def refusal(self, *args):
+        with tempfile.TemporaryDirectory() as d:
+            r = run(list(args), d)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        return r.stderr.splitlines()[0]
+
+    def test_unknown_words_are_named_with_what_was_expected(self):
+        self.assertEqual(self.refusal("keys", "stauts"),
+                         "openrouter-proxy: keys: unknown command 'stauts' (expected check or status)")
+        self.assertEqual(self.refusal("key", "status"),
+                         "openrouter-proxy: unknown command 'key' (expected run, ca, env, keys or config)")
+        self.assertEqual(self.refusal("keys"), "openrouter-proxy: keys needs a command: check or status")
+        self.assertEqual(self.refusal("ca", "init", "now"), "openrouter-proxy: ca init: unexpected argument 'now'")
+        self.assertEqual(self.refusal("run", "--verbose"), "openrouter-proxy: run: unknown option --verbose")
+
+    def test_each_command_lists_its_options_and_only_run_the_settings(self):
+        with tempfile.TemporaryDirectory() as d:
+            for args, table in ((["run", "--help"], True), (["--help"], True), (["keys", "check", "--help"], False),
+                                (["env", "--help"], False), (["ca", "init", "--help"], False)):
+                r = run(args, d)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                for option in ("--config", "--set", "--listen", "--keys"):
+                    self.assertIn(option, r.stdout, args)
+                self.assertEqual("proxy.listen = 127.0.0.1:8080" in r.stdout, table, args)
+                if not table:
+                    self.assertIn("openrouter-proxy config reference", r.stdout, args)
+
+    def test_options_before_and_after_the_command_both_count(self):
+        with tempfile.TemporaryDirectory() as d:
+            r = run(["--set", "tls.ca_cert=mine/ca.pem", "--set", "tls.ca_key=mine/ca.key", "env",
+                     "--set", "proxy.listen=127.0.0.1:7071"], d)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("export HTTPS_PROXY='http://127.0.0.1:7071'", r.stdout)
+            self.assertIn(os.path.join("mine", "ca.pem"), r.stdout)
+
+
 class RunScriptTest(unittest.TestCase):
     """scripts/run.sh in a copy of the repository's layout (setup.sh stubbed, the real binary)."""
 
