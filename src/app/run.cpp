@@ -72,16 +72,24 @@ proxy::limits limits_from(const config::settings& cfg) {
 }
 
 // Raises the open-file limit (util/fd_limit.hpp) and serves no more connections than it can hold.
-void apply_fd_limit(proxy::limits& lim) {
+// Short of a max_connections the user chose, that is a warning; short of the default (10,000,
+// more than many hosts' hard limit), a note at every start would only teach users to ignore it.
+void apply_fd_limit(proxy::limits& lim, bool max_connections_chosen) {
   const util::fd_limits fds = util::raise_fd_limit();
   if (fds.soft == 0) return;  // unknown: leave max_connections as configured
   if (fds.raised()) log::info("open-file limit raised from {} to {} (the hard limit)", fds.soft_before, fds.soft);
   const std::int64_t allowed = std::max<std::int64_t>(1, util::connections_allowed(fds.soft));
   if (allowed >= lim.max_connections) return;
-  log::warn("the open-file limit ({}) holds about {} connections (two descriptors each), fewer than "
-            "proxy.max_connections = {}: more get 503; raise the hard limit (ulimit -Hn, or LimitNOFILE= for a "
-            "systemd service) to serve more",
-            fds.soft, allowed, lim.max_connections);
+  if (max_connections_chosen)
+    log::warn("the open-file limit ({}) holds about {} connections (two descriptors each), fewer than "
+              "proxy.max_connections = {}: more get 503; raise the hard limit (ulimit -Hn, or LimitNOFILE= for a "
+              "systemd service) to serve more",
+              fds.soft, allowed, lim.max_connections);
+  else
+    log::info("the open-file limit ({}) holds about {} connections (two descriptors each): serving at most that "
+              "many (proxy.max_connections is at its default, {}); raise the hard limit (ulimit -Hn, or LimitNOFILE= "
+              "for a systemd service) to serve more",
+              fds.soft, allowed, lim.max_connections);
   lim.max_connections = allowed;
 }
 
@@ -231,7 +239,7 @@ int run(const config::settings& cfg, const run_options& opts) {
   shared.leaves = leaves.get();
   shared.lim = limits_from(cfg);
   shared.bodies.set_limit(shared.lim.max_body_memory);
-  apply_fd_limit(shared.lim);
+  apply_fd_limit(shared.lim, !cfg.at_default("proxy.max_connections"));
   auto fwd = forward_from(cfg);
   proxy::upstream_options up{client_ctx.get(), target, overrides, cfg.duration("upstream.connect_timeout"),
                              cfg.duration("upstream.pool_idle_timeout")};

@@ -285,6 +285,13 @@ endpoint settings::address(std::string_view dotted) const {
 
 std::vector<std::string> settings::list(std::string_view dotted) const { return split_list(text(dotted)); }
 
+bool settings::at_default(std::string_view dotted) const {
+  const auto dot = dotted.find('.');
+  const setting* s = dot == std::string_view::npos ? nullptr : find_setting(dotted.substr(0, dot), dotted.substr(dot + 1));
+  if (!s) throw std::logic_error("no such setting: " + std::string(dotted));
+  return text(dotted) == s->default_value;
+}
+
 std::filesystem::path settings::path(std::string_view dotted) const {
   const auto& v = text(dotted);
   if (v.empty()) return {};

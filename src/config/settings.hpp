@@ -55,6 +55,9 @@ class settings {
   endpoint address(std::string_view dotted) const;  // empty host/port 0 when the value is empty
   std::vector<std::string> list(std::string_view dotted) const;
   std::filesystem::path path(std::string_view dotted) const;  // relative to base_dir()
+  // The value is the table's default (unset, or written as the default: the committed config.ini
+  // lists every default, so "set in a file" does not tell a choice from a copy).
+  bool at_default(std::string_view dotted) const;
 
   // Relative paths in settings resolve against the working directory the proxy was started in.
   std::filesystem::path base_dir() const { return base_dir_; }

@@ -326,6 +326,14 @@ class DescriptorLimitTest(unittest.TestCase):
             # 4,096 descriptors hold (4096 - 64) / 2 connections: fewer than the default 10,000.
             self.assertIn("the open-file limit (4096) holds about 2016 connections", proxy.all_output())
 
+    def test_short_of_the_default_it_is_a_note_short_of_a_choice_a_warning(self):
+        # Many hosts' hard limit cannot hold the default 10,000: no warning at every start for that.
+        for overrides, level in (({}, "info"), ({"proxy.max_connections": 5000}, "warning")):
+            with LimitedProxy(None, "4096:4096", overrides=overrides) as proxy:
+                line = next((l for l in proxy.log_text().splitlines() if "the open-file limit (4096)" in l), "")
+                self.assertRegex(line, r"^\S+ \S+ %s\s+the open-file limit \(4096\) holds about 2016 connections"
+                                 % level, proxy.log_text())
+
     def test_a_limit_short_of_max_connections_serves_the_rest_503(self):
         # (200 - 64) / 2 = 68 connections; the 69th gets the same 503 as beyond max_connections,
         # instead of failing accepts, and the proxy never runs out of descriptors.

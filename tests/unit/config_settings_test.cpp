@@ -163,6 +163,16 @@ TEST(ConfigSettings, CombinationsThatCannotWorkAreRefused) {
   EXPECT_NO_THROW(check_combinations(equal));
 }
 
+TEST(ConfigSettings, AtDefaultTellsAChoiceFromTheDefault) {
+  settings s;
+  EXPECT_TRUE(s.at_default("proxy.max_connections"));
+  s.load_text("[proxy]\nmax_connections = 10000\n", "config.ini");  // the committed config.ini's line
+  EXPECT_TRUE(s.at_default("proxy.max_connections"));
+  s.apply_override("proxy.max_connections=500");
+  EXPECT_FALSE(s.at_default("proxy.max_connections"));
+  EXPECT_THROW(s.at_default("proxy.nope"), std::logic_error);
+}
+
 // Every row of the Markdown table has its three cells: a | inside a cell is escaped.
 TEST(ConfigSettings, MarkdownReferenceEscapesBarsInCells) {
   const std::string md = render_markdown_reference();
