@@ -298,6 +298,10 @@ int run(const config::settings& cfg, const run_options& opts) {
   asio::signal_set hangup(main_io, SIGHUP);
   std::function<void(const net::error_code&, int)> on_hangup = [&](const net::error_code& ec, int) {
     if (ec) return;
+    // SIGHUP is often sent to reload a configuration: say that config.ini is not reloaded.
+    if (cfg.source_changed())
+      log::warn("{} changed since the start: restart to apply it (SIGHUP reloads only keys.csv)",
+                cfg.source_file().string());
     maintenance.reload("SIGHUP");
     hangup.async_wait(on_hangup);
   };

@@ -251,6 +251,17 @@ void settings::load_file(const std::filesystem::path& file) {
   std::ostringstream buf;
   buf << in.rdbuf();
   load_text(buf.str(), file.string());
+  source_file_ = file;
+  source_text_ = std::move(buf).str();
+}
+
+bool settings::source_changed() const {
+  if (source_file_.empty()) return false;
+  std::ifstream in(source_file_, std::ios::binary);
+  if (!in) return true;
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  return in.bad() || buf.view() != source_text_;
 }
 
 void settings::apply_override(std::string_view assignment) {

@@ -59,6 +59,11 @@ class settings {
   // lists every default, so "set in a file" does not tell a choice from a copy).
   bool at_default(std::string_view dotted) const;
 
+  // The file load_file() read (empty when none), and whether its content is no longer what was
+  // read then (a missing or unreadable file counts as changed).
+  const std::filesystem::path& source_file() const { return source_file_; }
+  bool source_changed() const;
+
   // Relative paths in settings resolve against the working directory the proxy was started in.
   std::filesystem::path base_dir() const { return base_dir_; }
   void set_base_dir(std::filesystem::path dir) { base_dir_ = std::move(dir); }
@@ -66,6 +71,8 @@ class settings {
  private:
   std::map<std::string, std::string, std::less<>> values_;  // "section.key" -> validated raw text
   std::filesystem::path base_dir_ = ".";
+  std::filesystem::path source_file_;
+  std::string source_text_;
 };
 
 // Checks one value against its setting; throws std::invalid_argument with the reason.

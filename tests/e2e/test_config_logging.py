@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -193,6 +194,20 @@ class SetOverrideTest(unittest.TestCase):
                 self.assertEqual(res.returncode, 0, res.stderr)
                 self.assertEqual(res.status, 502)
                 self.assertEqual(len(fake.requests("/api/v1/chat/completions")), 1)
+
+
+class SighupConfigTest(unittest.TestCase):
+    def test_sighup_says_a_changed_config_ini_needs_a_restart(self):
+        with Proxy(None) as proxy:
+            warning = "config.ini changed since the start: restart to apply it (SIGHUP reloads only keys.csv)"
+            proxy.send_signal(signal.SIGHUP)
+            harness.wait_until(lambda: "(SIGHUP)" in proxy.log_text(), 10, message="the first reload")
+            self.assertNotIn(warning, proxy.log_text())
+            with open(proxy.config_path, "a") as f:
+                f.write("[retry]\nmax_retries = 5\n")
+            proxy.send_signal(signal.SIGHUP)
+            harness.wait_until(lambda: proxy.log_text().count("(SIGHUP)") == 2, 10, message="the second reload")
+            self.assertRegex(proxy.log_text(), r"(?m)warning\s+\S*" + re.escape(warning))
 
 
 class AccessLogTest(unittest.TestCase):

@@ -4,6 +4,8 @@
 #include <fstream>
 #include <initializer_list>
 
+#include <unistd.h>
+
 #include "config/render.hpp"
 #include "config/settings.hpp"
 
@@ -161,6 +163,25 @@ TEST(ConfigSettings, CombinationsThatCannotWorkAreRefused) {
   equal.apply_override("retry.max_retry_delay=2");
   equal.apply_override("proxy.max_body_memory=32MiB");
   EXPECT_NO_THROW(check_combinations(equal));
+}
+
+TEST(ConfigSettings, SourceChangedComparesTheFileWithWhatWasRead) {
+  const auto dir = std::filesystem::temp_directory_path() / ("config_source_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto file = dir / "config.ini";
+  std::ofstream(file) << "[proxy]\nworkers = 2\n";
+  settings s;
+  EXPECT_FALSE(s.source_changed());  // nothing read
+  s.load_file(file);
+  EXPECT_EQ(s.source_file(), file);
+  EXPECT_FALSE(s.source_changed());
+  std::ofstream(file) << "[proxy]\nworkers = 3\n";
+  EXPECT_TRUE(s.source_changed());
+  std::ofstream(file) << "[proxy]\nworkers = 2\n";
+  EXPECT_FALSE(s.source_changed());
+  std::filesystem::remove(file);
+  EXPECT_TRUE(s.source_changed());
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ConfigSettings, AtDefaultTellsAChoiceFromTheDefault) {
