@@ -27,12 +27,7 @@ std::string dotted_name(std::string_view section, std::string_view key) {
 // A bound as the user would write it: sizes in the largest whole binary unit (4GiB, not
 // 4294967296), numbers in full (4294967296, not 4.29497e+09).
 std::string bound_text(const setting& s, double v) {
-  if (s.type == value_type::size) {
-    const auto bytes = static_cast<std::uint64_t>(v);
-    for (const auto& [unit, factor] : {std::pair{"GiB", 1ull << 30}, {"MiB", 1ull << 20}, {"KiB", 1ull << 10}})
-      if (bytes >= factor && bytes % factor == 0) return std::to_string(bytes / factor) + unit;
-    return std::to_string(bytes) + "B";
-  }
+  if (s.type == value_type::size) return size_text(static_cast<std::uint64_t>(v));
   char text[32];
   std::snprintf(text, sizeof text, "%.15g", v);
   return text;
@@ -52,6 +47,12 @@ bool valid_host(std::string_view host) {
 }
 
 }  // namespace
+
+std::string size_text(std::uint64_t bytes) {
+  for (const auto& [unit, factor] : {std::pair{"GiB", 1ull << 30}, {"MiB", 1ull << 20}, {"KiB", 1ull << 10}})
+    if (bytes >= factor && bytes % factor == 0) return std::to_string(bytes / factor) + unit;
+  return std::to_string(bytes) + "B";
+}
 
 std::string endpoint::to_string() const {
   if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);

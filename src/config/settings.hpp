@@ -33,6 +33,8 @@ endpoint parse_endpoint(std::string_view text);
 // The same without exceptions, for input from the network (a CONNECT target).
 std::optional<endpoint> try_parse_endpoint(std::string_view text, std::string* why = nullptr) noexcept;
 std::vector<std::string> split_list(std::string_view text);  // comma-separated, trimmed, empties dropped
+// A size as a user writes it: the largest whole binary unit (32MiB, 1GiB), else bytes (1500B).
+std::string size_text(std::uint64_t bytes);
 
 class settings {
  public:

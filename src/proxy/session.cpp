@@ -86,8 +86,13 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
         auto r = parser.feed(in, &body);
         in.erase(0, r.consumed);
         if (r.status == http::parse_status::error) {
-          log::info("client {}: refused request: {} ({})", info.client, parser.error_reason(), parser.error_status());
-          co_await refuse(stream, parser.error_status(), parser.error_reason(), no_key_tried);
+          // A body over the limit is the one refusal a well-behaved client meets: say which limit.
+          const std::string reason = parser.error_status() == 413
+                                         ? "request body over " + config::size_text(shared.lim.max_request_body) +
+                                               " (proxy.max_request_body)"
+                                         : std::string(parser.error_reason());
+          log::info("client {}: refused request: {} ({})", info.client, reason, parser.error_status());
+          co_await refuse(stream, parser.error_status(), reason, no_key_tried);
           co_return;
         }
         if (!body_share.grow_to(body.size())) {

@@ -94,6 +94,8 @@ class HardeningTest(harness.ProxyTestCase):
             b"POST /api/v1/chat/completions HTTP/1.1\nHost: x\nContent-Length: 2000000\n\n", b"x" * 1000))
         self.assertEqual(status_of(answer), 413, answer)
         self.assertIn(b"\r\nX-Proxy-Key: none\r\nX-Proxy-Attempts: 0\r\n", answer)
+        body = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+        self.assertEqual(body["error"]["message"], "request body over 1MiB (proxy.max_request_body)")
 
     def test_garbage_on_the_port(self):
         answer = exchange(self.proxy.port, os.urandom(4096), shut=True)

@@ -165,6 +165,14 @@ TEST(ConfigSettings, CombinationsThatCannotWorkAreRefused) {
   EXPECT_NO_THROW(check_combinations(equal));
 }
 
+TEST(ConfigSettings, SizesAreWrittenAsAUserWouldWriteThem) {
+  EXPECT_EQ(size_text(32ull << 20), "32MiB");
+  EXPECT_EQ(size_text(4ull << 30), "4GiB");
+  EXPECT_EQ(size_text(1536), "1536B");
+  EXPECT_EQ(size_text(600 * 1024), "600KiB");
+  EXPECT_EQ(size_text(0), "0B");
+}
+
 TEST(ConfigSettings, SourceChangedComparesTheFileWithWhatWasRead) {
   const auto dir = std::filesystem::temp_directory_path() / ("config_source_test_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
