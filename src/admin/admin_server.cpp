@@ -3,16 +3,17 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/json/serialize.hpp>
 #include <openssl/crypto.h>
 
 #include <array>
+#include <cmath>
 
 #include "admin/status_page.hpp"
 #include "http/headers.hpp"
 #include "http/parser.hpp"
 #include "log/logging.hpp"
 #include "net/loopback.hpp"
+#include "util/json_text.hpp"
 
 namespace orp::admin {
 
@@ -31,7 +32,7 @@ std::string reply(unsigned status, std::string_view reason, std::string_view con
 
 std::string json_error(unsigned status, std::string_view reason, std::string_view message) {
   boost::json::value v = {{"error", {{"code", status}, {"message", message}}}};
-  return reply(status, reason, "application/json", boost::json::serialize(v) + "\n");
+  return reply(status, reason, "application/json", util::json_text(v) + "\n");
 }
 
 bool token_matches(std::string_view authorization, const std::string& token) {
@@ -97,7 +98,7 @@ std::string keys_json(const std::vector<keys::key_snapshot>& snapshot, std::stri
   boost::json::object root{{"keys", std::move(arr)}};
   if (keys_file_error.empty()) root["keys_file_error"] = nullptr;
   else root["keys_file_error"] = keys_file_error;
-  return boost::json::serialize(root) + "\n";
+  return util::json_text(root) + "\n";
 }
 
 admin_server::admin_server(asio::io_context& io, sources src) : io_(io), acceptor_(io), src_(std::move(src)) {}
@@ -206,9 +207,10 @@ std::string admin_server::respond(const std::string& method, const std::string& 
   if (method == "GET" && path == "/stats") {
     boost::json::object o;
     o["requests_total"] = src_.requests->total_requests();
-    o["uptime_s"] = std::chrono::duration<double>(now - started_).count();
+    // Milliseconds are plenty for an uptime; more digits would only be noise.
+    o["uptime_s"] = std::round(std::chrono::duration<double>(now - started_).count() * 1000) / 1000;
     if (src_.extra_stats) src_.extra_stats(o);
-    return reply(200, "OK", "application/json", boost::json::serialize(o) + "\n");
+    return reply(200, "OK", "application/json", util::json_text(o) + "\n");
   }
   if (method == "POST" && path == "/keys/reload") {
     if (!src_.reload_keys || !src_.reload_keys()) {

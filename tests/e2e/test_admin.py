@@ -81,6 +81,17 @@ class AdminTest(unittest.TestCase):
         for field in ("reason", "requests", "client_errors", "failures", "cancelled", "in_flight", "credit_left", "id"):
             self.assertIn(field, keys["alpha"])
         self.assertNotIn(POOL_KEY_A, body)
+        # Numbers as people write them: a whole weight as an integer, no exponent form (1E0).
+        self.assertIn('"weight":1,', body)
+        self.assertRegex(body, r'"cooling_left_s":\d+(\.\d{1,3})?,')
+        self.assertNotRegex(body, r":-?\d+(\.\d+)?[eE][-+]?\d")
+
+    def test_stats_numbers_are_plain(self):
+        status, _, body = http("GET", self.base + "/stats")
+        self.assertEqual(status, 200, body)
+        self.assertRegex(body, r'"uptime_s":\d+(\.\d{1,3})?[,}]')
+        self.assertNotRegex(body, r":-?\d+(\.\d+)?[eE][-+]?\d")
+        self.assertIsInstance(json.loads(body)["requests_total"], int)
 
     def test_metrics_are_prometheus_text(self):
         status, headers, body = http("GET", self.base + "/metrics")

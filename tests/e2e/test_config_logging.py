@@ -255,6 +255,10 @@ class AccessLogTest(unittest.TestCase):
         for field in ("time", "level", "id", "client", "upstream_ms", "duration_ms", "bytes_in", "bytes_out",
                       "prompt_tokens", "completion_tokens", "cost"):
             self.assertIn(field, a)
+        # Numbers in plain notation (Boost.JSON alone writes 1.234E1).
+        line = next(l for l in proxy.log_text().splitlines() if '"msg":"access"' in l)
+        for field in ("upstream_ms", "duration_ms", "cost"):
+            self.assertRegex(line, r'"%s":-?\d+(\.\d+)?[,}]' % field)
 
     def test_log_is_appended_not_truncated(self):
         proxy = self.run_requests("text")
