@@ -161,6 +161,7 @@ static int run_command(int argc, char** argv) {
   for (auto* sub : {ca_init, ca_path, env, keys_check, keys_status})
     sub->footer("Settings come from config.ini and --set; every setting with its default: "
                 "openrouter-proxy config reference (or run --help).");
+  keys_check->footer(std::string(orp::app::kKeysCheckExitCodes) + "\n" + keys_check->get_footer());
 
   try {
     app.parse(argc, argv);

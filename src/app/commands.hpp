@@ -18,6 +18,14 @@ int ca_path(const config::settings& cfg);
 int print_env(const config::settings& cfg, const std::string& shell);
 
 // `keys check`: probes every key in keys.csv with GET {api_url}/key and prints a table.
+// Exit code 0: every key usable; kKeysCheckUnusable: a key is not (invalid, no credit, rate
+// limited, ...) or keys.csv holds none; 2: bad settings or keys.csv; kKeysCheckUnreached: no key
+// was found unusable, but the upstream was not reached (or answered 5xx) for some.
+constexpr int kKeysCheckUnusable = 1;
+constexpr int kKeysCheckUnreached = 3;
+constexpr const char* kKeysCheckExitCodes =
+    "Exit codes: 0 every key usable; 1 a key is not (or keys.csv holds none); 2 bad settings or keys.csv; "
+    "3 no key found unusable, but the upstream was not reached (or answered 5xx) for some.";
 int keys_check(const config::settings& cfg);
 
 // `keys status`: the running proxy's key table, from its admin endpoint.

@@ -39,6 +39,9 @@ std::string verdict(const forward::probe_result& r) {
   }
 }
 
+// No answer, or the upstream's own failure: the key was not checked, it is not known to be bad.
+bool not_checked(const forward::probe_result& r) { return r.status == 0 || r.status >= 500; }
+
 std::string credit_text(const forward::probe_result& r) {
   if (r.status != 200) return "-";
   if (!r.limit_remaining) return "unlimited";
@@ -66,7 +69,7 @@ int keys_check(const config::settings& cfg) {
   }
   if (records.empty()) {
     std::cerr << "openrouter-proxy: " << cfg.path("keys.file").string() << " holds no keys\n";
-    return 1;
+    return kKeysCheckUnusable;
   }
 
   asio::io_context io(1);
@@ -91,17 +94,22 @@ int keys_check(const config::settings& cfg) {
   if (tty) std::cerr << "\n";
 
   table t({"label", "key", "state", "credit left", "free tier"});
-  int unusable = 0;
+  std::size_t usable = 0, unchecked = 0;
   for (std::size_t i = 0; i < records.size(); ++i) {
     const auto& r = results[i];
     auto v = verdict(r);
-    if (v != "ok") ++unusable;
+    if (v == "ok") ++usable;
+    if (not_checked(r)) ++unchecked;
     t.add({records[i].label.empty() ? "-" : records[i].label, keys::mask_secret(records[i].key.reveal()), v,
            credit_text(r), r.is_free_tier ? (*r.is_free_tier ? "yes" : "no") : "-"});
   }
   std::cout << t.render();
-  std::cout << records.size() - unusable << " of " << records.size() << " keys usable\n";
-  return unusable == 0 ? 0 : 1;
+  std::cout << usable << " of " << records.size() << " keys usable";
+  if (unchecked > 0) std::cout << "; " << unchecked << " not checked (the upstream was not reached or failed)";
+  std::cout << "\n";
+  // A key found bad outweighs keys that could not be checked: both need the user, the first now.
+  if (usable + unchecked < records.size()) return kKeysCheckUnusable;
+  return unchecked > 0 ? kKeysCheckUnreached : 0;
 }
 
 }  // namespace orp::app

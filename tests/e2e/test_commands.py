@@ -125,15 +125,21 @@ class CaCommandTest(unittest.TestCase):
             self.assertIn("ca init --force", r.stderr)
 
 
+KEY_401 = {"path": "/api/v1/key", "status": 401, "body": {"error": {"code": 401, "message": "No auth credentials found"}}}
+
+
 class KeysCommandsTest(unittest.TestCase):
+    def keys_check(self, fake, keys, *args):
+        """`keys check` on a proxy's files (config.ini pointing at `fake`, keys.csv holding `keys`)."""
+        proxy = Proxy(fake, keys=keys)
+        proxy.write_files()
+        self.addCleanup(proxy.cleanup)
+        return run(["keys", "check", "--config", proxy.config_path, *args], proxy.dir)
+
     def test_keys_check_prints_a_masked_table(self):
         with FakeOpenRouter() as fake:
-            proxy = Proxy(fake, keys=[(POOL_KEY_A, "alpha"), (POOL_KEY_B, "")])
-            proxy.write_files()
-            self.addCleanup(proxy.cleanup)
-            fake.script([{"key": POOL_KEY_B, "path": "/api/v1/key", "status": 401,
-                          "body": {"error": {"code": 401, "message": "No auth credentials found"}}}])
-            r = run(["keys", "check", "--config", proxy.config_path], proxy.dir)
+            fake.script([dict(KEY_401, key=POOL_KEY_B)])
+            r = self.keys_check(fake, [(POOL_KEY_A, "alpha"), (POOL_KEY_B, "")])
             self.assertEqual(r.returncode, 1, r.stderr)  # one key is unusable
             self.assertIn("probing keys: 2/2", r.stderr)
             lines = r.stdout.splitlines()
@@ -142,6 +148,28 @@ class KeysCommandsTest(unittest.TestCase):
             self.assertIn("1 of 2 keys usable", r.stdout)
             self.assertNotIn(POOL_KEY_A, r.stdout + r.stderr)
             self.assertNotIn(POOL_KEY_B, r.stdout + r.stderr)
+
+    def test_keys_check_exit_code_3_says_the_upstream_was_not_reached(self):
+        keys = [(POOL_KEY_A, "alpha"), (POOL_KEY_B, "beta")]
+        closed = "openrouter.ai:443=127.0.0.1:%d" % harness.free_port()  # nothing listens there
+        r = self.keys_check(None, keys, "--set", "upstream.resolve=" + closed)
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        self.assertIn("0 of 2 keys usable; 2 not checked (the upstream was not reached or failed)", r.stdout)
+        self.assertIn("unreachable", r.stdout)
+        with FakeOpenRouter() as fake:
+            # An upstream failing for one key, while the other is fine: still not a bad key.
+            fake.script([{"key": POOL_KEY_B, "path": "/api/v1/key", "status": 503,
+                          "body": {"error": {"code": 503, "message": "overloaded"}}}])
+            r = self.keys_check(fake, keys)
+            self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+            # ... and a bad key with it: 1, the bad key comes first.
+            fake.script([dict(KEY_401, key=POOL_KEY_A)], append=True)
+            r = self.keys_check(fake, keys)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        with tempfile.TemporaryDirectory() as d:
+            help_text = run(["keys", "check", "--help"], d).stdout
+        self.assertIn("Exit codes: 0 every key usable; 1 a key is not", help_text)
+        self.assertIn("3 no key found unusable, but the upstream was not reached", help_text)
 
     def test_keys_check_names_a_bad_setting(self):
         with tempfile.TemporaryDirectory() as d:
