@@ -48,6 +48,17 @@ std::string endpoint_text(const net::tcp::endpoint& ep) {
   return addr + ":" + std::to_string(ep.port());
 }
 
+// A CA error names the settings once and "the local CA" once: many of them begin with it.
+std::string ca_error_text(std::string_view what) {
+  constexpr std::string_view subject = "the local CA";
+  std::string out(subject);
+  out += " (tls.ca_cert, tls.ca_key)";
+  if (what.starts_with(subject)) what.remove_prefix(subject.size());
+  else out += ": ";
+  out += what;
+  return out;
+}
+
 tls::certificate_authority prepare_ca(const config::settings& cfg) {
   auto hosts = cfg.list("proxy.intercept_hosts");
   auto cert = cfg.path("tls.ca_cert"), key = cfg.path("tls.ca_key");
@@ -194,7 +205,7 @@ int run(const config::settings& cfg, const run_options& opts) {
     try {
       ca = std::make_unique<tls::certificate_authority>(prepare_ca(cfg));
     } catch (const tls::tls_error& e) {
-      throw startup_error(std::string("the local CA (tls.ca_cert, tls.ca_key): ") + e.what());
+      throw startup_error(ca_error_text(e.what()));
     }
     write_bundle(cfg);
     leaves = std::make_unique<tls::leaf_cache>(*ca);

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -248,7 +250,12 @@ void settings::load_file(const std::filesystem::path& file) {
   if (std::filesystem::is_directory(file, ec))
     throw config_error(file.string() + ": is a directory, not a configuration file (--config FILE)");
   std::ifstream in(file, std::ios::binary);
-  if (!in) throw config_error(file.string() + ": cannot read the configuration file (missing or unreadable)");
+  if (!in) {
+    const int err = errno;  // open(2)'s, which ifstream leaves behind
+    if (err == ENOENT) throw config_error(file.string() + ": no such configuration file (--config names it)");
+    throw config_error(file.string() + ": cannot read the configuration file: " +
+                       (err != 0 ? std::strerror(err) : "unreadable"));
+  }
   std::ostringstream buf;
   buf << in.rdbuf();
   load_text(buf.str(), file.string());

@@ -123,6 +123,10 @@ class CaCommandTest(unittest.TestCase):
                      "--set", "proxy.listen=127.0.0.1:0"], d)
             self.assertEqual(r.returncode, 2, r.stderr)
             self.assertIn("ca init --force", r.stderr)
+            line = r.stderr.strip().splitlines()[-1]
+            self.assertIn("the local CA (tls.ca_cert, tls.ca_key) ./certs/ca.pem does not permit 'api.example.com'",
+                          line)
+            self.assertEqual(line.count("the local CA"), 1, line)
 
 
 KEY_401 = {"path": "/api/v1/key", "status": 401, "body": {"error": {"code": 401, "message": "No auth credentials found"}}}

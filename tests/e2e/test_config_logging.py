@@ -69,7 +69,12 @@ class ConfigErrorTest(unittest.TestCase):
 
     def test_missing_config_file(self):
         r = run_binary(["run", "--config", "nope.ini"], self.dir)
-        self.assertRefused(r, "nope.ini")
+        self.assertRefused(r, "nope.ini: no such configuration file")
+        os.mkdir(os.path.join(self.dir, "plain"))
+        with open(os.path.join(self.dir, "plain", "file"), "w") as f:
+            f.write("")
+        r = run_binary(["run", "--config", "plain/file/config.ini"], self.dir)
+        self.assertRefused(r, "plain/file/config.ini: cannot read the configuration file: Not a directory")
 
     def test_bad_keys_line(self):
         r = self.start_with("[proxy]\nworkers = 1\n", "key,label,weight\nsk-or-v1-test-one,one,1\nsk-or-v1-test-two,two,heavy\n")
@@ -142,7 +147,7 @@ class ConfigErrorTest(unittest.TestCase):
         with open(os.path.join(self.dir, "bad.pem"), "w") as f:
             f.write("not a certificate\n")
         r = self.start_with("[tls]\nca_cert = bad.pem\nca_key = bad.pem\n")
-        self.assertRefused(r, "the local CA (tls.ca_cert, tls.ca_key):", "bad.pem")
+        self.assertRefused(r, "the local CA (tls.ca_cert, tls.ca_key): ", "bad.pem")
 
     def test_port_in_use_is_one_clean_line(self):
         for setting in ("proxy.listen", "admin.listen"):

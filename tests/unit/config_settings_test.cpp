@@ -73,14 +73,31 @@ TEST(ConfigSettings, OverridesWinAndAreValidated) {
   }
 }
 
-TEST(ConfigSettings, MissingFileIsAClearError) {
+std::string load_error(const std::filesystem::path& file) {
   settings s;
   try {
-    s.load_file("/nonexistent/config.ini");
-    FAIL();
+    s.load_file(file);
   } catch (const config_error& e) {
-    EXPECT_NE(std::string(e.what()).find("/nonexistent/config.ini"), std::string::npos);
+    return e.what();
   }
+  return "no error";
+}
+
+// Missing and unreadable are told apart (errno), not "missing or unreadable".
+TEST(ConfigSettings, MissingOrUnreadableFileSaysWhich) {
+  EXPECT_EQ(load_error("/nonexistent/config.ini"),
+            "/nonexistent/config.ini: no such configuration file (--config names it)");
+  const auto dir = std::filesystem::temp_directory_path() / ("config_read_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "plain") << "x";
+  EXPECT_EQ(load_error(dir / "plain" / "config.ini"),
+            (dir / "plain" / "config.ini").string() + ": cannot read the configuration file: Not a directory");
+  const auto locked = dir / "config.ini";
+  std::ofstream(locked) << "[proxy]\n";
+  std::filesystem::permissions(locked, std::filesystem::perms::none);
+  if (::geteuid() != 0)  // root reads it all the same
+    EXPECT_EQ(load_error(locked), locked.string() + ": cannot read the configuration file: Permission denied");
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ConfigSettings, ParsersAcceptUnitsAndRefuseJunk) {
