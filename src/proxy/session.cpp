@@ -31,6 +31,7 @@ constexpr double kMinBodyBytesPerSecond = 16 * 1024;
 // Answers to a request the proxy refused before choosing a key say so, like every answer to an
 // intercepted request (SPEC: X-Proxy-Key, X-Proxy-Attempts).
 const std::string no_key_tried = forward::proxy_headers({}, 0);
+const std::string kHttpProxyMode = "http_proxy";
 
 // "http://host[:port]/path" -> host, port and "/path"; origin-form targets pass through unchanged.
 bool split_absolute_form(std::string& target, std::string& host, std::uint16_t& port) {
@@ -181,7 +182,9 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
       }
       co_return;
     }
-    forward::client_request req{head, body, info.client, info.mode, shared.next_request_id++, client_name};
+    // An absolute-form URL on plain HTTP came through HTTP_PROXY, not from a base-URL client.
+    const std::string& mode = info.host.empty() && !host.empty() ? kHttpProxyMode : info.mode;
+    forward::client_request req{head, body, info.client, mode, shared.next_request_id++, client_name};
     // A long answer (a stream) should not pin the read buffer; the next request gets a new one.
     if (in.empty()) in.shrink_to_fit();
     read_buf.reset();
