@@ -270,7 +270,9 @@ class RunScriptTest(unittest.TestCase):
         with open(os.path.join(d, "scripts", "setup.sh"), "w") as f:
             f.write("exit 0\n")
         os.symlink(os.path.abspath(harness.binary_path()), os.path.join(d, "build", "openrouter-proxy"))
-        config_port, listen_port = harness.free_port(), harness.free_port()
+        config_port = listen_port = harness.free_port()
+        while listen_port == config_port:
+            listen_port = harness.free_port()
         with open(os.path.join(d, "config.ini"), "w") as f:
             f.write("[proxy]\nlisten = 127.0.0.1:%d\n[admin]\nlisten =\n" % config_port)
         with open(os.path.join(d, "keys.csv"), "w") as f:
