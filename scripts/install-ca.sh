@@ -16,9 +16,11 @@ set -euo pipefail
 NAME=openrouter-proxy
 CN="openrouter-proxy local CA"
 
+# usage [CODE]: to stdout and exit 0 when asked for (--help), else to stderr and exit 2.
 usage() {
-  echo "usage: $0 [--remove] [CA_PEM]   (CA_PEM defaults to certs/ca.pem)" >&2
-  exit 2
+  local code=${1:-2} text="usage: $0 [--remove] [CA_PEM]   (CA_PEM defaults to certs/ca.pem)"
+  if [ "$code" -eq 0 ]; then echo "$text"; else echo "$text" >&2; fi
+  exit "$code"
 }
 
 remove=0
@@ -26,7 +28,7 @@ ca=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --remove) remove=1 ;;
-    -h|--help) usage ;;
+    -h|--help) usage 0 ;;
     -*) echo "install-ca: unknown option $1" >&2; usage ;;
     *) [ -z "$ca" ] || usage; ca=$1 ;;
   esac

@@ -5,6 +5,26 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 ./build/openrouter-proxy --config config.ini ca init
-echo "run: trust certs/ca.pem (scripts/install-ca.sh, or see docs/clients.md), then:"
-echo "     export HTTPS_PROXY=http://127.0.0.1:8080"
+
+# The client hint comes from `env` with this run's settings (config.ini, --listen, --set ...), so
+# it names the address the proxy really listens on. --ready-file is run's own: env does not take it.
+env_args=(--config config.ini)
+skip_value=0
+for arg in "$@"; do
+  if [ "$skip_value" -eq 1 ]; then skip_value=0; continue; fi
+  case "$arg" in
+    --ready-file) skip_value=1 ;;
+    --ready-file=*) ;;
+    *) env_args+=("$arg") ;;
+  esac
+done
+env_command=$(printf '%q ' ./build/openrouter-proxy env "${env_args[@]}")
+echo "run: trust certs/ca.pem (scripts/install-ca.sh, or see docs/clients.md), then in a client's shell:"
+printf '     eval "$(cd %q && %s)"\n' "$PWD" "${env_command% }"
+if exports=$(./build/openrouter-proxy env "${env_args[@]}" 2>/dev/null); then
+  proxy_url=$(sed -n "s/^export HTTPS_PROXY='\(.*\)'$/\1/p" <<<"$exports")
+  # Credentials from proxy.clients stay out of the terminal: the address alone.
+  [[ $proxy_url == *@* ]] && proxy_url="http://${proxy_url#*@}"
+  [ -n "$proxy_url" ] && echo "     (HTTPS_PROXY=$proxy_url and the CA bundle for curl, Python, Node, git, pip, npm)"
+fi
 exec ./build/openrouter-proxy run --config config.ini "$@"

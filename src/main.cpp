@@ -26,13 +26,58 @@ struct common_options {
   std::string keys;
 };
 
+// The options of every command that reads the settings. Each such command has them itself, so that
+// its --help lists them; they may come before its name too (`--config F run`), where the top level
+// takes them. Both fill the same options: --set collects from both places.
 void add_common(CLI::App& app, common_options& o) {
-  app.add_option("--config", o.config_file, "settings file (default config.ini)")->each([&](const std::string&) {
-    o.config_given = true;
-  });
-  app.add_option("--set", o.overrides, "override a setting: SECTION.KEY=VALUE (repeatable)")->take_all();
-  app.add_option("--listen", o.listen, "shortcut for --set proxy.listen=HOST:PORT");
-  app.add_option("--keys", o.keys, "shortcut for --set keys.file=PATH");
+  app.add_option_function<std::string>(
+      "--config",
+      [&o](const std::string& file) {
+        o.config_file = file;
+        o.config_given = true;
+      },
+      "settings file (default config.ini)");
+  app.add_option_function<std::vector<std::string>>(
+         "--set",
+         [&o](const std::vector<std::string>& v) { o.overrides.insert(o.overrides.end(), v.begin(), v.end()); },
+         "override a setting: SECTION.KEY=VALUE (repeatable)")
+      ->take_all();
+  app.add_option_function<std::string>(
+      "--listen", [&o](const std::string& v) { o.listen = v; }, "shortcut for --set proxy.listen=HOST:PORT");
+  app.add_option_function<std::string>("--keys", [&o](const std::string& v) { o.keys = v; },
+                                       "shortcut for --set keys.file=PATH");
+}
+
+std::string joined(const std::vector<std::string>& words) {
+  std::string out;
+  for (std::size_t i = 0; i < words.size(); ++i)
+    out += (i == 0 ? "" : i + 1 == words.size() ? " or " : ", ") + words[i];
+  return out;
+}
+
+// CLI11 keeps the words it did not know (allow_extras) instead of saying "A subcommand is required"
+// or listing them backwards; this names the first, with what the command given expects. Empty
+// when the command line is complete.
+std::string command_line_problem(CLI::App& app) {
+  CLI::App* at = &app;  // the deepest command given
+  std::string path;
+  while (!at->get_subcommands().empty()) {
+    at = at->get_subcommands().front();
+    path += (path.empty() ? "" : " ") + at->get_name();
+  }
+  std::vector<std::string> commands;
+  for (const auto* sub : at->get_subcommands([](const CLI::App*) { return true; })) commands.push_back(sub->get_name());
+  const std::string where = path.empty() ? "" : path + ": ";
+  const auto extras = app.remaining(true);
+  if (!extras.empty()) {
+    const std::string& word = extras.front();
+    if (word.starts_with('-')) return where + "unknown option " + word;
+    if (!commands.empty()) return where + "unknown command '" + word + "' (expected " + joined(commands) + ")";
+    return where + "unexpected argument '" + word + "'";
+  }
+  // A group without its command: `keys`, `ca`, `config`.
+  if (at != &app && !commands.empty()) return path + " needs a command: " + joined(commands);
+  return {};
 }
 
 // config.ini is optional when it was not named; a named file must exist.
@@ -74,9 +119,10 @@ static int run_command(int argc, char** argv) {
 #endif
   app.set_version_flag("--version",
                        std::string("openrouter-proxy ") + ORP_VERSION + " (allocator: " + orp::util::allocator_name() + ")");
-  app.footer(orp::config::render_help_footer());
   common_options common;
   add_common(app, common);
+  // Every command's own words go to command_line_problem(): subcommands inherit this.
+  app.allow_extras();
   std::string ready_file;
 
   auto* run = app.add_subcommand("run", "serve (the default command)");
@@ -86,27 +132,46 @@ static int run_command(int argc, char** argv) {
   bool force = false;
   ca_init->add_flag("--force", force, "make a new CA even if one exists");
   auto* ca_path = ca->add_subcommand("path", "print the CA certificate's path");
-  ca->require_subcommand(1);
   auto* env = app.add_subcommand("env", "print the exports a client needs (proxy URL, CA trust)");
   std::string shell = "sh";
-  env->add_option("--shell", shell, "sh | fish | powershell")->check(CLI::IsMember({"sh", "fish", "powershell"}));
+  // bash and zsh read sh's exports as they are.
+  env->add_option("--shell", shell, "sh | bash | zsh | fish | powershell")
+      ->check(CLI::Validator(
+          [](const std::string& v) -> std::string {
+            for (const char* known : {"sh", "bash", "zsh", "fish", "powershell"})
+              if (v == known) return {};
+            return "unknown shell '" + v + "': expected sh, bash, zsh, fish or powershell";
+          },
+          "SHELL"));
   auto* keys_cmd = app.add_subcommand("keys", "the key pool");
   auto* keys_check = keys_cmd->add_subcommand("check", "probe every key against the upstream and print a table");
   auto* keys_status = keys_cmd->add_subcommand("status", "the running proxy's key table (admin endpoint)");
-  keys_cmd->require_subcommand(1);
   auto* config_cmd = app.add_subcommand("config", "print the documented settings");
   auto* config_defaults = config_cmd->add_subcommand("defaults", "a config.ini with every setting and its default");
   auto* config_reference = config_cmd->add_subcommand("reference", "the settings as a Markdown table");
-  config_cmd->require_subcommand(1);
-  // Options may follow the subcommand too: `openrouter-proxy run --config F`.
+  // The commands that read the settings take the common options themselves; options of the top
+  // level may follow a command name too (fallthrough).
+  for (auto* sub : {run, ca_init, ca_path, env, keys_check, keys_status}) add_common(*sub, common);
   for (auto* sub : {run, ca, ca_init, ca_path, env, keys_cmd, keys_check, keys_status}) sub->fallthrough();
   app.fallthrough();
+  // The settings table closes the help of `run` (and of the top level, which runs it); the other
+  // commands point to it rather than repeating it.
+  app.footer(orp::config::render_help_footer());
+  run->footer(orp::config::render_help_footer());
+  for (auto* sub : {ca_init, ca_path, env, keys_check, keys_status})
+    sub->footer("Settings come from config.ini and --set; every setting with its default: "
+                "openrouter-proxy config reference (or run --help).");
+  keys_check->footer(std::string(orp::app::kKeysCheckExitCodes) + "\n" + keys_check->get_footer());
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
+  }
+  if (auto problem = command_line_problem(app); !problem.empty()) {
+    std::cerr << "openrouter-proxy: " << problem << "\nRun with --help for more information.\n";
+    return 2;
   }
 
   if (*config_defaults) {

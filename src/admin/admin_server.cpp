@@ -3,16 +3,17 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/json/serialize.hpp>
 #include <openssl/crypto.h>
 
 #include <array>
+#include <cmath>
 
 #include "admin/status_page.hpp"
 #include "http/headers.hpp"
 #include "http/parser.hpp"
 #include "log/logging.hpp"
 #include "net/loopback.hpp"
+#include "util/json_text.hpp"
 
 namespace orp::admin {
 
@@ -31,7 +32,7 @@ std::string reply(unsigned status, std::string_view reason, std::string_view con
 
 std::string json_error(unsigned status, std::string_view reason, std::string_view message) {
   boost::json::value v = {{"error", {{"code", status}, {"message", message}}}};
-  return reply(status, reason, "application/json", boost::json::serialize(v) + "\n");
+  return reply(status, reason, "application/json", util::json_text(v) + "\n");
 }
 
 bool token_matches(std::string_view authorization, const std::string& token) {
@@ -72,7 +73,7 @@ std::string_view cross_site_refusal(std::optional<std::string_view> host, std::o
   return {};
 }
 
-std::string keys_json(const std::vector<keys::key_snapshot>& snapshot) {
+std::string keys_json(const std::vector<keys::key_snapshot>& snapshot, std::string_view keys_file_error) {
   boost::json::array arr;
   for (const auto& k : snapshot) {
     boost::json::object o;
@@ -87,6 +88,7 @@ std::string keys_json(const std::vector<keys::key_snapshot>& snapshot) {
     o["successes"] = k.counters.successes;
     o["client_errors"] = k.counters.client_errors;
     o["failures"] = k.counters.failures;
+    o["cancelled"] = k.counters.cancelled;  // the client went away first: with the others, they add up to requests
     o["in_flight"] = k.in_flight;
     o["weight"] = k.weight;
     if (k.credit_left) o["credit_left"] = *k.credit_left;
@@ -94,7 +96,9 @@ std::string keys_json(const std::vector<keys::key_snapshot>& snapshot) {
     arr.push_back(std::move(o));
   }
   boost::json::object root{{"keys", std::move(arr)}};
-  return boost::json::serialize(root) + "\n";
+  if (keys_file_error.empty()) root["keys_file_error"] = nullptr;
+  else root["keys_file_error"] = keys_file_error;
+  return util::json_text(root) + "\n";
 }
 
 admin_server::admin_server(asio::io_context& io, sources src) : io_(io), acceptor_(io), src_(std::move(src)) {}
@@ -193,7 +197,11 @@ std::string admin_server::respond(const std::string& method, const std::string& 
     return json_error(401, "Unauthorized", "admin token required: Authorization: Bearer <admin.token>");
 
   auto now = clock::now();
-  if (method == "GET" && path == "/keys") return reply(200, "OK", "application/json", keys_json(src_.keys->snapshot(now)));
+  const auto keys_answer = [&] {
+    return reply(200, "OK", "application/json",
+                 keys_json(src_.keys->snapshot(now), src_.keys_file_error ? src_.keys_file_error() : std::string()));
+  };
+  if (method == "GET" && path == "/keys") return keys_answer();
   if (method == "GET" && path == "/metrics") {
     std::string out;
     src_.requests->render(out);
@@ -212,14 +220,18 @@ std::string admin_server::respond(const std::string& method, const std::string& 
   if (method == "GET" && path == "/stats") {
     boost::json::object o;
     o["requests_total"] = src_.requests->total_requests();
-    o["uptime_s"] = std::chrono::duration<double>(now - started_).count();
+    // Milliseconds are plenty for an uptime; more digits would only be noise.
+    o["uptime_s"] = std::round(std::chrono::duration<double>(now - started_).count() * 1000) / 1000;
     if (src_.extra_stats) src_.extra_stats(o);
-    return reply(200, "OK", "application/json", boost::json::serialize(o) + "\n");
+    return reply(200, "OK", "application/json", util::json_text(o) + "\n");
   }
   if (method == "POST" && path == "/keys/reload") {
-    bool ok = src_.reload_keys && src_.reload_keys();
-    if (!ok) return json_error(422, "Unprocessable Content", "keys.csv was refused; the old pool is kept (see the log)");
-    return reply(200, "OK", "application/json", keys_json(src_.keys->snapshot(now)));
+    if (!src_.reload_keys || !src_.reload_keys()) {
+      const std::string why = src_.keys_file_error ? src_.keys_file_error() : std::string();
+      return json_error(422, "Unprocessable Content",
+                        "keys.csv was refused; the old pool is kept: " + (why.empty() ? "see the log" : why));
+    }
+    return keys_answer();
   }
   if (path == "/keys" || path == "/metrics" || path == "/keys/reload" || path == "/stats" || path == "/")
     return json_error(405, "Method Not Allowed", "method not allowed");

@@ -22,6 +22,7 @@ struct sources {
   std::function<void(std::string&)> extra_metrics;  // gauges owned elsewhere (connections, pools, redis)
   std::function<void(boost::json::object&)> extra_stats;
   std::function<bool()> reload_keys;
+  std::function<std::string()> keys_file_error;  // why keys.csv on disk is refused; empty: it is not
   std::string token;  // empty: no token required
 };
 
@@ -52,7 +53,8 @@ class admin_server {
 // guards: a page cannot send it.)
 std::string_view cross_site_refusal(std::optional<std::string_view> host, std::optional<std::string_view> origin);
 
-// /keys as JSON: labels and masks only.
-std::string keys_json(const std::vector<keys::key_snapshot>& keys);
+// /keys as JSON: labels and masks only; keys_file_error (null when empty) says that keys.csv on
+// disk was refused, so the pool shown is the one loaded before.
+std::string keys_json(const std::vector<keys::key_snapshot>& keys, std::string_view keys_file_error = {});
 
 }  // namespace orp::admin

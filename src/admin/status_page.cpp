@@ -23,8 +23,9 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 <div class="card"><b id="conns">–</b>client connections</div>
 <div class="card"><b id="usable">–</b>usable keys</div>
 </div>
-<table><thead><tr><th>key</th><th>state</th><th>reason</th><th>cooling</th><th>requests</th><th>ok</th>
-<th>failed</th><th>in flight</th><th>credit</th></tr></thead><tbody id="keys"></tbody></table>
+<table><thead><tr><th>key</th><th>state</th><th>reason</th><th>cooling</th>
+<th>requests</th><th>ok</th><th>client errors</th><th>failed</th><th>cancelled</th><th>in flight</th><th>credit</th>
+</tr></thead><tbody id="keys"></tbody></table>
 <script>
 const token = (location.hash.match(/token=([^&]+)/) || [])[1];
 const opts = token ? {headers: {Authorization: 'Bearer ' + decodeURIComponent(token)}} : {};
@@ -38,9 +39,10 @@ async function refresh() {
     for (const key of k.keys) {
       if (key.state === 'active') usable++;
       const tr = document.createElement('tr');
-      tr.append(cell(key.label), cell(key.state.replace('_', ' '), key.state), cell(key.reason || ''),
+      tr.append(cell(key.label), cell(key.state.replaceAll('_', ' '), key.state), cell(key.reason || ''),
         cell(key.cooling_left_s == null ? '' : key.cooling_left_s.toFixed(0) + ' s', 'n'),
-        cell(key.requests, 'n'), cell(key.successes, 'n'), cell(key.failures, 'n'), cell(key.in_flight, 'n'),
+        cell(key.requests, 'n'), cell(key.successes, 'n'), cell(key.client_errors, 'n'), cell(key.failures, 'n'),
+        cell(key.cancelled, 'n'), cell(key.in_flight, 'n'),
         cell(key.credit_left == null ? '' : key.credit_left.toFixed(2), 'n'));
       body.append(tr);
     }

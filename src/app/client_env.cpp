@@ -5,6 +5,9 @@
 #include <openssl/pem.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -90,6 +93,28 @@ std::string client_authority(const config::endpoint& listen) {
 
 fs::path absolute_path(const fs::path& p) { return fs::absolute(p).lexically_normal(); }
 
+std::string lowercase(std::string_view text) {
+  std::string out(text);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// NO_PROXY's usual readings (curl, Python, Go, undici): `*` is every host; `d`, `.d` and `*.d`
+// are d and the names below it.
+bool bypasses(std::string_view entry, std::string_view host) {
+  const std::string e = lowercase(entry), h = lowercase(host);
+  if (e == "*") return true;
+  std::string_view domain = e;
+  if (domain.starts_with("*.")) domain.remove_prefix(1);
+  if (domain.starts_with('.')) domain.remove_prefix(1);
+  return h == domain || (h.size() > domain.size() && h.ends_with(domain) && h[h.size() - domain.size() - 1] == '.');
+}
+
+const char* env_or_empty(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
 std::vector<line> client_exports(const config::settings& cfg, const fs::path& ca_cert, const fs::path& bundle) {
   const auto listen = cfg.address("proxy.listen");
   if (listen.port == 0)
@@ -111,6 +136,8 @@ std::vector<line> client_exports(const config::settings& cfg, const fs::path& ca
     credentials = percent_encode(name) + ":" + percent_encode(first.substr(colon + 1)) + "@";
     out.push_back(comment("the proxy URL carries the credentials of client '" + name +
                           "', the first in proxy.clients"));
+    out.push_back(comment("base-URL mode (http://" + authority + "/api/v1) takes a client's secret alone as the key:"));
+    out.push_back(comment("  Authorization: Bearer <secret> (not name:secret)"));
   }
   const std::string http_url = "http://" + credentials + authority;
   const std::string socks_url = "socks5h://" + credentials + authority;
@@ -121,8 +148,15 @@ std::vector<line> client_exports(const config::settings& cfg, const fs::path& ca
                         "; other hosts are tunnelled"));
   for (const char* name : {"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"})
     out.push_back(variable(name, http_url));
-  out.push_back(variable("NO_PROXY", "localhost,127.0.0.1,::1"));
-  out.push_back(variable("no_proxy", "localhost,127.0.0.1,::1"));
+  const auto no_proxy = merged_no_proxy(env_or_empty("NO_PROXY"), env_or_empty("no_proxy"),
+                                        cfg.list("proxy.intercept_hosts"));
+  if (!no_proxy.left_out.empty()) {
+    std::string dropped;
+    for (const auto& e : no_proxy.left_out) dropped += (dropped.empty() ? "" : ",") + e;
+    out.push_back(comment("left out of your NO_PROXY (they would take intercepted hosts around the proxy): " + dropped));
+  }
+  out.push_back(variable("NO_PROXY", no_proxy.value));
+  out.push_back(variable("no_proxy", no_proxy.value));
   // httpx (and so the openai Python SDK) refuses a socks5h:// ALL_PROXY at client construction
   // ("Unknown scheme", or an ImportError without socksio) even for https URLs that HTTPS_PROXY
   // already covers; exporting it would break them, so it is offered, not exported.
@@ -195,6 +229,28 @@ std::string render(const std::vector<line>& lines, const std::string& shell) {
 }
 
 }  // namespace
+
+no_proxy_list merged_no_proxy(std::string_view user_upper, std::string_view user_lower,
+                              const std::vector<std::string>& intercept_hosts) {
+  no_proxy_list out;
+  std::vector<std::string> seen;  // lowercase
+  const auto add = [&](const std::string& entry, bool ours) {
+    const std::string key = lowercase(entry);
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) return;
+    seen.push_back(key);
+    const bool around = std::any_of(intercept_hosts.begin(), intercept_hosts.end(),
+                                    [&](const std::string& host) { return bypasses(entry, host); });
+    if (!ours && around) {
+      out.left_out.push_back(entry);
+      return;
+    }
+    out.value += (out.value.empty() ? "" : ",") + entry;
+  };
+  for (const char* ours : {"localhost", "127.0.0.1", "::1"}) add(ours, true);
+  for (auto user : {user_upper, user_lower})
+    for (const auto& entry : config::split_list(user)) add(entry, false);
+  return out;
+}
 
 fs::path system_ca_bundle() {
   std::vector<fs::path> candidates;

@@ -7,6 +7,7 @@
 #include "keys/keys_csv.hpp"
 #include "keys/state_file.hpp"
 #include "log/logging.hpp"
+#include "util/file_mode.hpp"
 
 namespace orp::app {
 
@@ -17,6 +18,19 @@ namespace {
 constexpr auto kTick = std::chrono::milliseconds(200);
 constexpr auto kSaveAfter = std::chrono::milliseconds(500);
 }  // namespace
+
+void warn_about_keys_file(const std::vector<keys::key_record>& records, const std::filesystem::path& file) {
+  for (const auto& w : keys::repeated_label_warnings(records, file.string())) log::warn("{}", w);
+  if (auto w = keys::unusual_keys_warning(records, file.string())) log::warn("{}", *w);
+  // The user's file: named, never changed (unlike the CA key, which the proxy made).
+  if (auto mode = util::mode_open_to_others(file))
+    log::warn("{} holds API keys and is open to group or others (mode {}): run chmod 600 {}", file.string(),
+              util::octal_mode(*mode), file.string());
+}
+
+std::string empty_pool_warning(const std::filesystem::path& file) {
+  return file.string() + " holds no keys: tunnelling works, intercepted requests get 503 until keys are added to it";
+}
 
 key_maintenance::key_maintenance(asio::io_context& io, keys::key_pool& pool, upstream::connection_pool& probe_pool,
                                  maintenance_options options)
@@ -53,7 +67,7 @@ void key_maintenance::start() {
 bool key_maintenance::reload(std::string_view why, bool explicit_request) {
   try {
     auto records = keys::read_keys_csv(options_.keys_file);
-    for (const auto& w : keys::repeated_label_warnings(records, options_.keys_file.string())) log::warn("{}", w);
+    warn_about_keys_file(records, options_.keys_file);
     auto r = pool_.replace(std::move(records));
     log::info("reloaded {} ({}): {} added, {} removed, {} kept, {} back with their state", options_.keys_file.string(),
               why, r.added.size(), r.removed.size(), r.kept, r.restored.size());
@@ -62,11 +76,14 @@ bool key_maintenance::reload(std::string_view why, bool explicit_request) {
     for (const auto& k : r.restored)
       log::info("key {} is back in {}: state restored: {} ({})", k.display, options_.keys_file.filename().string(),
                 keys::to_string(k.state), k.reason);
+    if (pool_.size() == 0) log::warn("{}", empty_pool_warning(options_.keys_file));
     dirty_ = true;
+    keys_file_error_.clear();
     if (explicit_request) probe_disabled_now();
     return true;
   } catch (const std::exception& e) {
     log::error("reload of keys refused, keeping the current pool: {}", e.what());
+    keys_file_error_ = e.what();
     return false;
   }
 }

@@ -9,10 +9,18 @@
 #include <string>
 
 #include "keys/key_pool.hpp"
+#include "keys/keys_csv.hpp"
 #include "net/io.hpp"
 #include "upstream/connection_pool.hpp"
 
 namespace orp::app {
+
+// Logs what is worth a look in a keys.csv that loaded: repeated labels, keys that do not look like
+// OpenRouter's (by line, never the key), a file open to group or others. At start and on every reload.
+void warn_about_keys_file(const std::vector<keys::key_record>& records, const std::filesystem::path& file);
+
+// Said at start and after a reload that leaves the pool empty.
+std::string empty_pool_warning(const std::filesystem::path& file);
 
 // Asked before each recovery probe; false: another instance probes this key this interval.
 using probe_gate = std::function<net::asio::awaitable<bool>(std::string fingerprint)>;
@@ -33,9 +41,12 @@ class key_maintenance {
   void restore_state();
   void start();
   // Re-reads keys.csv; a malformed file is refused and the old pool kept. Returns success.
-  // Reloads keys.csv (false: refused, the pool is kept). An explicit reload (SIGHUP, the admin
-  // endpoint) also probes every disabled key at once: the user may just have added credit.
+  // An explicit reload (SIGHUP, the admin endpoint) also probes every disabled key at once: the
+  // user may just have added credit.
   bool reload(std::string_view why, bool explicit_request = true);
+  // Why the last reload refused keys.csv ("FILE:LINE: reason", no key in it); empty after one
+  // that succeeded: the file on disk is not the pool in use until it is fixed.
+  const std::string& keys_file_error() const { return keys_file_error_; }
   // Logs pending changes and writes the state file now (shutdown).
   void flush();
   void set_probe_gate(probe_gate gate) { probe_gate_ = std::move(gate); }
@@ -60,6 +71,7 @@ class key_maintenance {
   net::clock::time_point last_save_{};
   std::optional<std::filesystem::file_time_type> keys_mtime_;
   std::uintmax_t keys_size_ = 0;
+  std::string keys_file_error_;
 };
 
 }  // namespace orp::app

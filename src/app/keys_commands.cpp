@@ -39,6 +39,9 @@ std::string verdict(const forward::probe_result& r) {
   }
 }
 
+// No answer, or the upstream's own failure: the key was not checked, it is not known to be bad.
+bool not_checked(const forward::probe_result& r) { return r.status == 0 || r.status >= 500; }
+
 std::string credit_text(const forward::probe_result& r) {
   if (r.status != 200) return "-";
   if (!r.limit_remaining) return "unlimited";
@@ -66,7 +69,7 @@ int keys_check(const config::settings& cfg) {
   }
   if (records.empty()) {
     std::cerr << "openrouter-proxy: " << cfg.path("keys.file").string() << " holds no keys\n";
-    return 1;
+    return kKeysCheckUnusable;
   }
 
   asio::io_context io(1);
@@ -91,17 +94,22 @@ int keys_check(const config::settings& cfg) {
   if (tty) std::cerr << "\n";
 
   table t({"label", "key", "state", "credit left", "free tier"});
-  int unusable = 0;
+  std::size_t usable = 0, unchecked = 0;
   for (std::size_t i = 0; i < records.size(); ++i) {
     const auto& r = results[i];
     auto v = verdict(r);
-    if (v != "ok") ++unusable;
+    if (v == "ok") ++usable;
+    if (not_checked(r)) ++unchecked;
     t.add({records[i].label.empty() ? "-" : records[i].label, keys::mask_secret(records[i].key.reveal()), v,
            credit_text(r), r.is_free_tier ? (*r.is_free_tier ? "yes" : "no") : "-"});
   }
   std::cout << t.render();
-  std::cout << records.size() - unusable << " of " << records.size() << " keys usable\n";
-  return unusable == 0 ? 0 : 1;
+  std::cout << usable << " of " << records.size() << " keys usable";
+  if (unchecked > 0) std::cout << "; " << unchecked << " not checked (the upstream was not reached or failed)";
+  std::cout << "\n";
+  // A key found bad outweighs keys that could not be checked: both need the user, the first now.
+  if (usable + unchecked < records.size()) return kKeysCheckUnusable;
+  return unchecked > 0 ? kKeysCheckUnreached : 0;
 }
 
 }  // namespace orp::app
@@ -173,15 +181,24 @@ int keys_status(const config::settings& cfg) {
     std::cerr << "openrouter-proxy: unexpected admin answer\n";
     return 1;
   }
-  table t({"key", "state", "reason", "cooling", "requests", "ok", "failed", "in flight", "credit"});
+  // requests = ok + client errors (4xx passed on: not the key's fault) + failed + cancelled + in flight
+  table t({"key", "state", "reason", "cooling", "requests", "ok", "client errors", "failed", "cancelled", "in flight",
+           "credit"});
   for (const auto& k : v.at("keys").as_array()) {
     const auto& o = k.as_object();
+    const auto count = [&](std::string_view name) {
+      const auto* n = o.if_contains(name);
+      return n ? json_text(*n) : std::string("-");  // a proxy from before the field
+    };
     t.add({json_text(o.at("label")), json_text(o.at("state")), json_text(o.at("reason")),
-           o.at("cooling_left_s").is_null() ? "-" : json_text(o.at("cooling_left_s"), 0) + "s",
-           json_text(o.at("requests")), json_text(o.at("successes")), json_text(o.at("failures")),
-           json_text(o.at("in_flight")), json_text(o.at("credit_left"), 2)});
+           o.at("cooling_left_s").is_null() ? "-" : json_text(o.at("cooling_left_s"), 0) + "s", count("requests"),
+           count("successes"), count("client_errors"), count("failures"), count("cancelled"), count("in_flight"),
+           json_text(o.at("credit_left"), 2)});
   }
   std::cout << t.render();
+  if (const auto* refused = v.as_object().if_contains("keys_file_error"); refused && refused->is_string())
+    std::cout << "keys file refused, the pool above is the one loaded before it: " << refused->as_string().c_str()
+              << "\n";
   return 0;
 }
 

@@ -49,6 +49,17 @@ std::string endpoint_text(const net::tcp::endpoint& ep) {
   return addr + ":" + std::to_string(ep.port());
 }
 
+// A CA error names the settings once and "the local CA" once: many of them begin with it.
+std::string ca_error_text(std::string_view what) {
+  constexpr std::string_view subject = "the local CA";
+  std::string out(subject);
+  out += " (tls.ca_cert, tls.ca_key)";
+  if (what.starts_with(subject)) what.remove_prefix(subject.size());
+  else out += ": ";
+  out += what;
+  return out;
+}
+
 tls::certificate_authority prepare_ca(const config::settings& cfg) {
   auto hosts = cfg.list("proxy.intercept_hosts");
   auto cert = cfg.path("tls.ca_cert"), key = cfg.path("tls.ca_key");
@@ -73,16 +84,24 @@ proxy::limits limits_from(const config::settings& cfg) {
 }
 
 // Raises the open-file limit (util/fd_limit.hpp) and serves no more connections than it can hold.
-void apply_fd_limit(proxy::limits& lim) {
+// Short of a max_connections the user chose, that is a warning; short of the default (10,000,
+// more than many hosts' hard limit), a note at every start would only teach users to ignore it.
+void apply_fd_limit(proxy::limits& lim, bool max_connections_chosen) {
   const util::fd_limits fds = util::raise_fd_limit();
   if (fds.soft == 0) return;  // unknown: leave max_connections as configured
   if (fds.raised()) log::info("open-file limit raised from {} to {} (the hard limit)", fds.soft_before, fds.soft);
   const std::int64_t allowed = std::max<std::int64_t>(1, util::connections_allowed(fds.soft));
   if (allowed >= lim.max_connections) return;
-  log::warn("the open-file limit ({}) holds about {} connections (two descriptors each), fewer than "
-            "proxy.max_connections = {}: more get 503; raise the hard limit (ulimit -Hn, or LimitNOFILE= for a "
-            "systemd service) to serve more",
-            fds.soft, allowed, lim.max_connections);
+  if (max_connections_chosen)
+    log::warn("the open-file limit ({}) holds about {} connections (two descriptors each), fewer than "
+              "proxy.max_connections = {}: more get 503; raise the hard limit (ulimit -Hn, or LimitNOFILE= for a "
+              "systemd service) to serve more",
+              fds.soft, allowed, lim.max_connections);
+  else
+    log::info("the open-file limit ({}) holds about {} connections (two descriptors each): serving at most that "
+              "many (proxy.max_connections is at its default, {}); raise the hard limit (ulimit -Hn, or LimitNOFILE= "
+              "for a systemd service) to serve more",
+              fds.soft, allowed, lim.max_connections);
   lim.max_connections = allowed;
 }
 
@@ -196,7 +215,7 @@ int run(const config::settings& cfg, const run_options& opts) {
     try {
       ca = std::make_unique<tls::certificate_authority>(prepare_ca(cfg));
     } catch (const tls::tls_error& e) {
-      throw startup_error(std::string("the local CA (tls.ca_cert, tls.ca_key): ") + e.what());
+      throw startup_error(ca_error_text(e.what()));
     }
     write_bundle(cfg);
     leaves = std::make_unique<tls::leaf_cache>(*ca);
@@ -207,11 +226,10 @@ int run(const config::settings& cfg, const run_options& opts) {
 
   auto strategy = keys::parse_strategy(cfg.text("keys.strategy")).value_or(keys::strategy::round_robin);
   keys::key_pool pool(strategy, std::random_device{}());
-  for (const auto& w : keys::repeated_label_warnings(records, cfg.path("keys.file").string())) log::warn("{}", w);
+  warn_about_keys_file(records, cfg.path("keys.file"));
   pool.replace(std::move(records));
   if (pool.size() == 0)
-    log::warn("keys.csv holds no keys: tunnelling works, intercepted requests get 503 until keys are added to {}",
-              cfg.path("keys.file").string());
+    log::warn("{}", empty_pool_warning(cfg.path("keys.file")));
   else
     log::info("loaded {} keys from {}", pool.size(), cfg.path("keys.file").string());
 
@@ -242,7 +260,7 @@ int run(const config::settings& cfg, const run_options& opts) {
   shared.leaves = leaves.get();
   shared.lim = limits_from(cfg);
   shared.bodies.set_limit(shared.lim.max_body_memory);
-  apply_fd_limit(shared.lim);
+  apply_fd_limit(shared.lim, !cfg.at_default("proxy.max_connections"));
   auto fwd = forward_from(cfg);
   proxy::upstream_options up{client_ctx.get(), target, overrides, cfg.duration("upstream.connect_timeout"),
                              cfg.duration("upstream.pool_idle_timeout")};
@@ -271,6 +289,7 @@ int run(const config::settings& cfg, const run_options& opts) {
     };
     src.extra_stats = [&srv](boost::json::object& o) { srv.add_stats(o); };
     src.reload_keys = [&maintenance] { return maintenance.reload("admin request"); };
+    src.keys_file_error = [&maintenance] { return maintenance.keys_file_error(); };
     src.token = cfg.text("admin.token");
     admin = std::make_unique<admin::admin_server>(main_io, std::move(src));
     try {
@@ -300,6 +319,10 @@ int run(const config::settings& cfg, const run_options& opts) {
   asio::signal_set hangup(main_io, SIGHUP);
   std::function<void(const net::error_code&, int)> on_hangup = [&](const net::error_code& ec, int) {
     if (ec) return;
+    // SIGHUP is often sent to reload a configuration: say that config.ini is not reloaded.
+    if (cfg.source_changed())
+      log::warn("{} changed since the start: restart to apply it (SIGHUP reloads only keys.csv)",
+                cfg.source_file().string());
     maintenance.reload("SIGHUP");
     hangup.async_wait(on_hangup);
   };

@@ -25,6 +25,20 @@ std::string render_default_ini() {
   return out;
 }
 
+namespace {
+
+// A table cell: a bare | would end the cell (and shift the rest of the row into new columns).
+std::string markdown_cell(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '|') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string render_markdown_reference() {
   std::string out =
       "# Configuration reference\n\n"
@@ -32,8 +46,8 @@ std::string render_markdown_reference() {
       "`openrouter-proxy config reference`; a test keeps this file and `config.ini` in step with it.\n\n"
       "| setting | default | meaning |\n| --- | --- | --- |\n";
   for (const auto& s : all_settings()) {
-    out += "| `" + std::string(s.section) + "." + std::string(s.key) + "` | `" + std::string(s.default_value) +
-           "` | " + std::string(s.help) + " |\n";
+    out += "| `" + std::string(s.section) + "." + std::string(s.key) + "` | `" + markdown_cell(s.default_value) +
+           "` | " + markdown_cell(s.help) + " |\n";
   }
   return out;
 }

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -27,12 +29,7 @@ std::string dotted_name(std::string_view section, std::string_view key) {
 // A bound as the user would write it: sizes in the largest whole binary unit (4GiB, not
 // 4294967296), numbers in full (4294967296, not 4.29497e+09).
 std::string bound_text(const setting& s, double v) {
-  if (s.type == value_type::size) {
-    const auto bytes = static_cast<std::uint64_t>(v);
-    for (const auto& [unit, factor] : {std::pair{"GiB", 1ull << 30}, {"MiB", 1ull << 20}, {"KiB", 1ull << 10}})
-      if (bytes >= factor && bytes % factor == 0) return std::to_string(bytes / factor) + unit;
-    return std::to_string(bytes) + "B";
-  }
+  if (s.type == value_type::size) return size_text(static_cast<std::uint64_t>(v));
   char text[32];
   std::snprintf(text, sizeof text, "%.15g", v);
   return text;
@@ -52,6 +49,12 @@ bool valid_host(std::string_view host) {
 }
 
 }  // namespace
+
+std::string size_text(std::uint64_t bytes) {
+  for (const auto& [unit, factor] : {std::pair{"GiB", 1ull << 30}, {"MiB", 1ull << 20}, {"KiB", 1ull << 10}})
+    if (bytes >= factor && bytes % factor == 0) return std::to_string(bytes / factor) + unit;
+  return std::to_string(bytes) + "B";
+}
 
 std::string endpoint::to_string() const {
   if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
@@ -249,11 +252,27 @@ void settings::load_file(const std::filesystem::path& file) {
   if (std::filesystem::is_directory(file, ec))
     throw config_error(file.string() + ": is a directory, not a configuration file (--config FILE)");
   std::ifstream in(file, std::ios::binary);
-  if (!in) throw config_error(file.string() + ": cannot read the configuration file (missing or unreadable)");
+  if (!in) {
+    const int err = errno;  // open(2)'s, which ifstream leaves behind
+    if (err == ENOENT) throw config_error(file.string() + ": no such configuration file (--config names it)");
+    throw config_error(file.string() + ": cannot read the configuration file: " +
+                       (err != 0 ? std::strerror(err) : "unreadable"));
+  }
   std::ostringstream buf;
   buf << in.rdbuf();
   load_text(buf.str(), file.string());
   if (file.has_parent_path()) base_dir_ = file.parent_path();
+  source_file_ = file;
+  source_text_ = std::move(buf).str();
+}
+
+bool settings::source_changed() const {
+  if (source_file_.empty()) return false;
+  std::ifstream in(source_file_, std::ios::binary);
+  if (!in) return true;
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  return in.bad() || buf.view() != source_text_;
 }
 
 void settings::apply_override(std::string_view assignment) {
@@ -287,6 +306,13 @@ endpoint settings::address(std::string_view dotted) const {
 }
 
 std::vector<std::string> settings::list(std::string_view dotted) const { return split_list(text(dotted)); }
+
+bool settings::at_default(std::string_view dotted) const {
+  const auto dot = dotted.find('.');
+  const setting* s = dot == std::string_view::npos ? nullptr : find_setting(dotted.substr(0, dot), dotted.substr(dot + 1));
+  if (!s) throw std::logic_error("no such setting: " + std::string(dotted));
+  return text(dotted) == s->default_value;
+}
 
 std::filesystem::path settings::path(std::string_view dotted) const {
   const auto& v = text(dotted);

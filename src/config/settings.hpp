@@ -34,6 +34,8 @@ endpoint parse_endpoint(std::string_view text);
 // The same without exceptions, for input from the network (a CONNECT target).
 std::optional<endpoint> try_parse_endpoint(std::string_view text, std::string* why = nullptr) noexcept;
 std::vector<std::string> split_list(std::string_view text);  // comma-separated, trimmed, empties dropped
+// A size as a user writes it: the largest whole binary unit (32MiB, 1GiB), else bytes (1500B).
+std::string size_text(std::uint64_t bytes);
 
 class settings {
  public:
@@ -61,6 +63,14 @@ class settings {
   // A relative path resolves against base_dir(), or the working directory when it came from the
   // command line.
   std::filesystem::path path(std::string_view dotted) const;
+  // The value is the table's default (unset, or written as the default: the committed config.ini
+  // lists every default, so "set in a file" does not tell a choice from a copy).
+  bool at_default(std::string_view dotted) const;
+
+  // The file load_file() read (empty when none), and whether its content is no longer what was
+  // read then (a missing or unreadable file counts as changed).
+  const std::filesystem::path& source_file() const { return source_file_; }
+  bool source_changed() const;
 
   // The directory of the configuration file read (its folder holds certs/, data/, keys.csv ...),
   // "." when none was.
@@ -70,6 +80,8 @@ class settings {
   std::map<std::string, std::string, std::less<>> values_;  // "section.key" -> validated raw text
   std::set<std::string, std::less<>> from_command_line_;    // "section.key" set by --set, --keys ...
   std::filesystem::path base_dir_ = ".";
+  std::filesystem::path source_file_;
+  std::string source_text_;
 };
 
 // Checks one value against its setting; throws std::invalid_argument with the reason.

@@ -70,7 +70,7 @@ struct client_request {
   const http::request_head& head;
   std::string_view body;
   std::string_view client;  // peer address, for the log
-  std::string_view mode;    // "connect", "socks", "base_url"
+  std::string_view mode;    // "connect", "socks", "base_url", "http_proxy"
   std::uint64_t id = 0;
   std::string_view client_name;  // the authenticated proxy client, if any
 };

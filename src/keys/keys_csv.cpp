@@ -90,6 +90,33 @@ std::string_view column_name(column c) {
 
 bool valid_key_char(char c) { return c > 0x20 && c < 0x7f; }
 
+// What is wrong with a key's characters, or empty. The key itself is never part of the answer:
+// a key broken by a separator would show (parts of) the secret even masked.
+std::string key_characters_problem(std::string_view secret) {
+  constexpr std::string_view kCommas = ": separate the fields with commas (key,label,weight)";
+  if (secret.find(';') != std::string_view::npos) return "the key contains ';'" + std::string(kCommas);
+  if (secret.find('\t') != std::string_view::npos) return "the key contains a tab" + std::string(kCommas);
+  if (secret.find(' ') != std::string_view::npos) return "the key contains a space" + std::string(kCommas);
+  if (secret.find_first_of("\"'") != std::string_view::npos)
+    return "the key contains a quote (only a whole field may be quoted, \"like this\")";
+  if (!std::all_of(secret.begin(), secret.end(), valid_key_char))
+    return "the key contains whitespace, a non-printable or a non-ASCII character";
+  return {};
+}
+
+// A header names a "key" column somewhere; no real key is that word.
+bool names_key_column(const std::vector<std::string>& fields) {
+  return std::any_of(fields.begin(), fields.end(), [](const std::string& f) { return lower(f) == "key"; });
+}
+
+// After the first line, a header is told from a key labelled "key" by holding column names only.
+bool looks_like_header(const std::vector<std::string>& fields) {
+  return names_key_column(fields) && std::all_of(fields.begin(), fields.end(), [](const std::string& f) {
+           const std::string name = lower(f);
+           return name == "key" || name == "label" || name == "weight";
+         });
+}
+
 // OpenRouter keys start "sk-or-" (any case, as a spreadsheet may have changed it). In the label
 // column such a key would be shown in full wherever the label is: X-Proxy-Key, logs, /keys, /metrics.
 bool holds_openrouter_key(std::string_view field) { return lower(field).find("sk-or-") != std::string::npos; }
@@ -135,10 +162,13 @@ std::vector<key_record> parse_keys_csv(std::string_view text, std::string_view f
     auto fields = split_fields(line);
     if (!fields) throw error.at(line_number, "malformed quoting");
 
+    if (!first_content_line && looks_like_header(*fields)) {
+      // A second header: files appended to each other, or a header pasted again.
+      throw error.at(line_number, "this line looks like a header; only the first line (after comments) may be one");
+    }
     if (first_content_line) {
       first_content_line = false;
-      // A header names a "key" column somewhere; no real key is that word.
-      if (std::any_of(fields->begin(), fields->end(), [](const std::string& f) { return lower(f) == "key"; })) {
+      if (names_key_column(*fields)) {
         columns.clear();
         for (const auto& name : *fields) {
           const std::string lname = lower(name);
@@ -185,10 +215,7 @@ std::vector<key_record> parse_keys_csv(std::string_view text, std::string_view f
       }
     }
     if (secret.empty()) throw error.at(line_number, "missing key");
-    if (!std::all_of(secret.begin(), secret.end(), valid_key_char)) {
-      // Deliberately no mask here: a key broken by a space would show parts of the secret.
-      throw error.at(line_number, "the key contains whitespace or a non-printable character");
-    }
+    if (auto problem = key_characters_problem(secret); !problem.empty()) throw error.at(line_number, problem);
     api_key key(std::move(secret), label);
     if (auto [it, inserted] = first_line_of.emplace(key.fingerprint(), line_number); !inserted) {
       throw error.at(line_number, "duplicate key " + mask_secret(key.reveal()) + " (first on line " +
@@ -221,6 +248,21 @@ std::vector<std::string> repeated_label_warnings(const std::vector<key_record>& 
                        "': logs and X-Proxy-Key cannot tell these keys apart (/keys and /metrics do, by id)");
   }
   return warnings;
+}
+
+std::optional<std::string> unusual_keys_warning(const std::vector<key_record>& records, std::string_view file_name) {
+  std::string lines;
+  std::size_t count = 0;
+  for (const auto& r : records) {
+    if (r.key.reveal().starts_with("sk-or-")) continue;
+    lines += (lines.empty() ? "" : ", ") + std::to_string(r.line);
+    ++count;
+  }
+  if (count == 0) return std::nullopt;
+  return std::string(file_name) + ": the key" + (count == 1 ? " on line " : "s on lines ") + lines +
+         (count == 1 ? " does" : " do") +
+         " not look like an OpenRouter key (those start with sk-or-); used as written, but check for a shifted "
+         "column or a key from another service";
 }
 
 std::vector<key_record> read_keys_csv(const std::filesystem::path& file) {

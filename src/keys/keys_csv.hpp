@@ -1,6 +1,7 @@
 #pragma once
 // keys.csv: the key pool's source. Optional header `key,label,weight`; `#` comments.
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -29,5 +30,9 @@ std::vector<key_record> read_keys_csv(const std::filesystem::path& file);
 // One warning per label (or mask) that several keys share, naming their lines: logs and
 // X-Proxy-Key cannot tell those keys apart (/keys and /metrics can, by id). Not an error.
 std::vector<std::string> repeated_label_warnings(const std::vector<key_record>& records, std::string_view file_name);
+
+// One warning naming the lines (never the keys) whose key does not start with sk-or-: a key of
+// another service, or a column shifted in a way the reader could not tell. Not an error.
+std::optional<std::string> unusual_keys_warning(const std::vector<key_record>& records, std::string_view file_name);
 
 }  // namespace orp::keys

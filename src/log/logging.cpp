@@ -19,6 +19,7 @@
 #include <boost/asio/post.hpp>
 
 #include "log/line_formatter.hpp"
+#include "util/json_text.hpp"
 
 namespace orp::log {
 namespace {
@@ -160,7 +161,7 @@ void write_access_line(const access_record& r) {
     if (r.completion_tokens) o["completion_tokens"] = *r.completion_tokens;
     if (r.cost) o["cost"] = *r.cost;
     if (!r.error.empty()) o["error"] = r.error;
-    std::string text = boost::json::serialize(o);
+    std::string text = util::json_text(o);  // durations and cost in plain notation, not 1.234E1
     // The logger's pattern opens the object; hand it the members only.
     spdlog::info("{}", std::string_view(text).substr(1, text.size() - 2));
     return;

@@ -30,7 +30,7 @@ struct access_record {
   std::uint64_t id = 0;
   std::string client;
   std::string client_name;  // authenticated proxy client, if any
-  std::string mode;         // connect | socks | base_url
+  std::string mode;         // connect | socks | base_url | http_proxy (absolute-form URL on plain HTTP)
   std::string method;
   std::string path;
   std::string model;

@@ -31,6 +31,7 @@ constexpr double kMinBodyBytesPerSecond = 16 * 1024;
 // Answers to a request the proxy refused before choosing a key say so, like every answer to an
 // intercepted request (SPEC: X-Proxy-Key, X-Proxy-Attempts).
 const std::string no_key_tried = forward::proxy_headers({}, 0);
+const std::string kHttpProxyMode = "http_proxy";
 
 // "http://host[:port]/path" -> host, port and "/path"; origin-form targets pass through unchanged.
 bool split_absolute_form(std::string& target, std::string& host, std::uint16_t& port) {
@@ -86,8 +87,13 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
         auto r = parser.feed(in, &body);
         in.erase(0, r.consumed);
         if (r.status == http::parse_status::error) {
-          log::info("client {}: refused request: {} ({})", info.client, parser.error_reason(), parser.error_status());
-          co_await refuse(stream, parser.error_status(), parser.error_reason(), no_key_tried);
+          // A body over the limit is the one refusal a well-behaved client meets: say which limit.
+          const std::string reason = parser.error_status() == 413
+                                         ? "request body over " + config::size_text(shared.lim.max_request_body) +
+                                               " (proxy.max_request_body)"
+                                         : std::string(parser.error_reason());
+          log::info("client {}: refused request: {} ({})", info.client, reason, parser.error_status());
+          co_await refuse(stream, parser.error_status(), reason, no_key_tried);
           co_return;
         }
         if (!body_share.grow_to(body.size())) {
@@ -159,7 +165,8 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
           co_await refuse(stream, 407, "proxy authentication required",
                           "Proxy-Authenticate: Basic realm=\"openrouter-proxy\"\r\n");
         else
-          co_await refuse(stream, 401, "this proxy needs `Authorization: Bearer <client secret>` (proxy.clients)");
+          co_await refuse(stream, 401, "this proxy needs `Authorization: Bearer <secret>`: the secret of a "
+                                     "proxy.clients entry, alone (not name:secret)");
         co_return;
       }
       client_name = *name;
@@ -175,7 +182,9 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
       }
       co_return;
     }
-    forward::client_request req{head, body, info.client, info.mode, shared.next_request_id++, client_name};
+    // An absolute-form URL on plain HTTP came through HTTP_PROXY, not from a base-URL client.
+    const std::string& mode = info.host.empty() && !host.empty() ? kHttpProxyMode : info.mode;
+    forward::client_request req{head, body, info.client, mode, shared.next_request_id++, client_name};
     // A long answer (a stream) should not pin the read buffer; the next request gets a new one.
     if (in.empty()) in.shrink_to_fit();
     read_buf.reset();

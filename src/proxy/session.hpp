@@ -11,7 +11,7 @@ namespace orp::proxy {
 
 struct session_info {
   std::string client;       // peer address
-  std::string mode;         // connect | socks | base_url
+  std::string mode;         // connect | socks | base_url | http_proxy (absolute-form URL on plain HTTP)
   std::string host;         // the intercepted host ("" on plain HTTP)
   std::string client_name;  // the authenticated proxy client, if any
   bool authenticated = false;  // by CONNECT/SOCKS5; plain HTTP checks each request

@@ -1,6 +1,7 @@
 #include "tls/ca.hpp"
 
 #include "util/atomic_file.hpp"
+#include "util/file_mode.hpp"
 
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -214,21 +215,15 @@ bool path_exists(const fs::path& path) {
     return ::lstat(path.c_str(), &st) == 0 || errno != ENOENT;
 }
 
-std::string octal_mode(mode_t mode) {
-    char text[8];
-    std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
-    return text;
-}
-
 // SPEC: the CA key is mode 0600. A key file open to group or others is tightened rather than
 // refused, so that an unpacked backup or a careless cp does not stop the proxy; the caller warns.
 std::string restrict_key_mode(const fs::path& key) {
-    struct stat st {};
-    if (::stat(key.c_str(), &st) != 0 || (st.st_mode & (S_IRWXG | S_IRWXO)) == 0) return {};
+    const auto mode = util::mode_open_to_others(key);
+    if (!mode) return {};
     if (::chmod(key.c_str(), 0600) != 0)
-        throw tls_error("CA key " + key.string() + " is open to group or others (mode " + octal_mode(st.st_mode) +
+        throw tls_error("CA key " + key.string() + " is open to group or others (mode " + util::octal_mode(*mode) +
                         ") and cannot be set to 0600: " + std::strerror(errno) + "; run chmod 600 " + key.string());
-    return "CA key " + key.string() + " was open to group or others (mode " + octal_mode(st.st_mode) +
+    return "CA key " + key.string() + " was open to group or others (mode " + util::octal_mode(*mode) +
            "); set it to 0600";
 }
 

@@ -78,9 +78,20 @@ class AdminTest(unittest.TestCase):
         self.assertGreater(keys["alpha"]["cooling_left_s"], 50)
         self.assertEqual(keys["beta"]["state"], "active")
         self.assertEqual(keys["beta"]["successes"], 3)
-        for field in ("reason", "requests", "failures", "in_flight", "credit_left", "id"):
+        for field in ("reason", "requests", "client_errors", "failures", "cancelled", "in_flight", "credit_left", "id"):
             self.assertIn(field, keys["alpha"])
         harness.assert_no_key_in(self, body, (POOL_KEY_A, POOL_KEY_B), "GET /keys")
+        # Numbers as people write them: a whole weight as an integer, no exponent form (1E0).
+        self.assertIn('"weight":1,', body)
+        self.assertRegex(body, r'"cooling_left_s":\d+(\.\d{1,3})?,')
+        self.assertNotRegex(body, r":-?\d+(\.\d+)?[eE][-+]?\d")
+
+    def test_stats_numbers_are_plain(self):
+        status, _, body = http("GET", self.base + "/stats")
+        self.assertEqual(status, 200, body)
+        self.assertRegex(body, r'"uptime_s":\d+(\.\d{1,3})?[,}]')
+        self.assertNotRegex(body, r":-?\d+(\.\d+)?[eE][-+]?\d")
+        self.assertIsInstance(json.loads(body)["requests_total"], int)
 
     def test_metrics_are_prometheus_text(self):
         status, headers, body = http("GET", self.base + "/metrics")
@@ -186,6 +197,29 @@ class AdminTest(unittest.TestCase):
                 self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
         finally:
             shutil.rmtree(profile, ignore_errors=True)
+
+
+class StatusPageStatesTest(unittest.TestCase):
+    @unittest.skipUnless(shutil.which("chromium"), "chromium is installed by scripts/setup.sh")
+    def test_states_read_as_words_and_the_counts_add_up(self):
+        with FakeOpenRouter() as fake, Proxy(fake, keys=[(POOL_KEY_A, "alpha"), (POOL_KEY_B, "beta")]) as proxy:
+            fake.script([{"key": POOL_KEY_A, "status": 402,
+                          "body": {"error": {"code": 402, "message": "Insufficient credits"}}}])
+            res = curl(via_proxy(proxy, *chat_args(), CHAT_URL), metrics=True)
+            self.assertEqual(res.status, 200, res.stderr)
+            fake.script([{"key": POOL_KEY_B, "status": 400, "times": 1,
+                          "body": {"error": {"code": 400, "message": "bad model"}}}])
+            res = curl(via_proxy(proxy, *chat_args(), CHAT_URL), metrics=True)
+            self.assertEqual(res.status, 400, res.stderr)
+            dom = chromium_dom("http://" + proxy.ready["admin"] + "/")
+            self.assertIn('<td class="disabled_no_credit">disabled no credit</td>', dom)
+            # Every count of /keys has its column, so a row adds up: requests = ok + client errors +
+            # failed + cancelled + in flight.
+            self.assertIn("<th>requests</th><th>ok</th><th>client errors</th><th>failed</th><th>cancelled</th>"
+                          "<th>in flight</th>", dom)
+            self.assertRegex(dom, r'<tr><td>beta</td><td class="active">active</td><td>[^<]*</td><td class="n"></td>'
+                                  r'<td class="n">2</td><td class="n">1</td><td class="n">1</td><td class="n">0</td>'
+                                  r'<td class="n">0</td><td class="n">0</td>')
 
 
 class RepeatedLabelsTest(unittest.TestCase):

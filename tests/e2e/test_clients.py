@@ -509,6 +509,27 @@ class EnvOutputTest(ClientsTestBase):
         for shell in ("fish", "powershell"):
             self.assertEqual(self.exports(shell), sh, shell)
 
+    def test_the_users_no_proxy_entries_are_kept(self):
+        env = client_env({"NO_PROXY": "internal.example,localhost", "no_proxy": ".corp,*"})
+        res = subprocess.run(self.env_command("sh"), cwd=self.proxy.dir, capture_output=True, timeout=30, env=env,
+                             stdin=subprocess.DEVNULL)
+        ran = Ran(res)
+        self.assertEqual(ran.returncode, 0, ran.stderr)
+        values = parse_exports(ran.stdout, "sh")
+        self.assertEqual(values["NO_PROXY"], "localhost,127.0.0.1,::1,internal.example,.corp")
+        self.assertEqual(values["no_proxy"], values["NO_PROXY"])
+        self.assertRegex(ran.stdout, r"(?m)^# left out of your NO_PROXY .*: \*$")
+
+    def test_bash_and_zsh_are_names_for_sh(self):
+        sh = self.run_env("sh")
+        for shell in ("bash", "zsh"):
+            ran = self.run_env(shell)
+            self.assertEqual(ran.returncode, 0, ran.stderr)
+            self.assertEqual(ran.stdout, sh.stdout, shell)
+        unknown = self.run_env("tcsh")
+        self.assertEqual(unknown.returncode, 2)
+        self.assertIn("unknown shell 'tcsh': expected sh, bash, zsh, fish or powershell", unknown.stderr)
+
     def test_comment_lines_start_with_hash(self):
         for shell in ("sh", "fish", "powershell"):
             text = self.run_env(shell).stdout
@@ -548,6 +569,8 @@ class EnvOutputTest(ClientsTestBase):
         self.assertEqual(urllib.parse.unquote(url.username), "alice")
         self.assertEqual(urllib.parse.unquote(url.password), secret)
         self.assertRegex(ran.stdout, r"(?m)^#.*credentials.*'alice'")
+        self.assertRegex(ran.stdout, r"(?m)^#.*base-URL mode.*secret alone")
+        self.assertRegex(ran.stdout, r"(?m)^#.*Authorization: Bearer <secret> \(not name:secret\)")
         self.assertNotIn("bob", ran.stdout)
 
     def test_bundle_is_system_roots_plus_local_ca(self):
@@ -660,6 +683,14 @@ class InstallCaScriptTest(unittest.TestCase):
             ran = self.install(*args)
             self.assertEqual(ran.returncode, 2, (args, ran.stdout, ran.stderr))
             self.assertIn("install-ca", ran.stderr)
+
+    def test_help_prints_usage_and_succeeds(self):
+        for flag in ("--help", "-h"):
+            ran = self.install(flag)
+            self.assertEqual(ran.returncode, 0, (flag, ran.stdout, ran.stderr))
+            self.assertIn("usage:", ran.stdout)
+            self.assertIn("--remove", ran.stdout)
+            self.assertEqual(ran.stderr, "")
 
     def test_refuses_unknown_systems(self):
         # A PATH with the basic tools but neither update-ca-certificates nor update-ca-trust.

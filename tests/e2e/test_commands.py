@@ -1,5 +1,6 @@
 """The commands besides `run`: ca init/path, keys check, keys status."""
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -124,6 +125,13 @@ class CaCommandTest(unittest.TestCase):
                      "--set", "proxy.listen=127.0.0.1:0"], d)
             self.assertEqual(r.returncode, 2, r.stderr)
             self.assertIn("ca init --force", r.stderr)
+            line = r.stderr.strip().splitlines()[-1]
+            self.assertIn("the local CA (tls.ca_cert, tls.ca_key) ./certs/ca.pem does not permit 'api.example.com'",
+                          line)
+            self.assertEqual(line.count("the local CA"), 1, line)
+
+
+KEY_401 = {"path": "/api/v1/key", "status": 401, "body": {"error": {"code": 401, "message": "No auth credentials found"}}}
 
 
 class ConfigElsewhereTest(unittest.TestCase):
@@ -171,14 +179,17 @@ class ConfigElsewhereTest(unittest.TestCase):
 
 
 class KeysCommandsTest(unittest.TestCase):
+    def keys_check(self, fake, keys, *args):
+        """`keys check` on a proxy's files (config.ini pointing at `fake`, keys.csv holding `keys`)."""
+        proxy = Proxy(fake, keys=keys)
+        proxy.write_files()
+        self.addCleanup(proxy.cleanup)
+        return run(["keys", "check", "--config", proxy.config_path, *args], proxy.dir)
+
     def test_keys_check_prints_a_masked_table(self):
         with FakeOpenRouter() as fake:
-            proxy = Proxy(fake, keys=[(POOL_KEY_A, "alpha"), (POOL_KEY_B, "")])
-            proxy.write_files()
-            self.addCleanup(proxy.cleanup)
-            fake.script([{"key": POOL_KEY_B, "path": "/api/v1/key", "status": 401,
-                          "body": {"error": {"code": 401, "message": "No auth credentials found"}}}])
-            r = run(["keys", "check", "--config", proxy.config_path], proxy.dir)
+            fake.script([dict(KEY_401, key=POOL_KEY_B)])
+            r = self.keys_check(fake, [(POOL_KEY_A, "alpha"), (POOL_KEY_B, "")])
             # First: the messages below print the output.
             harness.assert_no_key_in(self, r.stdout + r.stderr, (POOL_KEY_A, POOL_KEY_B), "keys check's output")
             self.assertEqual(r.returncode, 1, r.stderr)  # one key is unusable
@@ -187,6 +198,28 @@ class KeysCommandsTest(unittest.TestCase):
             self.assertRegex(lines[1], r"^alpha\s+sk-or-v1-…ol-a\s+ok\s+")
             self.assertRegex(lines[2], r"^-\s+sk-or-v1-…ol-b\s+invalid")
             self.assertIn("1 of 2 keys usable", r.stdout)
+
+    def test_keys_check_exit_code_3_says_the_upstream_was_not_reached(self):
+        keys = [(POOL_KEY_A, "alpha"), (POOL_KEY_B, "beta")]
+        closed = "openrouter.ai:443=127.0.0.1:%d" % harness.free_port()  # nothing listens there
+        r = self.keys_check(None, keys, "--set", "upstream.resolve=" + closed)
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        self.assertIn("0 of 2 keys usable; 2 not checked (the upstream was not reached or failed)", r.stdout)
+        self.assertIn("unreachable", r.stdout)
+        with FakeOpenRouter() as fake:
+            # An upstream failing for one key, while the other is fine: still not a bad key.
+            fake.script([{"key": POOL_KEY_B, "path": "/api/v1/key", "status": 503,
+                          "body": {"error": {"code": 503, "message": "overloaded"}}}])
+            r = self.keys_check(fake, keys)
+            self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+            # ... and a bad key with it: 1, the bad key comes first.
+            fake.script([dict(KEY_401, key=POOL_KEY_A)], append=True)
+            r = self.keys_check(fake, keys)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        with tempfile.TemporaryDirectory() as d:
+            help_text = run(["keys", "check", "--help"], d).stdout
+        self.assertIn("Exit codes: 0 every key usable; 1 a key is not", help_text)
+        self.assertIn("3 no key found unusable, but the upstream was not reached", help_text)
 
     def test_keys_check_names_a_bad_setting(self):
         # Each bad setting comes with a loopback upstream (a closed port) for the other one: a
@@ -210,13 +243,25 @@ class KeysCommandsTest(unittest.TestCase):
                               "body": {"error": {"code": 401, "message": "User not found."}}}])
                 res = curl(via_proxy(proxy, *chat_args(), "https://openrouter.ai/api/v1/chat/completions"), metrics=True)
                 self.assertEqual(res.status, 200)
+                fake.script([{"key": POOL_KEY_B, "status": 400, "times": 1,
+                              "body": {"error": {"code": 400, "message": "bad model"}}}])
+                res = curl(via_proxy(proxy, *chat_args(), "https://openrouter.ai/api/v1/chat/completions"), metrics=True)
+                self.assertEqual(res.status, 400)
                 r = run(["keys", "status", "--config", proxy.config_path, "--set", "admin.listen=" + proxy.ready["admin"]],
                         proxy.dir)
                 self.assertEqual(r.returncode, 0, r.stderr)
                 harness.assert_no_key_in(self, r.stdout + r.stderr, (POOL_KEY_A, POOL_KEY_B), "keys status's output")
-                rows = {l.split()[0]: l for l in r.stdout.splitlines()[1:]}
+                header, *lines = r.stdout.splitlines()
+                rows = {l.split()[0]: l for l in lines}
                 self.assertIn("disabled_invalid", rows["alpha"])
                 self.assertIn("active", rows["beta"])
+                # Cells start where their heading does: beta's counts add up to its requests.
+                cell = lambda row, name: row[header.index(name):].split()[0]  # noqa: E731
+                counts = {name: cell(rows["beta"], name) for name in
+                          ("requests", "ok", "client errors", "failed", "cancelled", "in flight")}
+                self.assertEqual(counts, {"requests": "2", "ok": "1", "client errors": "1", "failed": "0",
+                                          "cancelled": "0", "in flight": "0"}, r.stdout)
+                self.assertEqual((cell(rows["alpha"], "requests"), cell(rows["alpha"], "failed")), ("1", "1"), r.stdout)
 
     def test_keys_status_without_a_proxy_says_so(self):
         with tempfile.TemporaryDirectory() as d:
@@ -224,6 +269,83 @@ class KeysCommandsTest(unittest.TestCase):
             self.assertEqual(r.returncode, 1)
             self.assertEqual(r.stderr, "openrouter-proxy: cannot reach the admin endpoint at 127.0.0.1:1: "
                                        "Connection refused (is the proxy running?)\n")
+
+
+class CommandLineTest(unittest.TestCase):
+    def refusal(self, *args):
+        with tempfile.TemporaryDirectory() as d:
+            r = run(list(args), d)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        return r.stderr.splitlines()[0]
+
+    def test_unknown_words_are_named_with_what_was_expected(self):
+        self.assertEqual(self.refusal("keys", "stauts"),
+                         "openrouter-proxy: keys: unknown command 'stauts' (expected check or status)")
+        self.assertEqual(self.refusal("key", "status"),
+                         "openrouter-proxy: unknown command 'key' (expected run, ca, env, keys or config)")
+        self.assertEqual(self.refusal("keys"), "openrouter-proxy: keys needs a command: check or status")
+        self.assertEqual(self.refusal("ca", "init", "now"), "openrouter-proxy: ca init: unexpected argument 'now'")
+        self.assertEqual(self.refusal("run", "--verbose"), "openrouter-proxy: run: unknown option --verbose")
+
+    def test_each_command_lists_its_options_and_only_run_the_settings(self):
+        with tempfile.TemporaryDirectory() as d:
+            for args, table in ((["run", "--help"], True), (["--help"], True), (["keys", "check", "--help"], False),
+                                (["env", "--help"], False), (["ca", "init", "--help"], False)):
+                r = run(args, d)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                for option in ("--config", "--set", "--listen", "--keys"):
+                    self.assertIn(option, r.stdout, args)
+                self.assertEqual("proxy.listen = 127.0.0.1:8080" in r.stdout, table, args)
+                if not table:
+                    self.assertIn("openrouter-proxy config reference", r.stdout, args)
+
+    def test_options_before_and_after_the_command_both_count(self):
+        with tempfile.TemporaryDirectory() as d:
+            r = run(["--set", "tls.ca_cert=mine/ca.pem", "--set", "tls.ca_key=mine/ca.key", "env",
+                     "--set", "proxy.listen=127.0.0.1:7071"], d)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("export HTTPS_PROXY='http://127.0.0.1:7071'", r.stdout)
+            self.assertIn(os.path.join("mine", "ca.pem"), r.stdout)
+
+
+class RunScriptTest(unittest.TestCase):
+    """scripts/run.sh in a copy of the repository's layout (setup.sh stubbed, the real binary)."""
+
+    def test_client_hint_names_the_address_this_run_listens_on(self):
+        d = tempfile.mkdtemp(prefix="orp-runsh-")
+        self.addCleanup(shutil.rmtree, d, True)
+        os.makedirs(os.path.join(d, "scripts"))
+        os.makedirs(os.path.join(d, "build"))
+        shutil.copy(os.path.join(harness.SOURCE_DIR, "scripts", "run.sh"), os.path.join(d, "scripts", "run.sh"))
+        with open(os.path.join(d, "scripts", "setup.sh"), "w") as f:
+            f.write("exit 0\n")
+        os.symlink(os.path.abspath(harness.binary_path()), os.path.join(d, "build", "openrouter-proxy"))
+        config_port = listen_port = harness.free_port()
+        while listen_port == config_port:
+            listen_port = harness.free_port()
+        with open(os.path.join(d, "config.ini"), "w") as f:
+            f.write("[proxy]\nlisten = 127.0.0.1:%d\n[admin]\nlisten =\n" % config_port)
+        with open(os.path.join(d, "keys.csv"), "w") as f:
+            f.write("")
+        out_path = os.path.join(d, "run-stdout.txt")
+        with open(out_path, "w") as out:
+            proc = subprocess.Popen(harness.with_parent_death(
+                ["bash", os.path.join(d, "scripts", "run.sh"), "--listen", "127.0.0.1:%d" % listen_port,
+                 "--ready-file", os.path.join(d, "ready.json")]),
+                cwd=d, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=harness.clean_env())
+        self.addCleanup(harness.stop_process, proc)
+        harness.wait_until(lambda: os.path.exists(os.path.join(d, "ready.json")), 30,
+                           message="the proxy started by run.sh\n" + read(out_path))
+        text = read(out_path)
+        self.assertIn("HTTPS_PROXY=http://127.0.0.1:%d " % listen_port, text)
+        self.assertNotIn(str(config_port), text)
+        self.assertNotIn("8080", text)
+        # The suggested command, run as printed, exports this run's address.
+        eval_line = next(l.strip() for l in text.splitlines() if l.strip().startswith("eval "))
+        env = subprocess.run(["bash", "-c", eval_line + '\nprintf %s "$HTTPS_PROXY"'], capture_output=True,
+                             text=True, timeout=30, cwd=tempfile.gettempdir(), env=harness.clean_env())
+        self.assertEqual(env.returncode, 0, env.stderr)
+        self.assertEqual(env.stdout, "http://127.0.0.1:%d" % listen_port)
 
 
 if __name__ == "__main__":

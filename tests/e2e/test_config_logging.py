@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -70,7 +71,12 @@ class ConfigErrorTest(unittest.TestCase):
 
     def test_missing_config_file(self):
         r = run_binary(["run", "--config", "nope.ini"], self.dir)
-        self.assertRefused(r, "nope.ini")
+        self.assertRefused(r, "nope.ini: no such configuration file")
+        os.mkdir(os.path.join(self.dir, "plain"))
+        with open(os.path.join(self.dir, "plain", "file"), "w") as f:
+            f.write("")
+        r = run_binary(["run", "--config", "plain/file/config.ini"], self.dir)
+        self.assertRefused(r, "plain/file/config.ini: cannot read the configuration file: Not a directory")
 
     def test_bad_keys_line(self):
         r = self.start_with("[proxy]\nworkers = 1\n", "key,label,weight\nsk-or-v1-test-one,one,1\nsk-or-v1-test-two,two,heavy\n")
@@ -143,7 +149,7 @@ class ConfigErrorTest(unittest.TestCase):
         with open(os.path.join(self.dir, "bad.pem"), "w") as f:
             f.write("not a certificate\n")
         r = self.start_with("[tls]\nca_cert = bad.pem\nca_key = bad.pem\n")
-        self.assertRefused(r, "the local CA (tls.ca_cert, tls.ca_key):", "bad.pem")
+        self.assertRefused(r, "the local CA (tls.ca_cert, tls.ca_key): ", "bad.pem")
 
     def test_port_in_use_is_one_clean_line(self):
         for setting in ("proxy.listen", "admin.listen"):
@@ -205,6 +211,20 @@ class SetOverrideTest(unittest.TestCase):
                 self.assertEqual(len(fake.requests("/api/v1/chat/completions")), 1)
 
 
+class SighupConfigTest(unittest.TestCase):
+    def test_sighup_says_a_changed_config_ini_needs_a_restart(self):
+        with Proxy(None) as proxy:
+            warning = "config.ini changed since the start: restart to apply it (SIGHUP reloads only keys.csv)"
+            proxy.send_signal(signal.SIGHUP)
+            harness.wait_until(lambda: "(SIGHUP)" in proxy.log_text(), 10, message="the first reload")
+            self.assertNotIn(warning, proxy.log_text())
+            with open(proxy.config_path, "a") as f:
+                f.write("[retry]\nmax_retries = 5\n")
+            proxy.send_signal(signal.SIGHUP)
+            harness.wait_until(lambda: proxy.log_text().count("(SIGHUP)") == 2, 10, message="the second reload")
+            self.assertRegex(proxy.log_text(), r"(?m)warning\s+\S*" + re.escape(warning))
+
+
 class AccessLogTest(unittest.TestCase):
     def run_requests(self, fmt):
         fake = FakeOpenRouter()
@@ -250,6 +270,10 @@ class AccessLogTest(unittest.TestCase):
         for field in ("time", "level", "id", "client", "upstream_ms", "duration_ms", "bytes_in", "bytes_out",
                       "prompt_tokens", "completion_tokens", "cost"):
             self.assertIn(field, a)
+        # Numbers in plain notation (Boost.JSON alone writes 1.234E1).
+        line = next(l for l in proxy.log_text().splitlines() if '"msg":"access"' in l)
+        for field in ("upstream_ms", "duration_ms", "cost"):
+            self.assertRegex(line, r'"%s":-?\d+(\.\d+)?[,}]' % field)
 
     def test_log_is_appended_not_truncated(self):
         proxy = self.run_requests("text")

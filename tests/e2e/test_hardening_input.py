@@ -94,6 +94,8 @@ class HardeningTest(harness.ProxyTestCase):
             b"POST /api/v1/chat/completions HTTP/1.1\nHost: x\nContent-Length: 2000000\n\n", b"x" * 1000))
         self.assertEqual(status_of(answer), 413, answer)
         self.assertIn(b"\r\nX-Proxy-Key: none\r\nX-Proxy-Attempts: 0\r\n", answer)
+        body = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+        self.assertEqual(body["error"]["message"], "request body over 1MiB (proxy.max_request_body)")
 
     def test_garbage_on_the_port(self):
         answer = exchange(self.proxy.port, os.urandom(4096), shut=True)
@@ -335,6 +337,14 @@ class DescriptorLimitTest(unittest.TestCase):
             self.assertIn("open-file limit raised from 256 to 4096", proxy.log_text())
             # 4,096 descriptors hold (4096 - 64) / 2 connections: fewer than the default 10,000.
             self.assertIn("the open-file limit (4096) holds about 2016 connections", proxy.all_output())
+
+    def test_short_of_the_default_it_is_a_note_short_of_a_choice_a_warning(self):
+        # Many hosts' hard limit cannot hold the default 10,000: no warning at every start for that.
+        for overrides, level in (({}, "info"), ({"proxy.max_connections": 5000}, "warning")):
+            with LimitedProxy(None, "4096:4096", overrides=overrides) as proxy:
+                line = next((l for l in proxy.log_text().splitlines() if "the open-file limit (4096)" in l), "")
+                self.assertRegex(line, r"^\S+ \S+ %s\s+the open-file limit \(4096\) holds about 2016 connections"
+                                 % level, proxy.log_text())
 
     def test_a_limit_short_of_max_connections_serves_the_rest_503(self):
         # (200 - 64) / 2 = 68 connections; the 69th gets the same 503 as beyond max_connections,

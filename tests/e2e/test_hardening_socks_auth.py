@@ -138,8 +138,10 @@ class AuthTest(harness.ProxyTestCase):
         res = curl([*chat_args(client_key="s3cret-one"), base], metrics=True)
         self.assertEqual(res.status, 200, res.stderr)
         self.assertEqual(pool_key_seen(self.fake), ["pool-a"])  # the secret never goes upstream
-        bad = curl([*chat_args(client_key="nope"), base], metrics=True)
-        self.assertEqual(bad.status, 401)
+        for wrong in ("nope", "runner1:s3cret-one"):  # name:secret is the proxy URL's form, not the bearer's
+            bad = curl([*chat_args(client_key=wrong), base], metrics=True)
+            self.assertEqual(bad.status, 401, wrong)
+            self.assertIn(b"alone (not name:secret)", bad.stdout)
         self.assertEqual(len(pool_key_seen(self.fake)), 1)
 
     def test_secrets_never_logged(self):

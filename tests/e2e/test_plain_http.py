@@ -7,7 +7,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
 import harness  # noqa: E402
-from harness import Proxy, curl  # noqa: E402
+from harness import POOL_KEY_A, FakeOpenRouter, Proxy, chat_args, curl  # noqa: E402
 
 
 class Origin(http.server.ThreadingHTTPServer):
@@ -71,6 +71,23 @@ class PlainHttpTest(unittest.TestCase):
         res = curl(["-x", self.proxy.url, "http://localhost:%d/file" % self.origin.server_address[1]], metrics=True)
         self.assertEqual(res.status, 403)
         self.assertEqual(Handler.seen, [])
+
+
+class InterceptedPlainHttpTest(unittest.TestCase):
+    """http://openrouter.ai/... through HTTP_PROXY: intercepted like base-URL mode, logged as its own mode."""
+
+    def test_absolute_form_to_an_intercepted_host_is_mode_http_proxy(self):
+        with FakeOpenRouter() as fake, Proxy(fake) as proxy:
+            res = curl(["-x", proxy.url, *chat_args(), "http://openrouter.ai/api/v1/chat/completions"], metrics=True)
+            self.assertEqual(res.status, 200, res.stderr)
+            self.assertEqual([r["key"] for r in fake.requests("/api/v1/chat/completions")], [POOL_KEY_A])
+            res = curl([*chat_args(), proxy.url + "/api/v1/chat/completions"], metrics=True)  # base-URL mode
+            self.assertEqual(res.status, 200, res.stderr)
+            modes = [l.split(" mode=")[1].split()[0] for l in proxy.log_text().splitlines() if " access " in l]
+            self.assertEqual(modes, ["http_proxy", "base_url"], proxy.log_text())
+            metrics = proxy.admin_get("/metrics")[1].decode()
+            self.assertIn('orp_requests_total{mode="http_proxy",status="200"} 1', metrics)
+            self.assertIn('orp_requests_total{mode="base_url",status="200"} 1', metrics)
 
 
 if __name__ == "__main__":

@@ -488,6 +488,7 @@ class Proxy:
         tmp = os.path.join(self.dir, "keys.csv.tmp")
         with open(tmp, "w") as f:
             f.write(text)
+        os.chmod(tmp, 0o600)  # as a keys file should be (the proxy warns otherwise)
         os.replace(tmp, os.path.join(self.dir, "keys.csv"))
 
     # -- life ------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <initializer_list>
 
+#include <unistd.h>
+
 #include "config/render.hpp"
 #include "config/settings.hpp"
 
@@ -73,14 +75,31 @@ TEST(ConfigSettings, OverridesWinAndAreValidated) {
   }
 }
 
-TEST(ConfigSettings, MissingFileIsAClearError) {
+std::string load_error(const std::filesystem::path& file) {
   settings s;
   try {
-    s.load_file("/nonexistent/config.ini");
-    FAIL();
+    s.load_file(file);
   } catch (const config_error& e) {
-    EXPECT_NE(std::string(e.what()).find("/nonexistent/config.ini"), std::string::npos);
+    return e.what();
   }
+  return "no error";
+}
+
+// Missing and unreadable are told apart (errno), not "missing or unreadable".
+TEST(ConfigSettings, MissingOrUnreadableFileSaysWhich) {
+  EXPECT_EQ(load_error("/nonexistent/config.ini"),
+            "/nonexistent/config.ini: no such configuration file (--config names it)");
+  const auto dir = std::filesystem::temp_directory_path() / ("config_read_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "plain") << "x";
+  EXPECT_EQ(load_error(dir / "plain" / "config.ini"),
+            (dir / "plain" / "config.ini").string() + ": cannot read the configuration file: Not a directory");
+  const auto locked = dir / "config.ini";
+  std::ofstream(locked) << "[proxy]\n";
+  std::filesystem::permissions(locked, std::filesystem::perms::none);
+  if (::geteuid() != 0)  // root reads it all the same
+    EXPECT_EQ(load_error(locked), locked.string() + ": cannot read the configuration file: Permission denied");
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ConfigSettings, ParsersAcceptUnitsAndRefuseJunk) {
@@ -187,6 +206,63 @@ TEST(ConfigSettings, CombinationsThatCannotWorkAreRefused) {
   equal.apply_override("retry.max_retry_delay=2");
   equal.apply_override("proxy.max_body_memory=32MiB");
   EXPECT_NO_THROW(check_combinations(equal));
+}
+
+TEST(ConfigSettings, SizesAreWrittenAsAUserWouldWriteThem) {
+  EXPECT_EQ(size_text(32ull << 20), "32MiB");
+  EXPECT_EQ(size_text(4ull << 30), "4GiB");
+  EXPECT_EQ(size_text(1536), "1536B");
+  EXPECT_EQ(size_text(600 * 1024), "600KiB");
+  EXPECT_EQ(size_text(0), "0B");
+}
+
+TEST(ConfigSettings, SourceChangedComparesTheFileWithWhatWasRead) {
+  const auto dir = std::filesystem::temp_directory_path() / ("config_source_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto file = dir / "config.ini";
+  std::ofstream(file) << "[proxy]\nworkers = 2\n";
+  settings s;
+  EXPECT_FALSE(s.source_changed());  // nothing read
+  s.load_file(file);
+  EXPECT_EQ(s.source_file(), file);
+  EXPECT_FALSE(s.source_changed());
+  std::ofstream(file) << "[proxy]\nworkers = 3\n";
+  EXPECT_TRUE(s.source_changed());
+  std::ofstream(file) << "[proxy]\nworkers = 2\n";
+  EXPECT_FALSE(s.source_changed());
+  std::filesystem::remove(file);
+  EXPECT_TRUE(s.source_changed());
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ConfigSettings, AtDefaultTellsAChoiceFromTheDefault) {
+  settings s;
+  EXPECT_TRUE(s.at_default("proxy.max_connections"));
+  s.load_text("[proxy]\nmax_connections = 10000\n", "config.ini");  // the committed config.ini's line
+  EXPECT_TRUE(s.at_default("proxy.max_connections"));
+  s.apply_override("proxy.max_connections=500");
+  EXPECT_FALSE(s.at_default("proxy.max_connections"));
+  EXPECT_THROW(s.at_default("proxy.nope"), std::logic_error);
+}
+
+// Every row of the Markdown table has its three cells: a | inside a cell is escaped.
+TEST(ConfigSettings, MarkdownReferenceEscapesBarsInCells) {
+  const std::string md = render_markdown_reference();
+  EXPECT_NE(md.find("| `proxy.tunnel` | `all` | all \\| none \\| comma-separated host allow-list |"), std::string::npos)
+      << md;
+  std::size_t rows = 0;
+  for (std::size_t start = 0; start < md.size();) {
+    const auto end = md.find('\n', start);
+    const std::string_view line(md.data() + start, (end == std::string::npos ? md.size() : end) - start);
+    start = end == std::string::npos ? md.size() : end + 1;
+    if (!line.starts_with("| `")) continue;
+    ++rows;
+    std::size_t bars = 0;
+    for (std::size_t i = 0; i < line.size(); ++i)
+      if (line[i] == '|' && (i == 0 || line[i - 1] != '\\')) ++bars;
+    EXPECT_EQ(bars, 4u) << line;
+  }
+  EXPECT_EQ(rows, all_settings().size());
 }
 
 // The committed config.ini and docs/configuration.md are renderings of the table.

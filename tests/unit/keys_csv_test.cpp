@@ -76,7 +76,48 @@ TEST(KeysCsv, EmptyFileIsAnEmptyPool) {
 
 TEST(KeysCsv, WhitespaceInsideKeyIsAnErrorWithoutTheKey) {
   const std::string error = error_of(std::string("key\n") + "sk-or-v1-test-alpha 0000-0001\n");
-  EXPECT_EQ(error, "keys.csv:2: the key contains whitespace or a non-printable character");
+  EXPECT_EQ(error, "keys.csv:2: the key contains a space: separate the fields with commas (key,label,weight)");
+}
+
+// Another separator leaves the whole line in the key column, the header too: refused, naming the
+// line and the separator, never showing the key.
+TEST(KeysCsv, SemicolonOrTabSeparatedFilesAreRefusedWithAHint) {
+  EXPECT_EQ(error_of("key;label;weight\n" + std::string(key_a) + ";team-a;1\n"),
+            "keys.csv:1: the key contains ';': separate the fields with commas (key,label,weight)");
+  const std::string semicolon = error_of(std::string(key_a) + ";team-a;1\n");
+  EXPECT_EQ(semicolon, "keys.csv:1: the key contains ';': separate the fields with commas (key,label,weight)");
+  const std::string tab = error_of("# pool\n" + std::string(key_a) + "\tteam-a\t1\n");
+  EXPECT_EQ(tab, "keys.csv:2: the key contains a tab: separate the fields with commas (key,label,weight)");
+  const std::string quote = error_of(std::string(key_a) + "',team-a\n");
+  EXPECT_EQ(quote, "keys.csv:1: the key contains a quote (only a whole field may be quoted, \"like this\")");
+  const std::string non_ascii = error_of(std::string(key_a) + "\xC3\xA9,team-a\n");
+  EXPECT_EQ(non_ascii, "keys.csv:1: the key contains whitespace, a non-printable or a non-ASCII character");
+  for (const auto& e : {semicolon, tab, quote, non_ascii}) EXPECT_EQ(e.find("test-alpha"), std::string::npos) << e;
+  // A whole quoted key is fine.
+  EXPECT_EQ(parse_keys_csv("\"" + std::string(key_a) + "\",team-a\n", "keys.csv").size(), 1u);
+}
+
+TEST(KeysCsv, ASecondHeaderLineIsNamedAsOne) {
+  EXPECT_EQ(error_of("key,label,weight\n" + std::string(key_a) + ",a,1\nkey,label,weight\n" + key_b + ",b,1\n"),
+            "keys.csv:3: this line looks like a header; only the first line (after comments) may be one");
+  EXPECT_EQ(error_of(std::string(key_a) + "\nLabel, Key\n"),
+            "keys.csv:2: this line looks like a header; only the first line (after comments) may be one");
+  // A key labelled "key" is no header.
+  EXPECT_EQ(parse_keys_csv(std::string(key_a) + ",a\n" + key_b + ",key\n", "keys.csv")[1].label, "key");
+}
+
+TEST(KeysCsv, KeysNotStartingWithSkOrAreNamedByLineInOneWarning) {
+  const auto records =
+      parse_keys_csv(std::string(key_a) + "\nplainkey-0123456789\n# x\nsk-ant-0123456789,x\n" + key_b + "\n", "keys.csv");
+  const auto warning = orp::keys::unusual_keys_warning(records, "keys.csv");
+  ASSERT_TRUE(warning);
+  EXPECT_EQ(*warning, "keys.csv: the keys on lines 2, 4 do not look like an OpenRouter key (those start with sk-or-); "
+                      "used as written, but check for a shifted column or a key from another service");
+  EXPECT_EQ(warning->find("0123456789"), std::string::npos);
+  const auto one = orp::keys::unusual_keys_warning(parse_keys_csv("plainkey-0123456789\n", "k"), "k");
+  ASSERT_TRUE(one);
+  EXPECT_TRUE(one->starts_with("k: the key on line 1 does not look like")) << *one;
+  EXPECT_FALSE(orp::keys::unusual_keys_warning(parse_keys_csv(std::string(key_a) + "\n", "k"), "k"));
 }
 
 TEST(KeysCsv, TooManyFields) {

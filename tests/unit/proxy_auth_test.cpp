@@ -78,6 +78,7 @@ TEST(ProxyAuth, PairAndBearer) {
   EXPECT_EQ(clients.check_bearer("Bearer pa:ss"), "bob");
   EXPECT_EQ(clients.check_bearer("bearer s3cret"), "alice");
   EXPECT_EQ(clients.check_bearer("Bearer alice"), std::nullopt);
+  EXPECT_EQ(clients.check_bearer("Bearer alice:s3cret"), std::nullopt);  // the secret alone, never name:secret
   EXPECT_EQ(clients.check_bearer("Bearer "), std::nullopt);
   EXPECT_EQ(clients.check_bearer("Basic s3cret"), std::nullopt);
   EXPECT_EQ(clients.check_bearer("Bearer s3cret extra"), std::nullopt);
