@@ -3,7 +3,7 @@
 # and keys.csv from the repository root. Extra arguments go to `openrouter-proxy run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --runtime
 ./build/openrouter-proxy --config config.ini ca init
 
 # The client hint comes from `env` with this run's settings (config.ini, --listen, --set ...), so
