@@ -182,8 +182,12 @@ std::string admin_server::respond(const std::string& method, const std::string& 
   // back by themselves. Tunnels work either way.
   if (path == "/readyz" && src_.keys) {
     const auto a = src_.keys->availability_now(clock::now());
-    const std::string counts = std::to_string(a.active) + " active, " + std::to_string(a.cooling) + " cooling, " +
-                               std::to_string(a.disabled) + " disabled of " + std::to_string(a.total) + " keys\n";
+    // Asked without the token (a load balancer's probe): the verdict, not the pool's counts.
+    const bool show_counts = src_.token.empty() || token_matches(authorization, src_.token);
+    const std::string counts = show_counts ? std::to_string(a.active) + " active, " + std::to_string(a.cooling) +
+                                                 " cooling, " + std::to_string(a.disabled) + " disabled of " +
+                                                 std::to_string(a.total) + " keys\n"
+                                           : std::string("see /keys\n");
     if (a.active + a.cooling == 0)
       return reply(503, "Service Unavailable", "text/plain",
                    std::string(a.total == 0 ? "not ready: keys.csv holds no keys: " : "not ready: every key is disabled: ") +

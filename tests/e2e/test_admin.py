@@ -266,6 +266,10 @@ class AdminTokenTest(unittest.TestCase):
         with Proxy(None, overrides={"admin.token": "adm-tok-123"}) as proxy:
             base = "http://" + proxy.ready["admin"]
             self.assertEqual(http("GET", base + "/healthz")[0], 200)
+            # Readiness for a load balancer without the token: the verdict, not the pool's counts.
+            self.assertEqual(http("GET", base + "/readyz")[:3:2], (200, "ready: see /keys\n"))
+            self.assertEqual(http("GET", base + "/readyz", token="adm-tok-123")[:3:2],
+                             (200, "ready: 1 active, 0 cooling, 0 disabled of 1 keys\n"))
             self.assertEqual(http("GET", base + "/keys")[0], 401)
             self.assertEqual(http("GET", base + "/keys", token="wrong")[0], 401)
             self.assertEqual(http("GET", base + "/keys", token="adm-tok-123")[0], 200)
