@@ -4,6 +4,7 @@
 #include "proxy/refuse.hpp"
 
 #include <array>
+#include <optional>
 
 #include <boost/url/parse.hpp>
 
@@ -78,6 +79,8 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
     auto deadline = net::coarse_now() + (first || !in.empty() ? shared.lim.header_timeout : shared.lim.idle_timeout);
     bool started = !in.empty();
     bool head_done = false, message_done = false, feed_again = false;
+    // In flight from its head on: a body still uploading at SIGTERM is waited for by the drain.
+    std::optional<scoped_count> in_flight;
     net::clock::time_point body_started{};
     while (!message_done) {
       // After the head, feed once more even with nothing buffered: a message without a body
@@ -105,6 +108,7 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
         }
         if (r.status == http::parse_status::head_complete) {
           head_done = true;
+          in_flight.emplace(shared.active_requests);
           if (parser.head().expect_continue) {
             // The proxy answers 100-continue itself: the body must be held for retries anyway.
             if (auto ec = co_await net::write_all(stream, asio::buffer(kContinue), dl, net::coarse_now() + shared.lim.header_timeout))
@@ -188,11 +192,9 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
     // A long answer (a stream) should not pin the read buffer; the next request gets a new one.
     if (in.empty()) in.shrink_to_fit();
     read_buf.reset();
-    bool keep = false;
-    {
-      scoped_count in_flight(shared.active_requests);
-      keep = co_await forward::forward_request(stream, dl, req, *w.forward);
-    }
+    if (!in_flight) in_flight.emplace(shared.active_requests);
+    const bool keep = co_await forward::forward_request(stream, dl, req, *w.forward);
+    in_flight.reset();
     if (!keep) co_return;
   }
 }

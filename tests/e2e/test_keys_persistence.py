@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -320,6 +321,27 @@ class PersistenceTest(h.FreshProxyTestCase):
         self.assertIn("are cut short", log)
         self.assertNotIn("get no access line", log)
         self.assertIsNotNone(self.read_state(proxy), "no state file after SIGTERM")
+
+    def test_sigterm_waits_for_a_request_whose_body_is_still_coming(self):
+        # A request counts from its head on: SIGTERM mid-upload lets it finish and be answered
+        # (the drain used to see nothing in flight and stop at once, closing the upload).
+        proxy = self.start_proxy(((KEY_A, "per-a"),), OVERRIDES)
+        body = h.chat_body().encode()
+        head = ("POST /api/v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                "Authorization: Bearer anything\r\nContent-Length: %d\r\n\r\n" % len(body)).encode()
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+            s.sendall(head + body[:10])
+            h.wait_until(lambda: json.loads(proxy.admin_get("/stats")[1])["requests_in_flight"] == 1, 10,
+                         message="the request in flight")
+            proxy.send_signal(signal.SIGTERM)
+            h.wait_until(lambda: "received signal" in proxy.log_text(), 10, message="the signal taken")
+            self.assertTrue(proxy.alive(), "the proxy stopped while a body was still coming")
+            s.sendall(body[10:])
+            answer = h.recv_until(s, b"\r\n\r\n", timeout=10)
+            self.assertTrue(answer.startswith(b"HTTP/1.1 200"), answer[:300])
+            self.assertIn(b"Connection: close", answer)
+        h.wait_until(lambda: not proxy.alive(), 10, message="the proxy to exit once answered")
+        self.assertEqual(proxy.stop(), 0)
 
     def test_a_cut_request_on_a_reused_connection_is_not_sent_again(self):
         # The cut cancels the wait for the head of a request on a pooled upstream connection. That
