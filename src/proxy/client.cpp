@@ -169,6 +169,19 @@ asio::awaitable<sni_result> peek_client_hello(net::tcp::socket& socket, clock::t
   co_return result;
 }
 
+// Whether `name` resolves to the address `ip` (an IP literal).
+asio::awaitable<bool> resolves_to(asio::any_io_executor ex, std::string name, std::string ip) {
+  error_code ec;
+  const auto address = asio::ip::make_address(ip, ec);
+  if (ec) co_return false;
+  net::tcp::resolver resolver(ex);
+  auto [rec, results] = co_await resolver.async_resolve(name, "443", net::use_tuple);
+  if (rec) co_return false;
+  for (const auto& r : results)
+    if (r.endpoint().address() == address) co_return true;
+  co_return false;
+}
+
 // The decision both CONNECT and SOCKS5 come to: intercept, tunnel, or refuse.
 asio::awaitable<void> route(net::tcp::socket socket, target_request req, const reply_fn& reply, scoped_count& open,
                             shared_context& shared, worker& w) {
@@ -187,10 +200,17 @@ asio::awaitable<void> route(net::tcp::socket socket, target_request req, const r
       log::info("client {}: closed before its TLS ClientHello was complete (tunnel to {})", req.client, req.host);
       co_return;
     }
-    if (sni.status == sni_status::found && shared.intercepts(sni.host_name)) intercept_host = sni.host_name;
-    else if (!shared.tunnel.allows(req.host) && !(sni.status == sni_status::found && shared.tunnel.allows(sni.host_name))) {
-      log::info("client {}: tunnel to {} ({}) refused by proxy.tunnel", req.client, req.host, sni.host_name);
-      co_return;
+    if (sni.status == sni_status::found && shared.intercepts(sni.host_name)) {
+      intercept_host = sni.host_name;
+    } else if (!shared.tunnel.allows(req.host)) {
+      // The name a client claims does not open the allow-list to any address: it must be one the
+      // name resolves to.
+      const bool vouched = sni.status == sni_status::found && shared.tunnel.allows(sni.host_name) &&
+                           co_await resolves_to(socket.get_executor(), sni.host_name, req.host);
+      if (!vouched) {
+        log::info("client {}: tunnel to {} ({}) refused by proxy.tunnel", req.client, req.host, sni.host_name);
+        co_return;
+      }
     }
   }
   if (!intercept_host.empty()) {

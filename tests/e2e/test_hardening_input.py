@@ -188,6 +188,24 @@ class HardeningTest(harness.ProxyTestCase):
             # The name was read: the proxy's own leaf for openrouter.ai answered (verified above).
             self.assertEqual(tls.getpeercert()["subject"][-1][0][1], "openrouter.ai")
 
+    def test_an_allowed_name_in_the_client_hello_opens_only_its_own_addresses(self):
+        # CONNECT to an IP on 443: an SNI naming an allowed host (proxy.tunnel = localhost) lets the
+        # tunnel through only to an address that name resolves to; any IP with a claimed name was
+        # a way around the allow-list.
+        ctx = ssl.create_default_context()
+        for ip, verdict in (("127.0.0.2", "tunnel to 127.0.0.2 (localhost) refused by proxy.tunnel"),
+                            ("127.0.0.1", "tunnel to 127.0.0.1:443 failed")):  # allowed; nothing listens on 443
+            outgoing = ssl.MemoryBIO()
+            tls = ctx.wrap_bio(ssl.MemoryBIO(), outgoing, server_hostname="localhost")
+            with self.assertRaises(ssl.SSLWantReadError):
+                tls.do_handshake()
+            before = self.proxy.log_text().count(verdict)
+            with socket.create_connection(("127.0.0.1", self.proxy.port), timeout=10) as s:
+                s.sendall(b"CONNECT %s:443 HTTP/1.1\r\nHost: %s:443\r\n\r\n" % (ip.encode(), ip.encode()))
+                self.assertTrue(harness.recv_until(s, b"\r\n\r\n").startswith(b"HTTP/1.1 200"))
+                s.sendall(outgoing.read())  # the ClientHello, naming localhost
+                harness.wait_until(lambda: self.proxy.log_text().count(verdict) > before, 10, message=verdict)
+
     def test_tunnel_to_forbidden_host(self):
         answer = exchange(self.proxy.port, b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
         self.assertEqual(status_of(answer), 403, answer)
