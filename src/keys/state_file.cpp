@@ -194,7 +194,10 @@ void key_pool::restore(const persisted_state& state, steady_time now, wall_time 
     }
   }
   // Keys not in keys.csv now are remembered as removed, so that their state returns with them.
-  for (const auto& [fingerprint, p] : state.keys) {
+  for (const auto& kv : state.keys) {
+    // Named, not a structured binding: clang before 16 (the fuzz build) cannot capture one.
+    const std::string& fingerprint = kv.first;
+    const auto& p = kv.second;
     const auto is_it = [&](const removed_key& r) { return r.fingerprint == fingerprint; };
     if (find(fingerprint) || std::any_of(removed_.begin(), removed_.end(), is_it)) continue;
     entry gone;
