@@ -23,7 +23,7 @@ void warn_about_keys_file(const std::vector<keys::key_record>& records, const st
   for (const auto& w : keys::repeated_label_warnings(records, file.string())) log::warn("{}", w);
   if (auto w = keys::unusual_keys_warning(records, file.string())) log::warn("{}", *w);
   // The user's file: named, never changed (unlike the CA key, which the proxy made).
-  if (auto mode = util::mode_open_to_others(file))
+  if (auto mode = records.empty() ? std::nullopt : util::mode_open_to_others(file))  // no keys, nothing to hide
     log::warn("{} holds API keys and is open to group or others (mode {}): run chmod 600 {}", file.string(),
               util::octal_mode(*mode), file.string());
 }

@@ -146,9 +146,10 @@ std::string admin_get(const config::endpoint& where, const std::string& path, co
 std::string json_text(const boost::json::value& v, int precision = -1) {
   if (v.is_null()) return "-";
   if (v.is_string()) return std::string(v.as_string());
-  if (v.is_double() && precision >= 0) {
+  // Any number: the admin endpoint writes a whole number as an integer (10, not 10.0).
+  if (v.is_number() && precision >= 0) {
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%.*f", precision, v.as_double());
+    std::snprintf(buf, sizeof buf, "%.*f", precision, v.to_number<double>());
     return buf;
   }
   return boost::json::serialize(v);

@@ -13,6 +13,8 @@
 #include <sstream>
 #include <utility>
 
+#include "util/read_file.hpp"
+
 namespace orp::config {
 namespace {
 
@@ -204,7 +206,10 @@ void settings::set(std::string_view section, std::string_view key, std::string_v
   try {
     validate_value(*s, value);
   } catch (const std::invalid_argument& e) {
-    throw config_error(std::string(where) + ": " + name + " = '" + std::string(trim(value)) + "': " + e.what());
+    // Settings that carry a secret are named, their values never repeated.
+    const bool secret = name == "proxy.clients" || name == "admin.token" || name == "state.redis_url";
+    throw config_error(std::string(where) + ": " + name + (secret ? std::string() : " = '" + std::string(trim(value)) + "'") +
+                       ": " + e.what());
   }
   values_[name] = std::string(trim(value));
   if (where.starts_with("--")) from_command_line_.insert(name);
@@ -234,7 +239,11 @@ void settings::load_text(std::string_view text, std::string_view file_name) {
       continue;
     }
     auto eq = line.find('=');
-    if (eq == std::string_view::npos) throw config_error(where + ": expected 'key = value', got '" + std::string(line) + "'");
+    if (eq == std::string_view::npos) {
+      // Quoted back only when short: a long line may be a key (`--config keys.csv`, a file mixed up).
+      const std::string got = line.size() <= 40 && !line.starts_with("sk-") ? ", got '" + std::string(line) + "'" : "";
+      throw config_error(where + ": expected 'key = value'" + got);
+    }
     if (section.empty()) throw config_error(where + ": setting outside of a [section]");
     const auto key = trim(line.substr(0, eq));
     set(section, key, line.substr(eq + 1), where);
@@ -268,15 +277,17 @@ void settings::load_file(const std::filesystem::path& file) {
 
 bool settings::source_changed() const {
   if (source_file_.empty()) return false;
-  std::ifstream in(source_file_, std::ios::binary);
-  if (!in) return true;
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  return in.bad() || buf.view() != source_text_;
+  try {
+    // Never blocks: a FIFO or a device in the file's place counts as a change.
+    return util::read_regular_file(source_file_, source_text_.size() + 1) != source_text_;
+  } catch (const util::read_error&) {
+    return true;
+  }
 }
 
 void settings::apply_override(std::string_view assignment) {
-  std::string where = "--set " + std::string(assignment);
+  // The assignment is not repeated: its value may be a secret (admin.token, a Redis password).
+  const std::string where = "--set";
   auto eq = assignment.find('=');
   auto dot = assignment.find('.');
   if (eq == std::string_view::npos || dot == std::string_view::npos || dot > eq)

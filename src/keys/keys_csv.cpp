@@ -11,6 +11,8 @@
 #include <optional>
 #include <sstream>
 
+#include "util/read_file.hpp"
+
 namespace orp::keys {
 namespace {
 
@@ -75,6 +77,16 @@ std::optional<std::vector<std::string>> split_fields(std::string_view line) {
     if (pos >= line.size()) return fields;
     ++pos;  // the comma
   }
+}
+
+// A field quoted back in an error, when it cannot be a key: a column swapped with the key column
+// puts the key where a weight or a column name was expected, and a key of another service is not
+// recognised by its shape. Short, printable and not OpenRouter-shaped, or described instead.
+std::string shown(std::string_view field) {
+  constexpr std::size_t kLongest = 16;
+  const bool printable = std::all_of(field.begin(), field.end(), [](char c) { return c > ' ' && c < 0x7f; });
+  if (field.size() <= kLongest && printable && !field.starts_with("sk-")) return "'" + std::string(field) + "'";
+  return "(" + std::to_string(field.size()) + " characters, not shown: it may be a key)";
 }
 
 enum class column { key, label, weight };
@@ -176,7 +188,7 @@ std::vector<key_record> parse_keys_csv(std::string_view text, std::string_view f
           if (lname == "key") c = column::key;
           else if (lname == "label") c = column::label;
           else if (lname == "weight") c = column::weight;
-          else throw error.at(line_number, "unknown column '" + name + "' (expected key,label,weight)");
+          else throw error.at(line_number, "unknown column " + shown(name) + " (expected key,label,weight)");
           if (std::find(columns.begin(), columns.end(), c) != columns.end()) {
             throw error.at(line_number, "column '" + lname + "' appears twice in the header");
           }
@@ -208,7 +220,7 @@ std::vector<key_record> parse_keys_csv(std::string_view text, std::string_view f
           const char* end = field.data() + field.size();
           auto [ptr, ec] = std::from_chars(field.data(), end, weight);
           if (ec != std::errc{} || ptr != end || !std::isfinite(weight) || weight <= 0) {
-            throw error.at(line_number, "weight '" + field + "' is not a positive number");
+            throw error.at(line_number, "weight " + shown(field) + " is not a positive number");
           }
           break;
         }
@@ -266,14 +278,15 @@ std::optional<std::string> unusual_keys_warning(const std::vector<key_record>& r
 }
 
 std::vector<key_record> read_keys_csv(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    throw keys_file_error(file.string() + ": cannot read: " + std::strerror(errno));
+  // A file of keys is small; 64 MiB holds a million of them.
+  constexpr std::size_t kLargest = 64u << 20;
+  std::string content;
+  try {
+    content = util::read_regular_file(file, kLargest);
+  } catch (const util::read_error& e) {
+    throw keys_file_error(e.what());
   }
-  std::ostringstream content;
-  content << in.rdbuf();
-  if (in.bad()) throw keys_file_error(file.string() + ": read error");
-  return parse_keys_csv(content.str(), file.string());
+  return parse_keys_csv(content, file.string());
 }
 
 }  // namespace orp::keys

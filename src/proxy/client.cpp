@@ -169,16 +169,29 @@ asio::awaitable<sni_result> peek_client_hello(net::tcp::socket& socket, clock::t
   co_return result;
 }
 
-// Whether `name` resolves to the address `ip` (an IP literal).
-asio::awaitable<bool> resolves_to(asio::any_io_executor ex, std::string name, std::string ip) {
+// Whether `name` resolves to the address `ip` (an IP literal), asking for no longer than `limit`
+// (a name server that never answers must not hold the connection for the resolver's own minutes).
+asio::awaitable<bool> resolves_to(asio::any_io_executor ex, std::string name, std::string ip,
+                                  clock::duration limit) {
   error_code ec;
   const auto address = asio::ip::make_address(ip, ec);
   if (ec) co_return false;
   net::tcp::resolver resolver(ex);
-  auto [rec, results] = co_await resolver.async_resolve(name, "443", net::use_tuple);
-  if (rec) co_return false;
-  for (const auto& r : results)
-    if (r.endpoint().address() == address) co_return true;
+  asio::steady_timer timer(ex, limit);
+  using namespace asio::experimental::awaitable_operators;
+  auto r = co_await (resolver.async_resolve(name, "443", net::use_tuple) || timer.async_wait(net::use_tuple));
+  if (r.index() != 0) {
+    log::info("looking up {} took longer than {:.1f} s (upstream.connect_timeout)", name,
+              std::chrono::duration<double>(limit).count());
+    co_return false;
+  }
+  auto& [rec, results] = std::get<0>(r);
+  if (rec) {
+    log::info("looking up {} failed: {}", name, rec.message());
+    co_return false;
+  }
+  for (const auto& entry : results)
+    if (entry.endpoint().address() == address) co_return true;
   co_return false;
 }
 
@@ -206,7 +219,8 @@ asio::awaitable<void> route(net::tcp::socket socket, target_request req, const r
       // The name a client claims does not open the allow-list to any address: it must be one the
       // name resolves to.
       const bool vouched = sni.status == sni_status::found && shared.tunnel.allows(sni.host_name) &&
-                           co_await resolves_to(socket.get_executor(), sni.host_name, req.host);
+                           co_await resolves_to(socket.get_executor(), sni.host_name, req.host,
+                                                shared.lim.connect_timeout);
       if (!vouched) {
         log::info("client {}: tunnel to {} ({}) refused by proxy.tunnel", req.client, req.host, sni.host_name);
         co_return;

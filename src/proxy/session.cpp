@@ -182,6 +182,8 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
           co_await refuse(stream, 403, "proxying to " + host + " is not allowed by this proxy (proxy.tunnel)");
           co_return;
         }
+        // Not an intercepted request: the drain neither waits for it nor can cut it.
+        in_flight.reset();
         co_await forward_plain(stream, head, body, host, port, shared.lim);
       }
       co_return;

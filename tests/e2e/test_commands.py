@@ -1,4 +1,5 @@
 """The commands besides `run`: ca init/path, keys check, keys status."""
+import json
 import os
 import shutil
 import stat
@@ -311,7 +312,7 @@ class CommandLineTest(unittest.TestCase):
 class RunScriptTest(unittest.TestCase):
     """scripts/run.sh in a copy of the repository's layout (setup.sh stubbed, the real binary)."""
 
-    def test_client_hint_names_the_address_this_run_listens_on(self):
+    def layout(self, config_port):
         d = tempfile.mkdtemp(prefix="orp-runsh-")
         self.addCleanup(shutil.rmtree, d, True)
         os.makedirs(os.path.join(d, "scripts"))
@@ -320,32 +321,56 @@ class RunScriptTest(unittest.TestCase):
         with open(os.path.join(d, "scripts", "setup.sh"), "w") as f:
             f.write("exit 0\n")
         os.symlink(os.path.abspath(harness.binary_path()), os.path.join(d, "build", "openrouter-proxy"))
-        config_port = listen_port = harness.free_port()
-        while listen_port == config_port:
-            listen_port = harness.free_port()
         with open(os.path.join(d, "config.ini"), "w") as f:
             f.write("[proxy]\nlisten = 127.0.0.1:%d\n[admin]\nlisten =\n" % config_port)
         with open(os.path.join(d, "keys.csv"), "w") as f:
             f.write("")
+        return d
+
+    def run_sh(self, d, *args):
+        """Starts run.sh with `args` (and a ready file); returns its output once the proxy is up."""
         out_path = os.path.join(d, "run-stdout.txt")
         with open(out_path, "w") as out:
             proc = subprocess.Popen(harness.with_parent_death(
-                ["bash", os.path.join(d, "scripts", "run.sh"), "--listen", "127.0.0.1:%d" % listen_port,
-                 "--ready-file", os.path.join(d, "ready.json")]),
+                ["bash", os.path.join(d, "scripts", "run.sh"), *args, "--ready-file", os.path.join(d, "ready.json")]),
                 cwd=d, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=harness.clean_env())
         self.addCleanup(harness.stop_process, proc)
         harness.wait_until(lambda: os.path.exists(os.path.join(d, "ready.json")), 30,
                            message="the proxy started by run.sh\n" + read(out_path))
-        text = read(out_path)
-        self.assertIn("HTTPS_PROXY=http://127.0.0.1:%d " % listen_port, text)
-        self.assertNotIn(str(config_port), text)
-        self.assertNotIn("8080", text)
+        return read(out_path)
+
+    def assertHintExports(self, text, port):
         # The suggested command, run as printed, exports this run's address.
         eval_line = next(l.strip() for l in text.splitlines() if l.strip().startswith("eval "))
         env = subprocess.run(["bash", "-c", eval_line + '\nprintf %s "$HTTPS_PROXY"'], capture_output=True,
                              text=True, timeout=30, cwd=tempfile.gettempdir(), env=harness.clean_env())
         self.assertEqual(env.returncode, 0, env.stderr)
-        self.assertEqual(env.stdout, "http://127.0.0.1:%d" % listen_port)
+        self.assertEqual(env.stdout, "http://127.0.0.1:%d" % port)
+
+    def test_client_hint_names_the_address_this_run_listens_on(self):
+        config_port = listen_port = harness.free_port()
+        while listen_port == config_port:
+            listen_port = harness.free_port()
+        d = self.layout(config_port)
+        text = self.run_sh(d, "--listen", "127.0.0.1:%d" % listen_port)
+        self.assertIn("HTTPS_PROXY=http://127.0.0.1:%d " % listen_port, text)
+        self.assertNotIn(str(config_port), text)
+        self.assertNotIn("8080", text)
+        self.assertHintExports(text, listen_port)
+
+    def test_another_config_file_replaces_the_repositorys(self):
+        # `run.sh --config other.ini` used to add it to its own --config config.ini: refused (two).
+        repo_port, other_port = harness.free_port(), harness.free_port()
+        while other_port == repo_port:
+            other_port = harness.free_port()
+        d = self.layout(repo_port)
+        other = os.path.join(d, "other.ini")
+        with open(other, "w") as f:
+            f.write("[proxy]\nlisten = 127.0.0.1:%d\n[admin]\nlisten =\n" % other_port)
+        text = self.run_sh(d, "--config", other)
+        self.assertIn("HTTPS_PROXY=http://127.0.0.1:%d " % other_port, text)
+        self.assertEqual(json.loads(read(os.path.join(d, "ready.json")))["proxy"], "127.0.0.1:%d" % other_port)
+        self.assertHintExports(text, other_port)
 
 
 if __name__ == "__main__":

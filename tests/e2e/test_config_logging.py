@@ -171,7 +171,7 @@ class ConfigErrorTest(unittest.TestCase):
         r = run_binary(["run", "--set", "proxy.listen=127.0.0.1:0", "--set", "admin.listen=",
                         "--set", "upstream.resolve=openrouter.ai:443=127.0.0.1:1", "--set", "proxy.workers=many"],
                        self.dir)
-        self.assertRefused(r, "--set proxy.workers=many", "proxy.workers")
+        self.assertRefused(r, "--set: proxy.workers = 'many'", "proxy.workers")
 
     def test_admin_off_loopback_needs_token(self):
         # The port is held on 127.0.0.1, so a proxy that wrongly took the setting could not listen

@@ -123,5 +123,22 @@ class KeysReloadTest(KeysTestBase):
             self.assertIsNone(json.loads(proxy.admin_get("/keys")[1])["keys_file_error"])
 
 
+    def test_a_directory_or_a_fifo_in_place_of_keys_csv_is_refused_on_reload(self):
+        # A directory read as an empty file emptied the pool; a FIFO blocked the main loop in open()
+        # (admin endpoint, saves and probes stopped). Both are refused, and the old pool is kept.
+        with h.Proxy(None, keys=[(KEY_A, "a")], overrides={"keys.key_recovery_interval": 3600}) as proxy:
+            keys_csv = os.path.join(proxy.dir, "keys.csv")
+            for make, why in ((os.mkdir, "is a directory"), (os.mkfifo, "is not a regular file")):
+                os.unlink(keys_csv) if os.path.isfile(keys_csv) else os.rmdir(keys_csv)
+                make(keys_csv)
+                status, body = proxy.admin_post("/keys/reload")  # answers: the main loop is not stuck
+                self.assertEqual(status, 422, body)
+                self.assertIn(why, json.loads(body)["error"]["message"])
+                self.assertEqual([k["label"] for k in json.loads(proxy.admin_get("/keys")[1])["keys"]], ["a"])
+                self.assertEqual(proxy.admin_get("/readyz")[0], 200)
+            os.unlink(keys_csv)
+            proxy.write_keys([(KEY_A, "a")])
+
+
 if __name__ == "__main__":
     unittest.main()

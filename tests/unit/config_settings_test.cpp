@@ -71,7 +71,21 @@ TEST(ConfigSettings, OverridesWinAndAreValidated) {
     s.apply_override("retry.retry_delay=soon");
     ADD_FAILURE() << "retry.retry_delay=soon was accepted";
   } catch (const config_error& e) {
-    EXPECT_NE(std::string(e.what()).find("--set retry.retry_delay=soon"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("--set: retry.retry_delay = 'soon'"), std::string::npos) << e.what();
+  }
+  // A setting that carries a secret is named, its value never repeated.
+  try {
+    s.apply_override("state.redis_url=redis://:hunter2-secret@");  // no host
+    ADD_FAILURE() << "a Redis URL without a host was accepted";
+  } catch (const config_error& e) {
+    EXPECT_EQ(std::string(e.what()).find("hunter2"), std::string::npos) << e.what();
+  }
+  // A line that is not a setting is quoted back only when it cannot be a key.
+  try {
+    s.load_text("sk-or-v1-0123456789abcdef0123456789abcdef,team\n", "keys.csv");
+    ADD_FAILURE() << "a keys.csv line was read as a setting";
+  } catch (const config_error& e) {
+    EXPECT_EQ(std::string(e.what()).find("0123456789abcdef"), std::string::npos) << e.what();
   }
 }
 

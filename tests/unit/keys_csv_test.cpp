@@ -218,3 +218,27 @@ TEST(KeysCsv, ReadsAFileAndNamesItInErrors) {
 }
 
 }  // namespace
+
+// A key of another service is not recognised by its shape: a column mix-up that puts it where a
+// weight or a column name belongs must not quote it back (the error reaches the log, the admin
+// endpoint's 422 and `keys status`).
+TEST(KeysCsv, FieldsQuotedInErrorsCannotBeKeys) {
+  const std::string other_service = "corp-gateway-secret-7f3a9c2e5b1d";
+  for (const std::string text : {"team-a,1," + other_service + "\n",  // label,weight,key order, no header
+                                 "key," + other_service + "\n" + std::string(key_a) + ",x\n"}) {
+    try {
+      orp::keys::parse_keys_csv(text, "keys.csv");
+      ADD_FAILURE() << "accepted";
+    } catch (const std::exception& e) {
+      EXPECT_EQ(std::string(e.what()).find("7f3a9c2e5b1d"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("not shown"), std::string::npos) << e.what();
+    }
+  }
+  // Short numbers and names are still quoted: they help.
+  try {
+    orp::keys::parse_keys_csv(std::string(key_a) + ",x,lots\n", "keys.csv");
+    ADD_FAILURE() << "accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("weight 'lots'"), std::string::npos) << e.what();
+  }
+}
