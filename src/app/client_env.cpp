@@ -100,11 +100,15 @@ std::string lowercase(std::string_view text) {
 }
 
 // NO_PROXY's usual readings (curl, Python, Go, undici): `*` is every host; `d`, `.d` and `*.d`
-// are d and the names below it.
+// are d and the names below it; `d:port` (Go, undici) is d on that port, taken as d.
 bool bypasses(std::string_view entry, std::string_view host) {
   const std::string e = lowercase(entry), h = lowercase(host);
   if (e == "*") return true;
   std::string_view domain = e;
+  if (const auto colon = domain.rfind(':'); colon != std::string_view::npos && domain.find(':') == colon &&
+                                            colon + 1 < domain.size() &&
+                                            domain.find_first_not_of("0123456789", colon + 1) == std::string_view::npos)
+    domain = domain.substr(0, colon);  // one colon and digits after it: a port (an IPv6 address has several)
   if (domain.starts_with("*.")) domain.remove_prefix(1);
   if (domain.starts_with('.')) domain.remove_prefix(1);
   return h == domain || (h.size() > domain.size() && h.ends_with(domain) && h[h.size() - domain.size() - 1] == '.');

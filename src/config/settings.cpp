@@ -270,7 +270,8 @@ void settings::load_file(const std::filesystem::path& file) {
   std::ostringstream buf;
   buf << in.rdbuf();
   load_text(buf.str(), file.string());
-  if (file.has_parent_path()) base_dir_ = file.parent_path();
+  // Not for `--config <(...)` (a pipe under /dev/fd): its folder holds no files of ours.
+  if (file.has_parent_path() && std::filesystem::is_regular_file(file, ec)) base_dir_ = file.parent_path();
   source_file_ = file;
   source_text_ = std::move(buf).str();
 }

@@ -27,6 +27,10 @@ TEST(ClientEnvNoProxy, EntriesThatWouldBypassTheProxyForAnInterceptedHostAreLeft
                                       kIntercepted);
   EXPECT_EQ(merged.value, "localhost,127.0.0.1,::1,.example,router.ai,api.openrouter.ai");
   EXPECT_EQ(merged.left_out, (std::vector<std::string>{"*", "openrouter.ai", ".AI", "*.openrouter.ai"}));
+  // Go and undici read `host:port` entries: openrouter.ai:443 takes the API around the proxy too.
+  const auto ported = merged_no_proxy("openrouter.ai:443,example.com:8080,::2", "", kIntercepted);
+  EXPECT_EQ(ported.value, "localhost,127.0.0.1,::1,example.com:8080,::2");
+  EXPECT_EQ(ported.left_out, (std::vector<std::string>{"openrouter.ai:443"}));
 }
 
 }  // namespace
