@@ -83,6 +83,7 @@ class InterceptedPlainHttpTest(unittest.TestCase):
             self.assertEqual([r["key"] for r in fake.requests("/api/v1/chat/completions")], [POOL_KEY_A])
             res = curl([*chat_args(), proxy.url + "/api/v1/chat/completions"], metrics=True)  # base-URL mode
             self.assertEqual(res.status, 200, res.stderr)
+            harness.wait_for_access_lines(proxy, 2)  # the last one is flushed just after its answer
             modes = [l.split(" mode=")[1].split()[0] for l in proxy.log_text().splitlines() if " access " in l]
             self.assertEqual(modes, ["http_proxy", "base_url"], proxy.log_text())
             metrics = proxy.admin_get("/metrics")[1].decode()
