@@ -39,8 +39,9 @@ std::string verdict(const forward::probe_result& r) {
   }
 }
 
-// No answer, or the upstream's own failure: the key was not checked, it is not known to be bad.
-bool not_checked(const forward::probe_result& r) { return r.status == 0 || r.status >= 500; }
+// No answer, a timeout (408) or the upstream's own failure: the key was not checked, it is not
+// known to be bad (SPEC counts 408 and 5xx as transient, never the key's fault).
+bool not_checked(const forward::probe_result& r) { return r.status == 0 || r.status == 408 || r.status >= 500; }
 
 std::string credit_text(const forward::probe_result& r) {
   if (r.status != 200) return "-";

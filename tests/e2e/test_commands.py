@@ -213,6 +213,11 @@ class KeysCommandsTest(unittest.TestCase):
                           "body": {"error": {"code": 503, "message": "overloaded"}}}])
             r = self.keys_check(fake, keys)
             self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+            # A timeout (408) is the upstream's, not the key's (SPEC: transient).
+            fake.script([{"key": POOL_KEY_B, "path": "/api/v1/key", "status": 408,
+                          "body": {"error": {"code": 408, "message": "timed out"}}}])
+            r = self.keys_check(fake, keys)
+            self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
             # ... and a bad key with it: 1, the bad key comes first.
             fake.script([dict(KEY_401, key=POOL_KEY_A)], append=True)
             r = self.keys_check(fake, keys)
