@@ -15,8 +15,10 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 .active{color:#1a7f37}.cooling{color:#9a6700}.disabled_invalid,.disabled_no_credit{color:#cf222e}
 .cards{display:flex;gap:1em;margin-bottom:1em}.card{background:#fff;padding:.6em 1em;box-shadow:0 1px 3px #0002}
 .card b{display:block;font-size:1.4em}
+.warn{color:#cf222e}
 </style></head><body>
 <h1>openrouter-proxy</h1><div class="sub" id="updated">loading…</div>
+<div class="sub warn" id="file-error" hidden></div>
 <div class="cards">
 <div class="card"><b id="rate">–</b>requests/s</div>
 <div class="card"><b id="total">–</b>requests</div>
@@ -52,6 +54,9 @@ async function refresh() {
     document.getElementById('total').textContent = s.requests_total;
     document.getElementById('conns').textContent = s.open_connections ?? '–';
     document.getElementById('usable').textContent = usable + ' / ' + k.keys.length;
+    const refused = document.getElementById('file-error');
+    refused.hidden = !k.keys_file_error;
+    refused.textContent = k.keys_file_error ? 'keys file refused, the table is the pool loaded before it: ' + k.keys_file_error : '';
     document.getElementById('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
   } catch (e) { document.getElementById('updated').textContent = 'cannot reach the admin endpoint: ' + e; }
 }

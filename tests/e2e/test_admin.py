@@ -220,6 +220,14 @@ class StatusPageStatesTest(unittest.TestCase):
             self.assertRegex(dom, r'<tr><td>beta</td><td class="active">active</td><td>[^<]*</td><td class="n"></td>'
                                   r'<td class="n">2</td><td class="n">1</td><td class="n">1</td><td class="n">0</td>'
                                   r'<td class="n">0</td><td class="n">0</td>')
+            self.assertIn('<div class="sub warn" id="file-error" hidden=""></div>', dom)
+            # A keys.csv the last reload refused is said on the page, with its line and reason.
+            proxy.write_keys("key,label,weight\n%s,alpha,heavy\n" % POOL_KEY_A)
+            self.assertEqual(proxy.admin_post("/keys/reload")[0], 422)
+            dom = chromium_dom("http://" + proxy.ready["admin"] + "/")
+            self.assertRegex(dom, r'<div class="sub warn" id="file-error">keys file refused, the table is the pool '
+                                  r"loaded before it: \S*keys\.csv:2: weight 'heavy' is not a positive number</div>")
+            harness.assert_no_key_in(self, dom, (POOL_KEY_A, POOL_KEY_B), "the status page")
 
 
 class RepeatedLabelsTest(unittest.TestCase):
