@@ -166,8 +166,10 @@ static int run_command(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // CLI11's own messages, said like every other error of the program's.
+    std::cerr << "openrouter-proxy: " << e.what() << "\nRun with --help for more information.\n";
+    return 2;
   }
   if (auto problem = command_line_problem(app); !problem.empty()) {
     std::cerr << "openrouter-proxy: " << problem << "\nRun with --help for more information.\n";

@@ -528,7 +528,8 @@ class EnvOutputTest(ClientsTestBase):
             self.assertEqual(ran.stdout, sh.stdout, shell)
         unknown = self.run_env("tcsh")
         self.assertEqual(unknown.returncode, 2)
-        self.assertIn("unknown shell 'tcsh': expected sh, bash, zsh, fish or powershell", unknown.stderr)
+        self.assertIn("openrouter-proxy: --shell: unknown shell 'tcsh': expected sh, bash, zsh, fish or powershell",
+                      unknown.stderr)
 
     def test_comment_lines_start_with_hash(self):
         for shell in ("sh", "fish", "powershell"):
