@@ -20,6 +20,7 @@
 #include "app/commands.hpp"
 #include "tls/ca.hpp"
 #include "tls/openssl_ptr.hpp"
+#include "util/ascii.hpp"
 
 namespace orp::app {
 
@@ -93,16 +94,10 @@ std::string client_authority(const config::endpoint& listen) {
 
 fs::path absolute_path(const fs::path& p) { return fs::absolute(p).lexically_normal(); }
 
-std::string lowercase(std::string_view text) {
-  std::string out(text);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 // NO_PROXY's usual readings (curl, Python, Go, undici): `*` is every host; `d`, `.d` and `*.d`
 // are d and the names below it; `d:port` (Go, undici) is d on that port, taken as d.
 bool bypasses(std::string_view entry, std::string_view host) {
-  const std::string e = lowercase(entry), h = lowercase(host);
+  const std::string e = util::lowercase(entry), h = util::lowercase(host);
   if (e == "*") return true;
   std::string_view domain = e;
   if (const auto colon = domain.rfind(':'); colon != std::string_view::npos && domain.find(':') == colon &&
@@ -239,7 +234,7 @@ no_proxy_list merged_no_proxy(std::string_view user_upper, std::string_view user
   no_proxy_list out;
   std::vector<std::string> seen;  // lowercase
   const auto add = [&](const std::string& entry, bool ours) {
-    const std::string key = lowercase(entry);
+    const std::string key = util::lowercase(entry);
     if (std::find(seen.begin(), seen.end(), key) != seen.end()) return;
     seen.push_back(key);
     const bool around = std::any_of(intercept_hosts.begin(), intercept_hosts.end(),

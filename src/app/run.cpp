@@ -312,6 +312,7 @@ int run(const config::settings& cfg, const run_options& opts) {
     if (ec) return;
     log::info("received signal {}: no new connections, finishing in-flight requests", sig);
     shared.stopping = true;
+    srv.wake_waiters();  // after the flag: a request about to wait sees it, one waiting is woken
     srv.stop_accepting();
     if (admin) admin->stop();
     asio::co_spawn(main_io, drain_and_stop(main_io, srv, shared, cfg.duration("proxy.drain_timeout")), asio::detached);

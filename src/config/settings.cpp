@@ -13,6 +13,7 @@
 #include <sstream>
 #include <utility>
 
+#include "util/error_text.hpp"
 #include "util/read_file.hpp"
 
 namespace orp::config {
@@ -207,9 +208,8 @@ void settings::set(std::string_view section, std::string_view key, std::string_v
     validate_value(*s, value);
   } catch (const std::invalid_argument& e) {
     // Settings that carry a secret are named, their values never repeated.
-    const bool secret = name == "proxy.clients" || name == "admin.token" || name == "state.redis_url";
-    throw config_error(std::string(where) + ": " + name + (secret ? std::string() : " = '" + std::string(trim(value)) + "'") +
-                       ": " + e.what());
+    throw config_error(std::string(where) + ": " + name +
+                       (s->secret ? std::string() : " = '" + std::string(trim(value)) + "'") + ": " + e.what());
   }
   values_[name] = std::string(trim(value));
   if (where.starts_with("--")) from_command_line_.insert(name);
@@ -240,9 +240,8 @@ void settings::load_text(std::string_view text, std::string_view file_name) {
     }
     auto eq = line.find('=');
     if (eq == std::string_view::npos) {
-      // Quoted back only when short: a long line may be a key (`--config keys.csv`, a file mixed up).
-      const std::string got = line.size() <= 40 && !line.starts_with("sk-") ? ", got '" + std::string(line) + "'" : "";
-      throw config_error(where + ": expected 'key = value'" + got);
+      // `--config keys.csv`, a file mixed up: the line may be a key.
+      throw config_error(where + ": expected 'key = value', got " + util::quoted_unless_secret(line, 40));
     }
     if (section.empty()) throw config_error(where + ": setting outside of a [section]");
     const auto key = trim(line.substr(0, eq));

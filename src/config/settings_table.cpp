@@ -13,7 +13,7 @@ constexpr std::array kSettings{
     setting{"proxy", "intercept_hosts", "openrouter.ai", vt::host_list, "comma-separated; other hosts are tunnelled"},
     setting{"proxy", "tunnel", "all", vt::text, "all | none | comma-separated host allow-list"},
     setting{"proxy", "clients", "", vt::text, "name:secret,...  empty = no authentication (loopback only)",
-            0, 0, {}, true},
+            0, 0, {}, true, true},
     setting{"proxy", "workers", "0", vt::integer, "threads; 0 = one per core", 0, 256},
     setting{"proxy", "max_connections", "10000", vt::integer, "open client connections at most (fewer when the open-file limit cannot hold them, 2 each)", 1, 1000000},
     setting{"proxy", "max_request_body", "32MiB", vt::size, "largest request body accepted (413 beyond)", 1, 4 * kGiB},
@@ -67,10 +67,11 @@ constexpr std::array kSettings{
     setting{"log", "max_files", "5", vt::integer, "rotated log files kept", 1, 1000},
 
     setting{"admin", "listen", "127.0.0.1:9090", vt::endpoint, "admin endpoint; empty disables", 0, 0, {}, true},
-    setting{"admin", "token", "", vt::text, "required when listen is not loopback", 0, 0, {}, true},
+    setting{"admin", "token", "", vt::text, "required when listen is not loopback", 0, 0, {}, true, true},
 
     setting{"state", "backend", "memory", vt::choice, "memory | redis", 0, 0, "memory|redis"},
-    setting{"state", "redis_url", "redis://127.0.0.1:6379/0", vt::url, "redis://[:password@]host:port/db"},
+    setting{"state", "redis_url", "redis://127.0.0.1:6379/0", vt::url, "redis://[:password@]host:port/db", 0, 0,
+            {}, false, true},
 };
 
 }  // namespace

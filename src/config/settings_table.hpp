@@ -28,6 +28,7 @@ struct setting {
   double max = 0;                 // integer/seconds/size bounds; 0,0 = unbounded
   std::string_view choices = {};  // for value_type::choice
   bool optional_empty = false;    // empty value allowed
+  bool secret = false;            // holds a password or credentials: never repeated in an error
 };
 
 std::span<const setting> all_settings();

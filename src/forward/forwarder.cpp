@@ -183,10 +183,11 @@ bool is_stopping(const worker_context& ctx) { return ctx.stopping && ctx.stoppin
 
 // Commits to the answer in `ex`: head and buffered body to the client, then the rest as it comes.
 template <class Stream>
-asio::awaitable<bool> commit(Stream& client, net::deadline& client_dl, exchange& ex, const client_request& req,
+// `keep_alive`: the request's; a proxy that began to stop meanwhile says close all the same.
+asio::awaitable<bool> commit(Stream& client, net::deadline& client_dl, exchange& ex, bool keep_alive,
                              worker_context& ctx, const keys::key_lease& lease, unsigned attempts,
                              log::access_record& rec) {
-  bool keep_alive = req.head.keep_alive && !ex.parser.eof_terminated() && !is_stopping(ctx);
+  keep_alive = keep_alive && !ex.parser.eof_terminated() && !is_stopping(ctx);
   // An error answer is read whole before it is passed on: a pool key quoted in it is masked
   // (the body then goes out unframed, with a Content-Length of its own).
   std::optional<std::size_t> rewritten_length;
@@ -258,22 +259,6 @@ asio::awaitable<bool> answer_stopping(Stream& client, net::deadline& client_dl, 
   co_return false;
 }
 
-// Waits until `t`, or until the proxy starts stopping (looked at every 100 ms): false then.
-asio::awaitable<bool> sleep_until(clock::time_point t, const std::atomic<bool>* stopping) {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  while (clock::now() < t) {
-    if (stopping && stopping->load()) co_return false;
-    timer.expires_at(std::min(t, clock::now() + std::chrono::milliseconds(100)));
-    co_await timer.async_wait(net::use_tuple);
-  }
-  co_return !(stopping && stopping->load());
-}
-
-std::chrono::seconds ceil_seconds(clock::duration d) {
-  auto s = std::chrono::ceil<std::chrono::seconds>(d);
-  return std::max(s, std::chrono::seconds(1));
-}
-
 // Keeps a request in its worker's in-flight list for as long as it runs.
 class in_flight_scope {
  public:
@@ -290,11 +275,28 @@ class in_flight_scope {
 
   bool cut() const { return entry_.cut; }
   const bool* cut_flag() const { return &entry_.cut; }
+  void wait_on(asio::steady_timer* timer) { entry_.waiting = timer; }
 
  private:
   in_flight_list* list_;
   in_flight_list::entry entry_;
 };
+
+// Waits until `t`, or until the proxy starts stopping (the worker's in-flight list wakes it):
+// false then.
+asio::awaitable<bool> sleep_until(clock::time_point t, const std::atomic<bool>* stopping, in_flight_scope& flight) {
+  if (stopping && stopping->load()) co_return false;
+  asio::steady_timer timer(co_await asio::this_coro::executor, t);
+  flight.wait_on(&timer);
+  co_await timer.async_wait(net::use_tuple);
+  flight.wait_on(nullptr);
+  co_return !(stopping && stopping->load());
+}
+
+std::chrono::seconds ceil_seconds(clock::duration d) {
+  auto s = std::chrono::ceil<std::chrono::seconds>(d);
+  return std::max(s, std::chrono::seconds(1));
+}
 
 constexpr std::string_view kCutShort = "proxy stopping: cut short at the end of the drain";
 
@@ -324,8 +326,14 @@ std::size_t in_flight_list::cut_all() {
     error_code ignored;
     if (e->client) e->client->cancel(ignored);
     if (e->ex && e->ex->conn) e->ex->conn->stream.lowest_layer().cancel(ignored);
+    if (e->waiting) e->waiting->cancel();
   }
   return size_;
+}
+
+void in_flight_list::wake_waiters() {
+  for (entry* e = head_; e; e = e->next)
+    if (e->waiting) e->waiting->cancel();
 }
 
 template <class ClientStream>
@@ -366,7 +374,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
                                  rec, 429, "global rate limit");
         break;
       }
-      if (co_await sleep_until(*until, ctx.stopping)) continue;
+      if (co_await sleep_until(*until, ctx.stopping, flight)) continue;
       result = co_await answer_stopping(client, client_dl, rec);
       break;
     }
@@ -382,7 +390,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
       }
       if (av.earliest_cooldown_end) {
         if (*av.earliest_cooldown_end < deadline) {
-          if (co_await sleep_until(*av.earliest_cooldown_end, ctx.stopping)) continue;
+          if (co_await sleep_until(*av.earliest_cooldown_end, ctx.stopping, flight)) continue;
           result = co_await answer_stopping(client, client_dl, rec);
           break;
         }
@@ -423,7 +431,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
     ctx.keys.report(*lease, oc, clock::now());
 
     if (oc.kind == keys::outcome_kind::success || oc.kind == keys::outcome_kind::pass_through) {
-      result = co_await commit(client, client_dl, ex, req, ctx, *lease, rec.attempts, rec);
+      result = co_await commit(client, client_dl, ex, keep_alive, ctx, *lease, rec.attempts, rec);
       break;
     }
     log::info("attempt id={} key={} attempt={} failed: {} ({})", req.id, lease->display, rec.attempts,
@@ -446,7 +454,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
                                        oc.retry_after, ctx.rng);
       if (clock::now() + delay < deadline) {
         release_for_next_attempt();
-        if (co_await sleep_until(clock::now() + delay, ctx.stopping)) continue;
+        if (co_await sleep_until(clock::now() + delay, ctx.stopping, flight)) continue;
         result = co_await answer_stopping(client, client_dl, rec);
         break;
       }
@@ -454,7 +462,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
     // Out of retries or time: the upstream's own answer when there is one, else ours.
     if (!ec && ex.conn) {
       rec.error = oc.reason;
-      result = co_await commit(client, client_dl, ex, req, ctx, *lease, rec.attempts, rec);
+      result = co_await commit(client, client_dl, ex, keep_alive, ctx, *lease, rec.attempts, rec);
     } else {
       bool timeout = ec == asio::error::timed_out;
       result = co_await answer(client, client_dl,

@@ -34,7 +34,8 @@ class in_flight_list {
  public:
   struct entry {
     net::tcp::socket* client = nullptr;
-    const exchange* ex = nullptr;  // its upstream connection, once it has one
+    const exchange* ex = nullptr;                  // its upstream connection, once it has one
+    net::asio::steady_timer* waiting = nullptr;   // while it waits for a cool-down or a back-off
     bool cut = false;
     entry* prev = nullptr;
     entry* next = nullptr;
@@ -44,6 +45,9 @@ class in_flight_list {
   // Marks every entry cut and cancels what it waits for; returns how many there were. From then
   // on, what joins is cut at once (a request arriving on a kept-alive connection meanwhile).
   std::size_t cut_all();
+  // The proxy began to stop: what waits for a cool-down or a back-off stops waiting (and answers
+  // 503) instead of finding out at the end of its wait.
+  void wake_waiters();
   std::size_t size() const noexcept { return size_; }
 
  private:
@@ -59,8 +63,8 @@ struct worker_context {
   const forward_settings& settings;
   std::mt19937_64 rng;
   admin::metrics* metrics = nullptr;  // shared, thread-safe
-  // Set once the proxy is stopping (SIGTERM): a request does not start or go on waiting for a
-  // cool-down or a back-off, it is answered 503 at once.
+  // Set once the proxy is stopping (SIGTERM): a request does not start waiting for a cool-down or
+  // a back-off, and one waiting is woken (in_flight_list::wake_waiters); it is answered 503.
   const std::atomic<bool>* stopping = nullptr;
   // This worker's requests in flight (owned by the worker, so that it outlives the coroutines).
   in_flight_list* in_flight = nullptr;

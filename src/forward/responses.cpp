@@ -21,11 +21,11 @@ bool mask_strings(boost::json::value& v, const keys::key_masker& masker, int dep
     bool name_changed = false;
     for (auto& member : *o) {
       changed = mask_strings(member.value(), masker, depth + 1) || changed;
-      name_changed = name_changed || masker.mask(member.key()) != std::string_view(member.key());
+      name_changed = name_changed || masker.mask_escaped(member.key()) != std::string_view(member.key());
     }
     if (name_changed) {  // member names are text too: {"metadata":{"<key>":1}}
       boost::json::object renamed;
-      for (auto& member : *o) renamed[masker.mask(member.key())] = std::move(member.value());
+      for (auto& member : *o) renamed[masker.mask_escaped(member.key())] = std::move(member.value());
       *o = std::move(renamed);
       changed = true;
     }

@@ -23,6 +23,13 @@ void mask_every(std::string& text, std::string_view secret) {
   text = std::move(out);
 }
 
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 }  // namespace
 
 key_masker::key_masker(std::vector<std::shared_ptr<const api_key>> keys) : keys_(std::move(keys)) {
@@ -41,17 +48,6 @@ std::string key_masker::mask(std::string_view text, const api_key& key) {
   mask_every(out, key.reveal());
   return mask_secrets(out);
 }
-
-namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-}  // namespace
 
 std::string decode_json_escapes(std::string_view text) {
   std::string out;

@@ -1,16 +1,13 @@
 #include "keys/keys_csv.hpp"
 
 #include <algorithm>
-#include <array>
-#include <cerrno>
 #include <charconv>
 #include <cmath>
-#include <cstring>
-#include <fstream>
 #include <map>
 #include <optional>
-#include <sstream>
 
+#include "util/ascii.hpp"
+#include "util/error_text.hpp"
 #include "util/read_file.hpp"
 
 namespace orp::keys {
@@ -24,12 +21,6 @@ std::string_view trim(std::string_view text) {
   return text.substr(first, text.find_last_not_of(whitespace) - first + 1);
 }
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 class line_error_factory {
  public:
@@ -79,15 +70,9 @@ std::optional<std::vector<std::string>> split_fields(std::string_view line) {
   }
 }
 
-// A field quoted back in an error, when it cannot be a key: a column swapped with the key column
-// puts the key where a weight or a column name was expected, and a key of another service is not
-// recognised by its shape. Short, printable and not OpenRouter-shaped, or described instead.
-std::string shown(std::string_view field) {
-  constexpr std::size_t kLongest = 16;
-  const bool printable = std::all_of(field.begin(), field.end(), [](char c) { return c > ' ' && c < 0x7f; });
-  if (field.size() <= kLongest && printable && !field.starts_with("sk-")) return "'" + std::string(field) + "'";
-  return "(" + std::to_string(field.size()) + " characters, not shown: it may be a key)";
-}
+// A field quoted back in an error: a column swapped with the key column puts the key where a
+// weight or a column name was expected.
+std::string shown(std::string_view field) { return util::quoted_unless_secret(field, 16); }
 
 enum class column { key, label, weight };
 
@@ -118,20 +103,22 @@ std::string key_characters_problem(std::string_view secret) {
 
 // A header names a "key" column somewhere; no real key is that word.
 bool names_key_column(const std::vector<std::string>& fields) {
-  return std::any_of(fields.begin(), fields.end(), [](const std::string& f) { return lower(f) == "key"; });
+  return std::any_of(fields.begin(), fields.end(), [](const std::string& f) { return util::lowercase(f) == "key"; });
 }
 
 // After the first line, a header is told from a key labelled "key" by holding column names only.
 bool looks_like_header(const std::vector<std::string>& fields) {
   return names_key_column(fields) && std::all_of(fields.begin(), fields.end(), [](const std::string& f) {
-           const std::string name = lower(f);
+           const std::string name = util::lowercase(f);
            return name == "key" || name == "label" || name == "weight";
          });
 }
 
 // OpenRouter keys start "sk-or-" (any case, as a spreadsheet may have changed it). In the label
 // column such a key would be shown in full wherever the label is: X-Proxy-Key, logs, /keys, /metrics.
-bool holds_openrouter_key(std::string_view field) { return lower(field).find("sk-or-") != std::string::npos; }
+bool holds_openrouter_key(std::string_view field) {
+  return util::lowercase(field).find("sk-or-") != std::string::npos;
+}
 
 // Refuses a line that has a key outside the key column (a headerless `label,key` line, a shifted
 // column); names the column, shows the key only masked, and says whether key and label look swapped.
@@ -183,7 +170,7 @@ std::vector<key_record> parse_keys_csv(std::string_view text, std::string_view f
       if (names_key_column(*fields)) {
         columns.clear();
         for (const auto& name : *fields) {
-          const std::string lname = lower(name);
+          const std::string lname = util::lowercase(name);
           column c{};
           if (lname == "key") c = column::key;
           else if (lname == "label") c = column::label;

@@ -190,6 +190,10 @@ void server::cut_in_flight() {
   for (auto& w : workers_) asio::post(w->io, [w = w.get()] { w->in_flight.cut_all(); });
 }
 
+void server::wake_waiters() {
+  for (auto& w : workers_) asio::post(w->io, [w = w.get()] { w->in_flight.wake_waiters(); });
+}
+
 void server::stop_accepting() {
   asio::post(main_io_, [this] {
     error_code ignored;

@@ -40,6 +40,9 @@ class server {
   // The end of a drain: every worker cuts short the requests it still has in flight (they answer
   // or end, and write their access lines, on their own threads).
   void cut_in_flight();
+  // The start of a drain (shared.stopping is set): requests waiting for a cool-down or a back-off
+  // are woken on their workers' threads and answer 503.
+  void wake_waiters();
   // Stops the workers (closing what is left) and joins their threads.
   void stop();
 

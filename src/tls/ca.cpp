@@ -1,6 +1,7 @@
 #include "tls/ca.hpp"
 
 #include "util/atomic_file.hpp"
+#include "util/ascii.hpp"
 #include "util/file_mode.hpp"
 
 #include <openssl/pem.h>
@@ -38,12 +39,6 @@ void check(long result, const char* what) {
     if (result <= 0) fail(what);
 }
 
-std::string lowercase(std::string_view text) {
-    std::string out(text);
-    std::ranges::transform(out, out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
-
 bool is_dns_name(std::string_view host) {
     if (host.empty() || host.size() > 253 || host.front() == '.' || host.back() == '.') return false;
     return std::ranges::all_of(host, [](unsigned char c) {
@@ -53,7 +48,7 @@ bool is_dns_name(std::string_view host) {
 
 std::string checked_host(std::string_view host) {
     if (!is_dns_name(host)) throw tls_error("not a DNS host name: '" + std::string(host) + "'");
-    return lowercase(host);
+    return util::lowercase(host);
 }
 
 evp_pkey_ptr generate_p256_key() {
@@ -172,7 +167,7 @@ std::vector<std::string> dns_bases(const STACK_OF(GENERAL_SUBTREE) * subtrees) {
         const GENERAL_NAME* base = sk_GENERAL_SUBTREE_value(subtrees, i)->base;
         if (base->type != GEN_DNS) continue;
         const auto* data = reinterpret_cast<const char*>(ASN1_STRING_get0_data(base->d.dNSName));
-        bases.push_back(lowercase({data, static_cast<std::size_t>(ASN1_STRING_length(base->d.dNSName))}));
+        bases.push_back(util::lowercase({data, static_cast<std::size_t>(ASN1_STRING_length(base->d.dNSName))}));
     }
     return bases;
 }
@@ -309,7 +304,7 @@ bool certificate_authority::permits(std::string_view host) const {
     const auto [constraints, present] = read_name_constraints(cert_.get());
     if (!present) return true;
     if (!constraints) return false;
-    const std::string name = lowercase(host);
+    const std::string name = util::lowercase(host);
     for (const auto& base : dns_bases(constraints->excludedSubtrees))
         if (dns_subtree_matches(base, name)) return false;
     const auto permitted = dns_bases(constraints->permittedSubtrees);

@@ -22,17 +22,7 @@ def exchange(port, data, timeout=10.0, shut=False):
         s.sendall(data)
         if shut:
             s.shutdown(socket.SHUT_WR)
-        out = b""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                chunk = s.recv(65536)
-            except (ConnectionResetError, socket.timeout):
-                break
-            if not chunk:
-                break
-            out += chunk
-        return out
+        return harness.recv_until(s, timeout=timeout)  # until the proxy closes
 
 
 def status_of(answer):
