@@ -62,6 +62,17 @@ struct target_request {
   std::string mode;         // connect | socks
 };
 
+// The client's first bytes were not TLS at all: OpenSSL names GET, POST, HEAD and PUT
+// (SSL_R_HTTP_REQUEST) and CONNECT; any other first record whose version is not TLS's
+// (DELETE, OPTIONS, PATCH, ...) is a wrong version before a single handshake message was read.
+// A few bytes of plain text back cost nothing to a client that was not speaking TLS anyway.
+bool plain_text_where_tls_belongs(const error_code& ec, SSL* ssl) {
+  if (ec.category() != asio::error::get_ssl_category()) return false;
+  const auto reason = ERR_GET_REASON(static_cast<unsigned long>(ec.value()));
+  return reason == SSL_R_HTTP_REQUEST || reason == SSL_R_HTTPS_PROXY_REQUEST ||
+         (reason == SSL_R_WRONG_VERSION_NUMBER && SSL_get_state(ssl) == TLS_ST_BEFORE);
+}
+
 asio::awaitable<void> intercepted_session(net::tls_stream stream, session_info info, [[maybe_unused]] scoped_count open,
                                           shared_context& shared, worker& w) {
   std::string nothing_buffered;
@@ -82,9 +93,7 @@ asio::awaitable<void> intercept(net::tcp::socket socket, std::string host, const
   if (auto ec = co_await net::handshake(stream, /*server=*/true,
                                         clock::now() + shared.lim.handshake_timeout)) {
     log::info("client {}: TLS handshake for {} failed: {}", req.client, host, ec.message());
-    if (ec.category() == asio::error::get_ssl_category() &&
-        (ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_HTTP_REQUEST ||
-         ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_HTTPS_PROXY_REQUEST)) {
+    if (plain_text_where_tls_belongs(ec, stream.native_handle())) {
       // Plain HTTP where TLS belongs (`curl -x socks5h://... http://openrouter.ai/...`): say so
       // in plain HTTP rather than close without a word.
       co_await refuse(stream.next_layer(), 400,

@@ -53,6 +53,17 @@ class SocksTest(harness.ProxyTestCase):
         self.assertIn(b"use an https:// URL", res.stdout)
         self.assertEqual(pool_key_seen(self.fake), [], "the request went upstream")
 
+    def test_plain_http_with_any_method_is_told_to_use_https(self):
+        # OpenSSL itself recognises only GET, POST, HEAD and PUT; the others used to be closed
+        # without a word.
+        for method in ("DELETE", "OPTIONS", "PATCH", "GET"):
+            with self.subTest(method=method):
+                res = curl(["--socks5-hostname", "127.0.0.1:%d" % self.proxy.port, "-X", method,
+                            "http://openrouter.ai/api/v1/models"], metrics=True)
+                self.assertEqual((res.returncode, res.status), (0, 400), res.stderr + self.proxy.diagnostics())
+                self.assertIn(b"use an https:// URL", res.stdout)
+        self.assertEqual(self.fake.requests(), [], "a request went upstream")
+
     def test_curl_socks5_to_tunnelled_host(self):
         # curl resolves localhost itself (socks5, not socks5h): an IPv4 target, tunnelled untouched.
         res = curl(["--socks5", "127.0.0.1:%d" % self.proxy.port, "--cacert", self.fake.pki.ca_cert,
