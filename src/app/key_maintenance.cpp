@@ -143,7 +143,8 @@ asio::awaitable<void> key_maintenance::probe(keys::key_lease lease, bool asked) 
   log::info("recovery probe of key {}: status {}{}{}", lease.display, r.status,
             r.limit_remaining ? ", limit_remaining " + std::to_string(*r.limit_remaining) : std::string(),
             r.error.empty() ? std::string() : ", " + r.error);
-  pool_.report_probe(lease.fingerprint, r.status, r.limit_remaining, clock::now());
+  // An unreadable 200 counts as a failed probe: the key stays as it is.
+  pool_.report_probe(lease.fingerprint, r.readable ? r.status : 0, r.limit_remaining, clock::now(), r.error);
   log_changes();
 }
 

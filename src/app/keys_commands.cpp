@@ -27,6 +27,7 @@ namespace {
 constexpr std::size_t kParallelProbes = 4;
 
 std::string verdict(const forward::probe_result& r) {
+  if (!r.readable) return "not checked: " + r.error;
   switch (r.status) {
     case 200:
       if (r.limit_remaining && *r.limit_remaining <= 0) return "no credit";
@@ -41,10 +42,12 @@ std::string verdict(const forward::probe_result& r) {
 
 // No answer, a timeout (408) or the upstream's own failure: the key was not checked, it is not
 // known to be bad (SPEC counts 408 and 5xx as transient, never the key's fault).
-bool not_checked(const forward::probe_result& r) { return r.status == 0 || r.status == 408 || r.status >= 500; }
+bool not_checked(const forward::probe_result& r) {
+  return !r.readable || r.status == 0 || r.status == 408 || r.status >= 500;
+}
 
 std::string credit_text(const forward::probe_result& r) {
-  if (r.status != 200) return "-";
+  if (r.status != 200 || !r.readable) return "-";
   if (!r.limit_remaining) return "unlimited";
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.4f", *r.limit_remaining);

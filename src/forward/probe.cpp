@@ -1,6 +1,8 @@
 #include "forward/probe.hpp"
 
 #include <boost/json/parse.hpp>
+#include <charconv>
+#include <cmath>
 
 #include "forward/exchange.hpp"
 #include "keys/key_masker.hpp"
@@ -17,6 +19,24 @@ std::optional<double> number(const boost::json::object& o, std::string_view name
   return it->value().to_number<double>();
 }
 
+// limit_remaining: absent or null means no limit; a number, or a number written as a string, is
+// the credit left. Anything else is not an answer the proxy understands.
+bool read_limit_remaining(const boost::json::object& d, std::optional<double>& out) {
+  auto* v = d.if_contains("limit_remaining");
+  if (!v || v->is_null()) return true;
+  if (v->is_number()) {
+    out = v->to_number<double>();
+    return true;
+  }
+  if (!v->is_string()) return false;
+  const auto& text = v->get_string();
+  double value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) return false;
+  out = value;
+  return true;
+}
+
 // Masks before cutting to 300 bytes, so that the cut never leaves part of the key behind.
 std::string error_text(std::string_view body, const keys::api_key& key) {
   std::string text = keys::key_masker::mask(body.substr(0, 16 * 1024), key);
@@ -26,16 +46,17 @@ std::string error_text(std::string_view body, const keys::api_key& key) {
 
 }  // namespace
 
-void parse_key_info(std::string_view body, probe_result& out) {
+bool parse_key_info(std::string_view body, probe_result& out) {
   boost::system::error_code ec;
   auto v = boost::json::parse(body, ec);
-  if (ec || !v.is_object()) return;
+  if (ec || !v.is_object()) return false;
   auto* data = v.as_object().if_contains("data");
-  if (!data || !data->is_object()) return;
+  if (!data || !data->is_object()) return false;
   const auto& d = data->as_object();
-  out.limit_remaining = number(d, "limit_remaining");
+  if (!read_limit_remaining(d, out.limit_remaining)) return false;
   out.usage = number(d, "usage");
   if (auto* f = d.if_contains("is_free_tier"); f && f->is_bool()) out.is_free_tier = f->as_bool();
+  return true;
 }
 
 asio::awaitable<probe_result> probe_key(upstream::connection_pool& pool, const keys::api_key& key,
@@ -53,8 +74,14 @@ asio::awaitable<probe_result> probe_key(upstream::connection_pool& pool, const k
     co_return out;
   }
   out.status = static_cast<int>(ex.head().status);
-  if (out.status == 200) parse_key_info(ex.decoded_body, out);
-  else out.error = error_text(ex.decoded_body, key);
+  if (out.status != 200) {
+    out.error = error_text(ex.decoded_body, key);
+  } else if (!parse_key_info(ex.decoded_body, out)) {
+    // A 200 that does not describe the key (a captive portal, a changed API) says nothing of its
+    // credit: it must not bring a disabled key back.
+    out.readable = false;
+    out.error = "200 without a readable key description";
+  }
   if (ex.complete && ex.reusable && ex.head().keep_alive) pool.release(std::move(ex.conn));
   co_return out;
 }

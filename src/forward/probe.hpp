@@ -16,12 +16,13 @@ struct probe_result {
   std::optional<double> usage;
   std::optional<bool> is_free_tier;
   std::string error;                      // masked
+  bool readable = true;                   // false: a 200 whose body is not a key description
 };
 
 net::asio::awaitable<probe_result> probe_key(upstream::connection_pool& pool, const keys::api_key& key,
                                              net::clock::duration timeout);
 
-// Parses the body of a /key answer (exposed for tests).
-void parse_key_info(std::string_view body, probe_result& out);
+// Parses the body of a /key answer (exposed for tests); false when it is not one.
+bool parse_key_info(std::string_view body, probe_result& out);
 
 }  // namespace orp::forward

@@ -344,7 +344,7 @@ std::vector<key_lease> key_pool::due_for_probe(steady_time now, std::chrono::sec
 }
 
 void key_pool::report_probe(std::string_view fingerprint, int status, std::optional<double> limit_remaining,
-                            steady_time now) {
+                            steady_time now, std::string_view failure) {
   std::lock_guard lock(mutex_);
   entry* e = find(fingerprint);
   if (!e || !is_disabled(e->state)) return;
@@ -363,7 +363,8 @@ void key_pool::report_probe(std::string_view fingerprint, int status, std::optio
   } else if (status == 402 && e->state != key_state::disabled_no_credit) {
     set_state(*e, key_state::disabled_no_credit, now, "probe: 402 payment required");
   } else if (status != 401 && status != 402) {
-    e->last_error = status == 0 ? "probe failed (network)" : "probe: status " + std::to_string(status);
+    if (status != 0) e->last_error = "probe: status " + std::to_string(status);
+    else e->last_error = failure.empty() ? std::string("probe failed (network)") : "probe failed: " + std::string(failure);
   }
 }
 

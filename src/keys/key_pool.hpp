@@ -162,8 +162,9 @@ class key_pool {
   // status 0 = the probe itself failed. 200 with credit (limit_remaining empty = unlimited, or > 0)
   // re-activates a disabled key; 200 without credit or 402 keeps it disabled_no_credit; 401 makes it
   // disabled_invalid. Probes never touch active or cooling keys.
+  // `failure`: why a probe with status 0 failed (masked), for the key's last error.
   void report_probe(std::string_view fingerprint, int status, std::optional<double> limit_remaining,
-                    steady_time now);
+                    steady_time now, std::string_view failure = {});
 
   std::vector<key_snapshot> snapshot(steady_time now) const;
   // The remembered removed keys, oldest first: saved with the pool so their state survives a restart.

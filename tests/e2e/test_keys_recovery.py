@@ -107,6 +107,24 @@ class RecoveryTest(h.FreshProxyTestCase):
         self.assertGreater(len(self.probes_of(KEY_A)), probes_before)
         self.assertNoFullKeys(proxy)
 
+    def test_a_200_that_is_not_a_key_description_keeps_the_key_disabled(self):
+        # A captive portal or a changed API answering 200 says nothing of the key's credit: before,
+        # an unreadable body read as "no limit" and brought the key back.
+        proxy = self.start_proxy(TWO_KEYS, OVERRIDES)
+        self.disable_a(proxy, {"key": KEY_A, "path": h.CHAT_PATH, "status": 402, "body": ERR_402})
+        self.fake.script([{"key": KEY_A, "path": KEY_PATH, "raw_body": "<html>sign in</html>",
+                           "headers": {"Content-Type": "text/html"}},
+                          {"key": KEY_A, "path": h.CHAT_PATH, "status": 402, "body": ERR_402}])
+        self.wait_for_probes(proxy, KEY_A, 2)
+        for _ in range(4):
+            self.assertEqual(self.post(proxy).get("x-proxy-key"), "rec-b")
+        self.assertEqual(self.chat_count(KEY_A), 1, "a key whose probe answer was unreadable was used")
+        h.wait_until(lambda: "200 without a readable key description" in proxy.log_text(), 5,
+                     message="the probe's failure in the log")
+        status, body = proxy.admin_get("/keys")
+        self.assertIn(b"probe failed: 200 without a readable key description", body)
+        self.assertNoFullKeys(proxy)
+
     def test_probe_interval_is_respected(self):
         proxy = self.start_proxy(TWO_KEYS, dict(OVERRIDES, **{"keys.key_recovery_interval": 2}))
         self.fake.configure(key_info={KEY_A: {"limit_remaining": 0}})

@@ -368,6 +368,19 @@ TEST(KeysPool, ProbesRecoverDisabledKeys) {
   EXPECT_EQ(state_of(pool, "a", t0 + 603s), key_state::active);
 }
 
+TEST(KeysPool, AFailedProbeKeepsTheKeyDisabledAndSaysWhy) {
+  key_pool pool(strategy::round_robin, 1);
+  pool.replace(records(1));
+  use(pool, t0, result(outcome_kind::key_no_credit, 402));
+  auto due = pool.due_for_probe(t0 + 300s, 300s);
+  ASSERT_EQ(due.size(), 1u);
+  pool.report_probe(due[0].fingerprint, 0, std::nullopt, t0 + 301s, "200 without a readable key description");
+  EXPECT_EQ(state_of(pool, "a", t0 + 301s), key_state::disabled_no_credit);
+  EXPECT_EQ(pool.snapshot(t0 + 301s)[0].last_error, "probe failed: 200 without a readable key description");
+  pool.report_probe(due[0].fingerprint, 0, std::nullopt, t0 + 302s);
+  EXPECT_EQ(pool.snapshot(t0 + 302s)[0].last_error, "probe failed (network)");
+}
+
 TEST(KeysPool, ReplaceKeepsKnownKeysStateAndCounters) {
   key_pool pool(strategy::round_robin, 1);
   pool.replace(records(3));
