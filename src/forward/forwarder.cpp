@@ -355,6 +355,10 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
   bool keep_alive = req.head.keep_alive && !is_stopping(ctx);
   std::vector<std::string> tried;  // fingerprints of keys this request found invalid or out of credit
   int transient_retries = 0;
+  // Waits for a cool-down to end. One per request: a key that answers 429 again after its own
+  // Retry-After does not get a third try, nor does the request loop on keys that keep saying 429.
+  int cooldown_waits = 0;
+  constexpr int kMaxCooldownWaits = 1;
   exchange ex;
   bool result = false;
   in_flight_scope flight(ctx.in_flight, client_socket(client), ex);
@@ -389,7 +393,8 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
         break;
       }
       if (av.earliest_cooldown_end) {
-        if (*av.earliest_cooldown_end < deadline) {
+        if (*av.earliest_cooldown_end < deadline && cooldown_waits < kMaxCooldownWaits) {
+          ++cooldown_waits;
           if (co_await sleep_until(*av.earliest_cooldown_end, ctx.stopping, flight)) continue;
           result = co_await answer_stopping(client, client_dl, rec);
           break;
@@ -417,7 +422,13 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
     auto ec = co_await send_and_read_head(ctx.upstream, ex, head, req.body, req.head.method == "HEAD", deadline,
                                           flight.cut_flag());
     std::string().swap(head);  // sent: a long stream should not keep it
-    if (!ec) ec = co_await read_ahead(ex, ex.ahead, kLookAheadLimit, deadline);
+    if (!ec) {
+      ec = co_await read_ahead(ex, ex.ahead, kLookAheadLimit, deadline);
+      // request_timeout bounds the wait for response headers (SPEC), and they came in time. A
+      // stream that has sent only comments by the deadline (a model slow to its first token) is
+      // healthy: stop looking ahead and relay it, under stream_idle_timeout from here on.
+      if (ec == asio::error::timed_out && ex.ahead == look_ahead::first_event) ec = {};
+    }
     if (flight.cut() && (ec || !ex.complete)) {
       // Cut short before anything was committed: not the key's fault, nor the upstream's. An
       // answer already read whole still goes out.

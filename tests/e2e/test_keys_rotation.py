@@ -374,6 +374,20 @@ class RotationTest(KeysTestBase):
         self.assertLess(elapsed, 10.0)
         self.assertEqual(headers.get("x-proxy-attempts"), "3", headers)
 
+    def test_keys_that_keep_answering_429_are_tried_at_most_twice(self):
+        # After one wait for a cool-down the request gives up with 429: it used to wait and retry
+        # for as long as its deadline allowed (each key ten times in 10 s).
+        proxy = self.start_proxy(TWO_KEYS, overrides(upstream__request_timeout=10))
+        self.fake.script([{"path": h.CHAT_PATH, "status": 429, "body": ERR_429, "headers": {"Retry-After": "1"}}])
+        res, headers, elapsed = self.timed_post(proxy)
+        self.assertStatus(proxy, res, 429)
+        self.assertOpenRouterError(res, 429)
+        self.assertIn("retry-after", headers, headers)
+        self.assertEqual(sorted(self.chat_keys()), ["rot-a", "rot-a", "rot-b", "rot-b"])
+        self.assertEqual(headers.get("x-proxy-attempts"), "4", headers)
+        self.assertLess(elapsed, 5.0, "the request went on waiting for cool-downs")
+        h.wait_for_access_line(proxy, 'error="all keys cooling down"')
+
     def test_every_key_invalid_gives_503(self):
         proxy = self.start_proxy(TWO_KEYS, overrides())
         self.fake.script([{"path": h.CHAT_PATH, "status": 401, "body": ERR_401}])

@@ -138,6 +138,23 @@ class StreamKeysTest(h.FreshProxyTestCase):
         res, _ = self.run_stream(proxy, events=2)
         self.assertGoodStream(proxy, res, 2)
 
+    def test_a_stream_slow_to_its_first_event_outlives_the_request_timeout(self):
+        # request_timeout bounds the wait for headers; they come at once here, then only comments
+        # for 3 s. The look-ahead for the first event used to run into the deadline: 504, and the
+        # generation was lost.
+        proxy = self.start_proxy(TWO_KEYS, dict(OVERRIDES, **{"upstream.request_timeout": 1}))
+        self.fake.script([{"path": h.CHAT_PATH, "times": 1, "processing_comments": 4,
+                           "processing_interval_ms": 1000}])
+        started = time.monotonic()
+        res, headers = self.run_stream(proxy, events=2)
+        self.assertGoodStream(proxy, res, 2)
+        self.assertIn(b": OPENROUTER PROCESSING", res.output, "the held comments were not relayed")
+        self.assertGreaterEqual(time.monotonic() - started, 3.0)
+        self.assertEqual(headers.get("x-proxy-attempts"), "1", headers)
+        self.assertEqual(len(self.fake.requests(h.CHAT_PATH)), 1)
+        line = h.wait_for_access_line(proxy, "status=200")
+        self.assertNotIn("error=", line)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -591,8 +591,12 @@ class FakeHandler(BaseHTTPRequestHandler):
                          "choices": [{"index": 0, "delta": {"content": ""},
                                       "finish_reason": "error"}]}, **err)
 
+        # A model slow to its first token: the comments come this far apart.
+        comment_interval = float(rule.get("processing_interval_ms", 0)) / 1000.0
         self._start_sse(rule.get("headers"))
-        for _ in range(comments):
+        for i in range(comments):
+            if i and comment_interval:
+                time.sleep(comment_interval)
             self._chunk(b": OPENROUTER PROCESSING\n\n")
 
         if "stream_error_first" in rule:
