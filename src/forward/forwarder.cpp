@@ -50,6 +50,35 @@ keys::outcome classify_exchange(const exchange& ex, const keys::key_pool& pool) 
   return oc;
 }
 
+// What a client whose socket became readable did.
+enum class client_news { hung_up, sent_more, nothing };
+
+// Looks without taking anything: a pipelined request stays for the session's next read.
+client_news look_at_client(net::tcp::socket& client, SSL* tls) {
+  unsigned char first = 0;
+  ssize_t n = ::recv(client.native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return client_news::hung_up;
+  if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? client_news::nothing : client_news::hung_up;
+  if (!tls) return client_news::sent_more;
+  // TLS 1.3 encrypts alerts, so from outside a close_notify looks like application data: let
+  // OpenSSL read the record. SSL_peek keeps application data for the session's next read.
+  int r = SSL_peek(tls, &first, 1);
+  if (r > 0) return client_news::sent_more;
+  switch (SSL_get_error(tls, r)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE: return client_news::nothing;  // part of a record, or not data (KeyUpdate)
+    default: ERR_clear_error(); return client_news::hung_up;  // close_notify, or a broken connection
+  }
+}
+
+// Cancels what a request in flight waits for: its upstream connection's pending operation (a
+// send, the wait for the answer's head, the look-ahead) and its cool-down or back-off timer.
+void cancel_waits(const in_flight_list::entry& e) {
+  error_code ignored;
+  if (e.ex && e.ex->conn) e.ex->conn->stream.lowest_layer().cancel(ignored);
+  if (e.waiting) e.waiting->cancel();
+}
+
 // Watches the client while an answer streams to it. When the client goes away (EOF, reset, or a
 // TLS alert) it cancels the upstream connection's pending operation, which ends the relay; a
 // client that sends its next request early (pipelining) is simply not watched any further.
@@ -57,19 +86,9 @@ keys::outcome classify_exchange(const exchange& ex, const keys::key_pool& pool) 
 // whole life, and the parallel group with its two spawned coroutines cost about 3 KiB per stream.
 class client_watch {
  public:
-  client_watch(net::tcp::socket& client, net::tcp::socket& upstream, bool tls)
+  client_watch(net::tcp::socket& client, net::tcp::socket& upstream, SSL* tls)
       : client_(client), st_(std::make_shared<state>(&upstream)) {
-    client.async_wait(net::tcp::socket::wait_read, [st = st_, &client, tls](const net::error_code& ec) {
-      if (ec || !st->upstream) return;  // cancelled, or the relay is over (`client` may be gone)
-      unsigned char first = 0;
-      ssize_t n = ::recv(client.native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT);
-      constexpr unsigned char kTlsAlert = 0x15;
-      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) || (tls && first == kTlsAlert)) {
-        st->gone = true;
-        net::error_code ignored;
-        st->upstream->cancel(ignored);
-      }
-    });
+    wait(st_, client, tls);
   }
   ~client_watch() {
     st_->upstream = nullptr;
@@ -87,6 +106,21 @@ class client_watch {
     net::tcp::socket* upstream;  // null once the relay is over
     bool gone = false;
   };
+  static void wait(std::shared_ptr<state> st, net::tcp::socket& client, SSL* tls) {
+    client.async_wait(net::tcp::socket::wait_read, [st, &client, tls](const net::error_code& ec) {
+      if (ec || !st->upstream) return;  // cancelled, or the relay is over (`client` may be gone)
+      switch (look_at_client(client, tls)) {
+        case client_news::hung_up: {
+          st->gone = true;
+          net::error_code ignored;
+          st->upstream->cancel(ignored);
+          return;
+        }
+        case client_news::nothing: wait(st, client, tls); return;
+        case client_news::sent_more: return;
+      }
+    });
+  }
   net::tcp::socket& client_;
   std::shared_ptr<state> st_;
 };
@@ -100,6 +134,12 @@ template <class Stream>
 net::tcp::socket& client_socket(Stream& s) {
   if constexpr (is_tls_stream<Stream>()) return s.next_layer();
   else return s;
+}
+
+template <class Stream>
+SSL* client_tls(Stream& s) {
+  if constexpr (is_tls_stream<Stream>()) return s.native_handle();
+  else return nullptr;
 }
 
 struct relay_result {
@@ -220,7 +260,7 @@ asio::awaitable<bool> commit(Stream& client, net::deadline& client_dl, exchange&
 
   relay_result res;
   if (!ex.complete) {
-    client_watch watch(client_socket(client), ex.conn->stream.lowest_layer(), is_tls_stream<Stream>());
+    client_watch watch(client_socket(client), ex.conn->stream.lowest_layer(), client_tls(client));
     res = co_await pump(client, client_dl, ex, idle, rec.bytes_out, usage, scrub, watch);
   }
   usage.apply(rec);
@@ -262,8 +302,9 @@ asio::awaitable<bool> answer_stopping(Stream& client, net::deadline& client_dl, 
 // Keeps a request in its worker's in-flight list for as long as it runs.
 class in_flight_scope {
  public:
-  in_flight_scope(in_flight_list* list, net::tcp::socket& client, const exchange& ex) : list_(list) {
+  in_flight_scope(in_flight_list* list, net::tcp::socket& client, SSL* tls, const exchange& ex) : list_(list) {
     entry_.client = &client;
+    entry_.client_tls = tls;
     entry_.ex = &ex;
     if (list_) list_->join(entry_);
   }
@@ -274,7 +315,11 @@ class in_flight_scope {
   in_flight_scope& operator=(const in_flight_scope&) = delete;
 
   bool cut() const { return entry_.cut; }
-  const bool* cut_flag() const { return &entry_.cut; }
+  bool client_gone() const { return entry_.client_gone; }
+  bool abandoned() const { return entry_.abandon; }
+  const bool* abandon_flag() const { return &entry_.abandon; }
+  // The answer is about to go out: from here the relay watches the client (commit()).
+  void committing();
   void wait_on(asio::steady_timer* timer) { entry_.waiting = timer; }
 
  private:
@@ -299,11 +344,50 @@ std::chrono::seconds ceil_seconds(clock::duration d) {
 }
 
 constexpr std::string_view kCutShort = "proxy stopping: cut short at the end of the drain";
+// nginx's status for a request whose client closed the connection before the answer.
+constexpr unsigned kClientClosedRequest = 499;
+
+}  // namespace
+
+// A watched client: the entry is null once its request left the list (the socket may be gone).
+struct in_flight_list::watch_state {
+  explicit watch_state(in_flight_list::entry* e) : entry(e) {}
+  in_flight_list::entry* entry;
+};
+
+namespace {
+
+void watch_client(std::shared_ptr<in_flight_list::watch_state> st) {
+  auto& client = *st->entry->client;
+  client.async_wait(net::tcp::socket::wait_read, [st](const net::error_code& ec) {
+    if (ec || !st->entry) return;  // stopped
+    auto& e = *st->entry;
+    switch (look_at_client(*e.client, e.client_tls)) {
+      case client_news::hung_up:
+        e.client_gone = e.abandon = true;
+        cancel_waits(e);
+        return;
+      case client_news::nothing: watch_client(st); return;
+      case client_news::sent_more: return;  // a pipelined request: it waits for this answer
+    }
+  });
+}
+
+// Only between socket operations of the request's own: cancel() takes every pending one.
+void stop_watching(in_flight_list::entry& e) {
+  if (!e.watch) return;
+  e.watch->entry = nullptr;
+  e.watch.reset();
+  error_code ignored;
+  e.client->cancel(ignored);
+}
 
 }  // namespace
 
 void in_flight_list::join(entry& e) noexcept {
-  e.cut = cutting_;
+  e.cut = e.abandon = cutting_;
+  e.joined_tick = tick_;
+  if (timer_ && !sweeping_) schedule_sweep();
   e.prev = nullptr;
   e.next = head_;
   if (head_) head_->prev = &e;
@@ -312,6 +396,7 @@ void in_flight_list::join(entry& e) noexcept {
 }
 
 void in_flight_list::leave(entry& e) noexcept {
+  stop_watching(e);
   if (e.prev) e.prev->next = e.next;
   else head_ = e.next;
   if (e.next) e.next->prev = e.prev;
@@ -322,11 +407,10 @@ void in_flight_list::leave(entry& e) noexcept {
 std::size_t in_flight_list::cut_all() {
   cutting_ = true;
   for (entry* e = head_; e; e = e->next) {
-    e->cut = true;
+    e->cut = e->abandon = true;
     error_code ignored;
     if (e->client) e->client->cancel(ignored);
-    if (e->ex && e->ex->conn) e->ex->conn->stream.lowest_layer().cancel(ignored);
-    if (e->waiting) e->waiting->cancel();
+    cancel_waits(*e);
   }
   return size_;
 }
@@ -334,6 +418,44 @@ std::size_t in_flight_list::cut_all() {
 void in_flight_list::wake_waiters() {
   for (entry* e = head_; e; e = e->next)
     if (e->waiting) e->waiting->cancel();
+}
+
+in_flight_list::~in_flight_list() {
+  for (entry* e = head_; e; e = e->next) stop_watching(*e);
+}
+
+void in_flight_list::use_sweep_timer(net::asio::steady_timer& timer, std::chrono::milliseconds interval) {
+  timer_ = &timer;
+  interval_ = interval;
+}
+
+void in_flight_list::schedule_sweep() {
+  sweeping_ = true;
+  timer_->expires_after(interval_);
+  timer_->async_wait([this](const error_code& ec) {
+    if (ec) {
+      sweeping_ = false;
+      return;
+    }
+    sweep();
+    if (head_) schedule_sweep();
+    else sweeping_ = false;
+  });
+}
+
+void in_flight_list::sweep() {
+  ++tick_;
+  // Joined before the previous sweep: in flight for one to two intervals at least.
+  for (entry* e = head_; e; e = e->next) {
+    if (e->watch || e->abandon || e->committed || !e->client || tick_ - e->joined_tick < 2) continue;
+    e->watch = std::make_shared<watch_state>(e);
+    watch_client(e->watch);
+  }
+}
+
+void in_flight_scope::committing() {
+  entry_.committed = true;
+  stop_watching(entry_);
 }
 
 template <class ClientStream>
@@ -361,9 +483,15 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
   constexpr int kMaxCooldownWaits = 1;
   exchange ex;
   bool result = false;
-  in_flight_scope flight(ctx.in_flight, client_socket(client), ex);
+  in_flight_scope flight(ctx.in_flight, client_socket(client), client_tls(client), ex);
+  constexpr std::string_view kClientGone = "client went away before the answer";
 
   while (true) {
+    if (flight.client_gone()) {
+      rec.status = kClientClosedRequest;
+      rec.error = std::string(kClientGone);
+      break;
+    }
     if (flight.cut()) {
       result = co_await answer_stopping(client, client_dl, rec);
       break;
@@ -420,7 +548,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
     rec.key_id = lease->fingerprint;
     std::string head = build_upstream_head(req.head, req.body.size(), ctx.upstream.upstream(), lease->key->reveal());
     auto ec = co_await send_and_read_head(ctx.upstream, ex, head, req.body, req.head.method == "HEAD", deadline,
-                                          flight.cut_flag());
+                                          flight.abandon_flag());
     std::string().swap(head);  // sent: a long stream should not keep it
     if (!ec) {
       ec = co_await read_ahead(ex, ex.ahead, kLookAheadLimit, deadline);
@@ -429,9 +557,16 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
       // healthy: stop looking ahead and relay it, under stream_idle_timeout from here on.
       if (ec == asio::error::timed_out && ex.ahead == look_ahead::first_event) ec = {};
     }
-    if (flight.cut() && (ec || !ex.complete)) {
+    if (flight.abandoned() && (ec || !ex.complete)) {
       // Cut short before anything was committed: not the key's fault, nor the upstream's. An
-      // answer already read whole still goes out.
+      // answer already read whole still goes out (to a client still there). The upstream
+      // connection closes with the exchange, which stops the generation.
+      ctx.keys.cancel(*lease);
+      if (flight.client_gone()) {
+        rec.status = kClientClosedRequest;
+        rec.error = std::string(kClientGone);
+        break;
+      }
       result = co_await answer_stopping(client, client_dl, rec);
       break;
     }
@@ -442,6 +577,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
     ctx.keys.report(*lease, oc, clock::now());
 
     if (oc.kind == keys::outcome_kind::success || oc.kind == keys::outcome_kind::pass_through) {
+      flight.committing();
       result = co_await commit(client, client_dl, ex, keep_alive, ctx, *lease, rec.attempts, rec);
       break;
     }
@@ -473,6 +609,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
     // Out of retries or time: the upstream's own answer when there is one, else ours.
     if (!ec && ex.conn) {
       rec.error = oc.reason;
+      flight.committing();
       result = co_await commit(client, client_dl, ex, keep_alive, ctx, *lease, rec.attempts, rec);
     } else {
       bool timeout = ec == asio::error::timed_out;

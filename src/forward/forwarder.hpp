@@ -1,9 +1,12 @@
 #pragma once
 // One intercepted request's life: pick a key, send, classify the answer, rotate or back off and
 // try again, then commit and stream the chosen answer back to the client as it arrives.
+#include <openssl/ssl.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <string>
 #include <string_view>
@@ -26,20 +29,37 @@ struct forward_settings {
 
 struct exchange;
 
-// The requests in flight on one worker, so that a stopping proxy can cut short those still running
-// at the end of its drain (proxy.drain_timeout): their pending socket operations are cancelled,
-// and each still answers or ends, and writes its access line. Intrusive: joining and leaving
-// allocate nothing. Used on the worker's thread only.
+// The requests in flight on one worker. Two uses:
+// - a stopping proxy cuts short those still running at the end of its drain
+//   (proxy.drain_timeout): their pending socket operations are cancelled, and each still answers
+//   or ends, and writes its access line;
+// - a request that takes a while (one to two sweep intervals) gets its client watched: a client
+//   that hangs up before the answer is committed has its upstream request cancelled (which stops
+//   the generation and its billing) instead of being noticed only when the answer is written.
+//   A quick request, most of them, costs nothing for it: no wait on its client socket.
+// Intrusive: joining and leaving allocate nothing. Used on the worker's thread only.
 class in_flight_list {
  public:
+  struct watch_state;
   struct entry {
     net::tcp::socket* client = nullptr;
+    SSL* client_tls = nullptr;                    // the client leg's TLS, when it has one
     const exchange* ex = nullptr;                  // its upstream connection, once it has one
     net::asio::steady_timer* waiting = nullptr;   // while it waits for a cool-down or a back-off
-    bool cut = false;
+    bool cut = false;          // cut short by a stopping proxy
+    bool client_gone = false;  // the client hung up before the answer was committed
+    bool abandon = false;      // cut or client_gone: stop working on the request
+    bool committed = false;    // the answer is going out: its relay watches the client itself
+    std::uint32_t joined_tick = 0;
+    std::shared_ptr<watch_state> watch;  // while its client is watched
     entry* prev = nullptr;
     entry* next = nullptr;
   };
+  in_flight_list() = default;
+  ~in_flight_list();
+  in_flight_list(const in_flight_list&) = delete;
+  in_flight_list& operator=(const in_flight_list&) = delete;
+
   void join(entry& e) noexcept;  // after cut_all(): joins already cut
   void leave(entry& e) noexcept;
   // Marks every entry cut and cancels what it waits for; returns how many there were. From then
@@ -50,10 +70,23 @@ class in_flight_list {
   void wake_waiters();
   std::size_t size() const noexcept { return size_; }
 
+  // The timer that runs sweep() every `interval` while requests are in flight (the worker's; it
+  // must be destroyed before this list). Without one, no client is watched.
+  void use_sweep_timer(net::asio::steady_timer& timer,
+                       std::chrono::milliseconds interval = std::chrono::milliseconds(250));
+  // Starts watching the clients of requests in flight for a whole interval. The timer calls it;
+  // tests call it directly.
+  void sweep();
+
  private:
+  void schedule_sweep();
   entry* head_ = nullptr;
   std::size_t size_ = 0;
   bool cutting_ = false;
+  std::uint32_t tick_ = 0;
+  net::asio::steady_timer* timer_ = nullptr;
+  std::chrono::milliseconds interval_{250};
+  bool sweeping_ = false;
 };
 
 // Per worker thread.

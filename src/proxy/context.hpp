@@ -106,6 +106,7 @@ struct worker {
   forward::in_flight_list in_flight;  // requests leave it as io's destruction tears them down
   net::asio::io_context io{1};
   net::asio::steady_timer trim_timer{io};  // the scheduled heap trim
+  net::asio::steady_timer in_flight_timer{io};  // in_flight's sweep: watches the clients of slow requests
   // Frees the TLS record buffers of this worker's quiet connections; installed on its thread.
   net::idle_buffers buffers{io.get_executor()};
   std::unique_ptr<upstream::connection_pool> pool;

@@ -56,6 +56,7 @@ server::server(asio::io_context& main_io, shared_context& shared, keys::key_pool
   std::random_device seed;
   for (unsigned i = 0; i < std::max(1u, workers); ++i) {
     auto w = std::make_unique<worker>();
+    w->in_flight.use_sweep_timer(w->in_flight_timer);
     w->pool = std::make_unique<upstream::connection_pool>(w->io.get_executor(), up.client_ctx, up.target,
                                                           up.overrides, up.connect_timeout, up.pool_idle_timeout);
     w->forward = std::make_unique<forward::worker_context>(

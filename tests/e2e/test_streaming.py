@@ -5,6 +5,7 @@ client that goes away mid-stream makes the proxy close its upstream connection."
 import json
 import os
 import statistics
+import time
 import sys
 import unittest
 
@@ -104,6 +105,57 @@ class StreamingTest(h.ProxyTestCase):
         self.assertNotEqual(recs[1]["connection_id"], cid)
         self.assertEqual(self.upstream_stale(), stale_before, "a dead upstream connection was pooled")
         self.assertProxyAlive()
+
+
+class ClientGoneBeforeTheAnswer(h.FreshProxyTestCase):
+    """A client that hangs up before its answer began (curl --max-time) has its upstream request
+    cancelled: the connection closes, which stops the generation and its billing. It used to go on
+    until the answer was there to be written (and a request waiting for a cool-down was still sent)."""
+
+    KEYS = ((h.POOL_KEY_A, "pool-a"),)
+
+    def give_up_after(self, proxy, seconds, stream=False):
+        res = h.curl(h.via_proxy(proxy, "--max-time", str(seconds), *h.chat_args(h.chat_body(stream=stream)), API),
+                     timeout=30)
+        gone_at = time.monotonic()
+        self.assertEqual(res.returncode, 28, "curl did not time out: %s %r" % (res.stderr, res.stdout[:300]))
+        return gone_at
+
+    def assertUpstreamClosedSoonAfter(self, proxy, gone_at):
+        recs = self.fake.requests(h.CHAT_PATH)
+        self.assertEqual(len(recs), 1, h.redact(recs))
+        cid = recs[0]["connection_id"]
+        record = h.wait_until(lambda: [c for c in self.fake.stats()["closed"] if c["connection_id"] == cid], 10,
+                              message="the upstream connection to close\n" + proxy.diagnostics())[0]
+        self.assertLess(record["closed_at_monotonic"] - gone_at, 1.5,
+                        "the upstream connection closed long after the client left")
+        line = h.wait_for_access_line(proxy, 'error="client went away before the answer"')
+        self.assertIn("status=499", line)
+
+    def test_waiting_for_the_answer_head(self):
+        proxy = self.start_proxy(self.KEYS, {"proxy.workers": 1})
+        self.fake.script([{"path": h.CHAT_PATH, "delay_ms": 5000, "times": 1}])
+        self.assertUpstreamClosedSoonAfter(proxy, self.give_up_after(proxy, 1))
+
+    def test_looking_ahead_for_the_first_event(self):
+        proxy = self.start_proxy(self.KEYS, {"proxy.workers": 1})
+        self.fake.script([{"path": h.CHAT_PATH, "times": 1, "processing_comments": 6,
+                           "processing_interval_ms": 1000}])
+        self.assertUpstreamClosedSoonAfter(proxy, self.give_up_after(proxy, 1.5, stream=True))
+
+    def test_waiting_for_a_cool_down(self):
+        proxy = self.start_proxy(self.KEYS, {"proxy.workers": 1})
+        self.fake.script([{"path": h.CHAT_PATH, "status": 429, "times": 1, "headers": {"Retry-After": "3"},
+                           "body": {"error": {"code": 429, "message": "Rate limit exceeded"}}}])
+        self.give_up_after(proxy, 1)
+        # The request is over once its line is written (at once: the wait is cancelled), so no
+        # later attempt can follow it.
+        line = h.wait_for_access_line(proxy, 'error="client went away before the answer"')
+        self.assertIn("attempts=1", line)
+        self.assertEqual(len(self.fake.requests(h.CHAT_PATH)), 1, "the request was sent again after the client left")
+        status, body = proxy.admin_get("/keys")
+        key = json.loads(body)["keys"][0]
+        self.assertEqual((key["in_flight"], key["requests"]), (0, 1), key)
 
 
 if __name__ == "__main__":

@@ -353,6 +353,18 @@ class FakeHandler(BaseHTTPRequestHandler):
             self.send_header(k, str(v))
         self.end_headers()
 
+    def _pause(self, seconds):
+        """Sleeps like a slow model, but notices a peer that hangs up meanwhile, as a real server
+        does: the proxy sends nothing more before its answer, so readable means gone."""
+        end = time.monotonic() + seconds
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            readable, _, _ = select.select([self.request], [], [], left)
+            if readable:
+                raise ClientGone()
+
     def _chunk(self, data):
         self._write(b"%x\r\n%s\r\n" % (len(data), data))
 
@@ -476,7 +488,7 @@ class FakeHandler(BaseHTTPRequestHandler):
             state.update_record(rec, rule=rule.get("_index"))
             self.close_after_response = bool(rule.get("close_after_response"))
             if rule.get("delay_ms"):
-                time.sleep(float(rule["delay_ms"]) / 1000.0)
+                self._pause(float(rule["delay_ms"]) / 1000.0)
             if rule.get("close_connection"):  # drop the connection without any answer
                 state.update_record(rec, status=0)
                 self.close_connection = True
@@ -596,7 +608,7 @@ class FakeHandler(BaseHTTPRequestHandler):
         self._start_sse(rule.get("headers"))
         for i in range(comments):
             if i and comment_interval:
-                time.sleep(comment_interval)
+                self._pause(comment_interval)
             self._chunk(b": OPENROUTER PROCESSING\n\n")
 
         if "stream_error_first" in rule:

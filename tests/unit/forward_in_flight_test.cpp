@@ -81,5 +81,44 @@ TEST(InFlightList, CutCancelsWhatEachClientSocketWaitsFor) {
   io.poll();
 }
 
+// A request in flight for a whole sweep interval gets its client watched: a client that hangs up
+// marks it gone and abandoned, and what it waits for (here its cool-down timer) is cancelled.
+// One that just joined is not watched (no wait on its socket), nor is one sending more.
+TEST(InFlightList, SlowRequestsGetTheirClientWatched) {
+  asio::io_context io;
+  socket_pair slow(io), fresh(io), pipelining(io);
+  in_flight_list list;  // no sweep timer: sweep() by hand
+  in_flight_list::entry es, ef, ep;
+  es.client = &slow.server;
+  ef.client = &fresh.server;
+  ep.client = &pipelining.server;
+  asio::steady_timer cool_down(io, std::chrono::hours(1));
+  std::optional<net::error_code> woke;
+  cool_down.async_wait([&](net::error_code ec) { woke = ec; });
+  es.waiting = &cool_down;
+  list.join(es);
+  list.join(ep);
+  list.sweep();
+  list.join(ef);  // joins between two sweeps
+  list.sweep();
+  EXPECT_TRUE(es.watch && ep.watch);
+  EXPECT_FALSE(ef.watch);  // in flight for less than an interval
+
+  pipelining.client.write_some(asio::buffer("POST", 4));  // its next request, early
+  io.poll();
+  EXPECT_FALSE(ep.client_gone || ep.abandon);
+  slow.client.close();  // hangs up while its request waits for a cool-down
+  for (int i = 0; i < 100 && !woke; ++i) io.run_one_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(es.client_gone && es.abandon);
+  ASSERT_TRUE(woke);
+  EXPECT_EQ(*woke, asio::error::operation_aborted);
+  EXPECT_FALSE(es.cut);
+  list.leave(es);
+  list.leave(ep);
+  list.leave(ef);
+  EXPECT_FALSE(es.watch || ep.watch);
+  io.poll();
+}
+
 }  // namespace
 }  // namespace orp::forward
