@@ -4,12 +4,14 @@
 #include <iostream>
 
 #include "app/commands.hpp"
+#include "app/file_checks.hpp"
 #include "tls/ca.hpp"
 
 namespace orp::app {
 
 int ca_init(const config::settings& cfg, bool force) {
   try {
+    check_distinct_files(cfg);
     auto cert = cfg.path("tls.ca_cert"), key = cfg.path("tls.ca_key");
     std::error_code ec;
     const bool replacing = force && std::filesystem::exists(cert, ec);

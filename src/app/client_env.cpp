@@ -1,5 +1,6 @@
 #include "app/client_env.hpp"
 
+#include "app/file_checks.hpp"
 #include "util/atomic_file.hpp"
 
 #include <openssl/pem.h>
@@ -283,6 +284,7 @@ void write_ca_bundle(const fs::path& ca_cert, const fs::path& bundle) {
 
 int print_env(const config::settings& cfg, const std::string& shell) {
   try {
+    check_distinct_files(cfg);
     const fs::path ca_cert = cfg.path("tls.ca_cert");
     const fs::path ca_key = cfg.path("tls.ca_key");
     std::error_code ec;

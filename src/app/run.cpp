@@ -189,6 +189,7 @@ int run(const config::settings& cfg, const run_options& opts) {
   util::instance_lock state_lock;  // held until the process ends
   try {
     // Everything the user can get wrong is checked before anything is created or logged.
+    check_distinct_files(cfg);
     target = parse_setting("upstream.api_url", [&] { return upstream::parse_api_url(cfg.text("upstream.api_url")); });
     overrides = parse_setting("upstream.resolve",
                               [&] { return upstream::parse_resolve_overrides(cfg.text("upstream.resolve")); });

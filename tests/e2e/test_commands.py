@@ -135,6 +135,53 @@ class CaCommandTest(unittest.TestCase):
 KEY_401 = {"path": "/api/v1/key", "status": 401, "body": {"error": {"code": 401, "message": "No auth credentials found"}}}
 
 
+class SharedFileTest(unittest.TestCase):
+    """Two settings naming one file: refused before either is written, not one destroying the other."""
+
+    QUIET = ["--listen", "127.0.0.1:0", "--set", "admin.listen="]
+
+    def layout(self, d):
+        with open(os.path.join(d, "keys.csv"), "w") as f:
+            f.write("key,label\nsk-or-v1-%s,a\n" % ("0" * 60))
+        with open(os.path.join(d, "config.ini"), "w") as f:
+            f.write("[log]\nlevel = info\n")
+        self.assertEqual(run(["ca", "init"], d).returncode, 0)
+        return {name: read(os.path.join(d, name)) for name in ("keys.csv", "config.ini", "certs/ca.pem", "certs/ca.key")}
+
+    def assertRefused(self, r, *names):
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        lines = r.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        for name in names:
+            self.assertIn(name, lines[0])
+        self.assertIn("name the same file", lines[0])
+        self.assertNotIn("created", r.stdout)
+
+    def assertUnchanged(self, d, before):
+        for name, text in before.items():
+            self.assertEqual(read(os.path.join(d, name)), text, "%s was changed" % name)
+
+    def test_run_refuses_a_file_setting_on_another_settings_file(self):
+        with tempfile.TemporaryDirectory() as d:
+            before = self.layout(d)
+            for setting, other, value in (("keys.state_file", "keys.file", "keys.csv"),
+                                          ("keys.state_file", "tls.ca_cert", "certs/ca.pem"),
+                                          ("log.file", "the configuration file", "config.ini")):
+                with self.subTest(setting=setting, value=value):
+                    r = run(["run", "--config", "config.ini", *self.QUIET, "--set", "%s=%s" % (setting, value)], d)
+                    self.assertRefused(r, setting, other)
+                    self.assertUnchanged(d, before)
+
+    def test_ca_init_env_and_keys_check_refuse_them_too(self):
+        with tempfile.TemporaryDirectory() as d:
+            before = self.layout(d)
+            for command in (["ca", "init"], ["ca", "init", "--force"], ["env"], ["keys", "check"]):
+                with self.subTest(command=command):
+                    r = run([*command, "--set", "tls.ca_key=certs/ca.pem"], d)
+                    self.assertRefused(r, "tls.ca_key", "tls.ca_cert")
+                    self.assertUnchanged(d, before)
+
+
 class ConfigElsewhereTest(unittest.TestCase):
     def test_a_config_file_elsewhere_brings_its_own_files(self):
         # `--config /srv/orp/config.ini` from another directory: the CA, keys and state next to
