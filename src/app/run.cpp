@@ -64,7 +64,7 @@ tls::certificate_authority prepare_ca(const config::settings& cfg) {
   auto hosts = cfg.list("proxy.intercept_hosts");
   auto cert = cfg.path("tls.ca_cert"), key = cfg.path("tls.ca_key");
   auto outcome = tls::ensure_ca(cert, key, hosts, false, std::chrono::system_clock::now());
-  if (!outcome.warning.empty()) log::warn("{}", outcome.warning);
+  for (const auto& warning : outcome.warnings) log::warn("{}", warning);
   if (outcome.status == tls::ca_status::created)
     log::info("created the local CA at {} (key {}, mode 0600)", cert.string(), key.string());
   return tls::certificate_authority::load(cert, key);
