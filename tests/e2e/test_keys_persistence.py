@@ -363,6 +363,33 @@ class PersistenceTest(h.FreshProxyTestCase):
         self.assertNotIn("get no access line", log)
         self.assertIsNotNone(self.read_state(proxy), "no state file after SIGTERM")
 
+    def test_a_second_sigterm_cuts_the_drain_at_once(self):
+        # The first SIGTERM drains (up to proxy.drain_timeout, 30 s here); a second one means
+        # "now": the stream is cut at once, as at the end of the drain.
+        proxy = self.start_proxy(((KEY_A, "per-a"),), dict(OVERRIDES, **{"proxy.drain_timeout": 30}))
+        signalled, thread = self.sigterm_when(proxy, self.streaming)
+        streamed = []
+        client = threading.Thread(target=lambda: streamed.append(h.curl_stream(h.via_proxy(proxy, *h.chat_args(
+            h.chat_body(stream=True), extra_headers=["X-Fake-Events: 300", "X-Fake-Interval-Ms: 100"]),
+            API), timeout=40)), daemon=True)
+        client.start()
+        thread.join(timeout=15)
+        self.assertTrue(signalled, "the stream never got going:\n" + proxy.diagnostics())
+        h.wait_until(lambda: "received signal" in proxy.log_text(), 5, message="the first signal to be handled")
+        self.assertTrue(proxy.alive(), "the first SIGTERM should drain, not exit")
+        proxy.send_signal(signal.SIGTERM)
+        second = time.monotonic()
+        h.wait_until(lambda: not proxy.alive(), 5, message="the proxy to exit after a second SIGTERM")
+        self.assertLess(time.monotonic() - second, 5)
+        client.join(timeout=15)
+        self.assertEqual(proxy.stop(), 0)
+        self.assertNotIn(b"[DONE]", streamed[0].data_payloads(), "the stream was not cut")
+        log = proxy.log_text()
+        self.assertIn("again: cutting the drain short now", log)
+        self.assertIn("cut short now (a second signal)", log)
+        self.assertEqual(len([line for line in log.splitlines() if 'error="proxy stopping: cut short' in line]), 1,
+                         log[-3000:])
+
     def test_sigterm_waits_for_a_request_whose_body_is_still_coming(self):
         # A request counts from its head on: SIGTERM mid-upload lets it finish and be answered
         # (the drain used to see nothing in flight and stop at once, closing the upload).
