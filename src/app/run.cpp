@@ -176,8 +176,33 @@ void write_bundle(const config::settings& cfg) {
   }
 }
 
+// "256.1.1.1": dotted digits that make no IPv4 address, rather than a name to look up.
+bool looks_like_ipv4(std::string_view host) {
+  return std::ranges::all_of(host, [](char c) { return c == '.' || (c >= '0' && c <= '9'); });
+}
+
+// A listen address that names no address of any machine is said to be that, not "reachable
+// from other machines" (what the exposure check below would make of it).
+void check_listen_host(const config::settings& cfg, std::string_view setting) {
+  const std::string host = cfg.address(setting).host;
+  if (host.empty()) return;
+  net::error_code ec;
+  (void)asio::ip::make_address(host, ec);
+  if (!ec) return;
+  const std::string named = std::string(setting) + " = " + cfg.text(setting) + ": ";
+  if (looks_like_ipv4(host)) throw startup_error(named + "'" + host + "' is not a valid IP address");
+  asio::io_context io(1);
+  net::tcp::resolver resolver(io);
+  (void)resolver.resolve(host, "", ec);
+  if (ec)
+    throw startup_error(named + "cannot resolve '" + host + "' (" + ec.message() +
+                        "): name an address of this machine, e.g. 127.0.0.1");
+}
+
 // A proxy or admin endpoint reachable from other machines must not be open to all of them.
 void check_exposure(const config::settings& cfg) {
+  check_listen_host(cfg, "proxy.listen");
+  check_listen_host(cfg, "admin.listen");
   parse_setting("proxy.clients", [&] { return proxy::client_credentials(cfg.text("proxy.clients")); });
   auto listen = cfg.address("proxy.listen");
   if (!net::is_loopback_host(listen.host) && proxy::client_credentials(cfg.text("proxy.clients")).empty())
