@@ -67,7 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         key.fingerprint = snaps[i++].fingerprint;
         renamed.keys.emplace(key.fingerprint, key);
       }
-      pool.restore(renamed, now, now_wall);
+      pool.restore(renamed, now, now_wall, std::chrono::seconds(300));
       break;
     }
     case 1: {

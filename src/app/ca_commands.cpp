@@ -4,18 +4,20 @@
 #include <iostream>
 
 #include "app/commands.hpp"
+#include "app/file_checks.hpp"
 #include "tls/ca.hpp"
 
 namespace orp::app {
 
 int ca_init(const config::settings& cfg, bool force) {
   try {
+    check_distinct_files(cfg);
     auto cert = cfg.path("tls.ca_cert"), key = cfg.path("tls.ca_key");
     std::error_code ec;
     const bool replacing = force && std::filesystem::exists(cert, ec);
     auto outcome =
         tls::ensure_ca(cert, key, cfg.list("proxy.intercept_hosts"), force, std::chrono::system_clock::now());
-    if (!outcome.warning.empty()) std::cerr << "openrouter-proxy: warning: " << outcome.warning << "\n";
+    for (const auto& warning : outcome.warnings) std::cerr << "openrouter-proxy: warning: " << warning << "\n";
     std::cout << (outcome.status == tls::ca_status::created ? "created " : "exists ") << cert.string() << "\n";
     if (replacing)
       std::cerr << "openrouter-proxy: the old CA is gone: restart a running proxy (it still signs with the old "

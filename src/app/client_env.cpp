@@ -1,5 +1,6 @@
 #include "app/client_env.hpp"
 
+#include "app/file_checks.hpp"
 #include "util/atomic_file.hpp"
 
 #include <openssl/pem.h>
@@ -283,6 +284,7 @@ void write_ca_bundle(const fs::path& ca_cert, const fs::path& bundle) {
 
 int print_env(const config::settings& cfg, const std::string& shell) {
   try {
+    check_distinct_files(cfg);
     const fs::path ca_cert = cfg.path("tls.ca_cert");
     const fs::path ca_key = cfg.path("tls.ca_key");
     std::error_code ec;
@@ -295,7 +297,7 @@ int print_env(const config::settings& cfg, const std::string& shell) {
       // `env` may come before the first `run`: the CA must exist for the bundle to hold it.
       auto outcome = tls::ensure_ca(ca_cert, ca_key, cfg.list("proxy.intercept_hosts"), false,
                                     std::chrono::system_clock::now());
-      if (!outcome.warning.empty()) std::cerr << "openrouter-proxy: env: warning: " << outcome.warning << "\n";
+      for (const auto& warning : outcome.warnings) std::cerr << "openrouter-proxy: env: warning: " << warning << "\n";
       if (outcome.status == tls::ca_status::created)
         std::cerr << "openrouter-proxy: env: created the local CA at " << ca_cert.string()
                   << " (a proxy started with another configuration uses its own)\n";

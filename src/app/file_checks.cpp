@@ -13,7 +13,64 @@ namespace {
   throw config::config_error(std::string(setting) + " = " + cfg.text(setting) + ": " + why);
 }
 
+// A file the settings name; `written` when some command creates or rewrites it.
+struct named_file {
+  std::string described;  // "keys.file = keys.csv", or what the file is
+  std::string setting;    // the setting to change, empty for config.ini itself
+  fs::path path;
+  bool written;
+};
+
+std::vector<named_file> files_named(const config::settings& cfg) {
+  std::vector<named_file> files;
+  if (!cfg.source_file().empty())
+    files.push_back({"the configuration file " + cfg.source_file().string(), "", cfg.source_file(), false});
+  auto add = [&](std::string_view setting, bool written) {
+    if (auto file = cfg.path(setting); !file.empty())
+      files.push_back({std::string(setting) + " = " + cfg.text(setting), std::string(setting), file, written});
+  };
+  add("keys.file", false);
+  add("upstream.ca_file", false);
+  add("keys.state_file", true);
+  add("log.file", true);
+  add("tls.ca_cert", true);
+  add("tls.ca_key", true);
+  // run and env write the clients' bundle next to the CA certificate.
+  if (auto cert = cfg.path("tls.ca_cert"); !cert.empty())
+    files.push_back({"the clients' CA bundle (written next to tls.ca_cert)", "tls.ca_cert",
+                     cert.parent_path() / "bundle.pem", true});
+  return files;
+}
+
+fs::path resolved(const fs::path& file) {
+  std::error_code ec;
+  const fs::path absolute = fs::absolute(file, ec).lexically_normal();
+  fs::path canonical = fs::weakly_canonical(absolute, ec);
+  return ec ? absolute : canonical;
+}
+
+bool same_file(const fs::path& a, const fs::path& b) {
+  if (resolved(a) == resolved(b)) return true;
+  std::error_code ec;
+  return fs::equivalent(a, b, ec);  // a hard link; false (ec set) unless both exist
+}
+
+[[noreturn]] void refuse_shared(const named_file& a, const named_file& b) {
+  const std::string& to_change = b.written && !b.setting.empty() ? b.setting : a.setting;
+  throw config::config_error(b.described + " and " + a.described + " name the same file (" +
+                             resolved(b.path).string() + "): writing one would destroy the other; give " +
+                             to_change + " a file of its own");
+}
+
 }  // namespace
+
+void check_distinct_files(const config::settings& cfg) {
+  const auto files = files_named(cfg);
+  for (std::size_t i = 0; i < files.size(); ++i)
+    for (std::size_t j = i + 1; j < files.size(); ++j)
+      if ((files[i].written || files[j].written) && same_file(files[i].path, files[j].path))
+        refuse_shared(files[i], files[j]);
+}
 
 fs::path checked_keys_file(const config::settings& cfg) {
   const fs::path file = cfg.path("keys.file");

@@ -15,6 +15,12 @@ std::filesystem::path checked_keys_file(const config::settings& cfg);
 // and written, so that the state saved after the first key change and at shutdown is not lost.
 void check_state_file(const config::settings& cfg);
 
+// The files the settings name (and config.ini itself) are distinct files wherever one of a pair is
+// written: keys.state_file = keys.csv would replace the keys with JSON, log.file = config.ini would
+// append log lines to it. Paths are compared resolved (symlinks, "..", relative to different
+// directories) and, when both exist, by inode (a hard link).
+void check_distinct_files(const config::settings& cfg);
+
 // The upstream TLS client context, with upstream.ca_file named when that file is missing.
 tls::ssl_ctx_ptr upstream_client_context(const config::settings& cfg);
 

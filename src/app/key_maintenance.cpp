@@ -49,13 +49,25 @@ void key_maintenance::restore_state() {
   if (options_.state_file.empty()) return;
   try {
     if (auto state = keys::load_state_file(options_.state_file)) {
-      pool_.restore(*state, clock::now(), std::chrono::system_clock::now());
+      pool_.restore(*state, clock::now(), std::chrono::system_clock::now(), options_.recovery_interval);
       log::info("restored key state from {}", options_.state_file.string());
     }
+  } catch (const keys::corrupt_state_file& e) {
+    set_aside(e.what());
   } catch (const std::exception& e) {
     log::error("{}; starting with fresh key state", e.what());
   }
   log_changes();
+}
+
+// The next save would overwrite a corrupt file: keep it for whoever wants to see what went wrong.
+void key_maintenance::set_aside(const std::string& why) {
+  try {
+    const auto aside = keys::set_aside_corrupt(options_.state_file, std::chrono::system_clock::now());
+    log::warn("{}; set aside as {}, starting with fresh key state", why, aside.string());
+  } catch (const std::exception& e) {
+    log::warn("{}; starting with fresh key state ({})", why, e.what());
+  }
 }
 
 void key_maintenance::start() {
@@ -145,6 +157,7 @@ asio::awaitable<void> key_maintenance::probe(keys::key_lease lease, bool asked) 
             r.error.empty() ? std::string() : ", " + r.error);
   // An unreadable 200 counts as a failed probe: the key stays as it is.
   pool_.report_probe(lease.fingerprint, r.readable ? r.status : 0, r.limit_remaining, clock::now(), r.error);
+  dirty_ = true;  // the probe's time, so that a restart keeps the schedule
   log_changes();
 }
 

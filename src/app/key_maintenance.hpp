@@ -59,6 +59,7 @@ class key_maintenance {
   void probe_disabled_now();
   void log_changes();
   void save();
+  void set_aside(const std::string& why);
   std::optional<std::filesystem::file_time_type> keys_mtime() const;
 
   net::asio::io_context& io_;

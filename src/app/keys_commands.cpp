@@ -62,6 +62,7 @@ int keys_check(const config::settings& cfg) {
   upstream::resolve_overrides overrides;
   tls::ssl_ctx_ptr ctx;
   try {
+    check_distinct_files(cfg);
     records = keys::read_keys_csv(checked_keys_file(cfg));
     target = parse_setting("upstream.api_url", [&] { return upstream::parse_api_url(cfg.text("upstream.api_url")); });
     overrides = parse_setting("upstream.resolve",

@@ -64,7 +64,7 @@ tls::certificate_authority prepare_ca(const config::settings& cfg) {
   auto hosts = cfg.list("proxy.intercept_hosts");
   auto cert = cfg.path("tls.ca_cert"), key = cfg.path("tls.ca_key");
   auto outcome = tls::ensure_ca(cert, key, hosts, false, std::chrono::system_clock::now());
-  if (!outcome.warning.empty()) log::warn("{}", outcome.warning);
+  for (const auto& warning : outcome.warnings) log::warn("{}", warning);
   if (outcome.status == tls::ca_status::created)
     log::info("created the local CA at {} (key {}, mode 0600)", cert.string(), key.string());
   return tls::certificate_authority::load(cert, key);
@@ -125,27 +125,40 @@ log::log_options log_options_from(const config::settings& cfg) {
   return o;
 }
 
-// Waits until no request is in flight, or until `until`.
+// Set by a second SIGINT/SIGTERM during the drain: the user wants out now, not in
+// proxy.drain_timeout. Read and written on the main loop's thread only.
+struct drain_control {
+  bool cut_now = false;
+};
+
+// Waits until no request is in flight, or until `until`, or until the drain is cut.
 asio::awaitable<void> wait_for_no_requests(asio::steady_timer& tick, const proxy::shared_context& shared,
-                                           net::clock::time_point until) {
-  while (shared.active_requests.load() > 0 && net::clock::now() < until) {
+                                           net::clock::time_point until, const drain_control& control) {
+  while (shared.active_requests.load() > 0 && net::clock::now() < until && !control.cut_now) {
     tick.expires_after(std::chrono::milliseconds(20));
     co_await tick.async_wait(net::use_tuple);
   }
 }
 
-// Waits (up to proxy.drain_timeout) for in-flight requests to finish, cuts short what is left,
-// gives those a moment to end and write their access lines, then stops the main loop.
+// Waits (up to proxy.drain_timeout, or until a second signal) for in-flight requests to finish,
+// cuts short what is left, gives those a moment to end and write their access lines, then stops
+// the main loop.
 asio::awaitable<void> drain_and_stop(asio::io_context& io, proxy::server& srv, proxy::shared_context& shared,
-                                     net::clock::duration drain) {
+                                     net::clock::duration drain, const drain_control& control) {
   asio::steady_timer tick(io);
-  co_await wait_for_no_requests(tick, shared, net::clock::now() + drain);
+  co_await wait_for_no_requests(tick, shared, net::clock::now() + drain, control);
   if (auto left = shared.active_requests.load(); left > 0) {
-    log::warn("stopping: {} requests still in flight after proxy.drain_timeout ({} s; streams, mostly) are cut "
-              "short; their access lines say error=\"proxy stopping: ...\"",
-              left, std::chrono::duration<double>(drain).count());
+    if (control.cut_now)
+      log::warn("stopping: {} requests still in flight are cut short now (a second signal); their access lines "
+                "say error=\"proxy stopping: ...\"",
+                left);
+    else
+      log::warn("stopping: {} requests still in flight after proxy.drain_timeout ({} s; streams, mostly) are cut "
+                "short; their access lines say error=\"proxy stopping: ...\"",
+                left, std::chrono::duration<double>(drain).count());
     srv.cut_in_flight();
-    co_await wait_for_no_requests(tick, shared, net::clock::now() + std::chrono::seconds(2));
+    const drain_control no_cut;  // the 2 s grace below is for access lines, not the user's wait
+    co_await wait_for_no_requests(tick, shared, net::clock::now() + std::chrono::seconds(2), no_cut);
     if (auto stuck = shared.active_requests.load(); stuck > 0)
       log::warn("{} of them did not end within 2 s (an upstream connect, most likely) and get no access line", stuck);
   }
@@ -163,8 +176,33 @@ void write_bundle(const config::settings& cfg) {
   }
 }
 
+// "256.1.1.1": dotted digits that make no IPv4 address, rather than a name to look up.
+bool looks_like_ipv4(std::string_view host) {
+  return std::ranges::all_of(host, [](char c) { return c == '.' || (c >= '0' && c <= '9'); });
+}
+
+// A listen address that names no address of any machine is said to be that, not "reachable
+// from other machines" (what the exposure check below would make of it).
+void check_listen_host(const config::settings& cfg, std::string_view setting) {
+  const std::string host = cfg.address(setting).host;
+  if (host.empty()) return;
+  net::error_code ec;
+  (void)asio::ip::make_address(host, ec);
+  if (!ec) return;
+  const std::string named = std::string(setting) + " = " + cfg.text(setting) + ": ";
+  if (looks_like_ipv4(host)) throw startup_error(named + "'" + host + "' is not a valid IP address");
+  asio::io_context io(1);
+  net::tcp::resolver resolver(io);
+  (void)resolver.resolve(host, "", ec);
+  if (ec)
+    throw startup_error(named + "cannot resolve '" + host + "' (" + ec.message() +
+                        "): name an address of this machine, e.g. 127.0.0.1");
+}
+
 // A proxy or admin endpoint reachable from other machines must not be open to all of them.
 void check_exposure(const config::settings& cfg) {
+  check_listen_host(cfg, "proxy.listen");
+  check_listen_host(cfg, "admin.listen");
   parse_setting("proxy.clients", [&] { return proxy::client_credentials(cfg.text("proxy.clients")); });
   auto listen = cfg.address("proxy.listen");
   if (!net::is_loopback_host(listen.host) && proxy::client_credentials(cfg.text("proxy.clients")).empty())
@@ -189,6 +227,7 @@ int run(const config::settings& cfg, const run_options& opts) {
   util::instance_lock state_lock;  // held until the process ends
   try {
     // Everything the user can get wrong is checked before anything is created or logged.
+    check_distinct_files(cfg);
     target = parse_setting("upstream.api_url", [&] { return upstream::parse_api_url(cfg.text("upstream.api_url")); });
     overrides = parse_setting("upstream.resolve",
                               [&] { return upstream::parse_resolve_overrides(cfg.text("upstream.resolve")); });
@@ -308,14 +347,24 @@ int run(const config::settings& cfg, const run_options& opts) {
   log::info("openrouter-proxy {} listening on {} ({} workers, {}), intercepting {}, upstream {}", ORP_VERSION, bound,
             workers, util::allocator_name(), cfg.text("proxy.intercept_hosts"), cfg.text("upstream.api_url"));
   asio::signal_set signals(main_io, SIGINT, SIGTERM);
+  drain_control drain;
+  auto on_second_signal = [&](const net::error_code& ec, int sig) {
+    if (ec) return;
+    log::info("received signal {} again: cutting the drain short now", sig);
+    drain.cut_now = true;
+  };
   signals.async_wait([&](const net::error_code& ec, int sig) {
     if (ec) return;
-    log::info("received signal {}: no new connections, finishing in-flight requests", sig);
+    log::info("received signal {}: no new connections, finishing in-flight requests (send it again to cut them "
+              "short now)",
+              sig);
     shared.stopping = true;
     srv.wake_waiters();  // after the flag: a request about to wait sees it, one waiting is woken
     srv.stop_accepting();
     if (admin) admin->stop();
-    asio::co_spawn(main_io, drain_and_stop(main_io, srv, shared, cfg.duration("proxy.drain_timeout")), asio::detached);
+    signals.async_wait(on_second_signal);
+    asio::co_spawn(main_io, drain_and_stop(main_io, srv, shared, cfg.duration("proxy.drain_timeout"), drain),
+                   asio::detached);
   });
   asio::signal_set hangup(main_io, SIGHUP);
   std::function<void(const net::error_code&, int)> on_hangup = [&](const net::error_code& ec, int) {

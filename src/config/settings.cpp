@@ -159,6 +159,9 @@ void validate_value(const setting& s, std::string_view value) {
     case value_type::endpoint:
       parse_endpoint(value);
       return;
+    case value_type::host_policy:
+      if (value.empty() || value == "all" || value == "none") return;
+      [[fallthrough]];
     case value_type::host_list:
       for (const auto& h : split_list(value))
         if (!valid_host(h)) throw std::invalid_argument("bad host name '" + h + "'");

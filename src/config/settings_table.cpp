@@ -11,7 +11,7 @@ constexpr double kGiB = 1024.0 * 1024 * 1024;
 constexpr std::array kSettings{
     setting{"proxy", "listen", "127.0.0.1:8080", vt::endpoint, "HTTP CONNECT, SOCKS5 and plain HTTP on one port"},
     setting{"proxy", "intercept_hosts", "openrouter.ai", vt::host_list, "comma-separated; other hosts are tunnelled"},
-    setting{"proxy", "tunnel", "all", vt::text, "all | none | comma-separated host allow-list"},
+    setting{"proxy", "tunnel", "all", vt::host_policy, "all | none | comma-separated host allow-list"},
     setting{"proxy", "clients", "", vt::text, "name:secret,...  empty = no authentication (loopback only)",
             0, 0, {}, true, true},
     setting{"proxy", "workers", "0", vt::integer, "threads; 0 = one per core", 0, 256},

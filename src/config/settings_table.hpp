@@ -10,6 +10,7 @@ enum class value_type {
   text,       // free text (may be empty)
   endpoint,   // host:port, port 0 allowed (bind a free port); empty where optional
   host_list,  // comma-separated host names
+  host_policy,  // all | none | comma-separated host names
   integer,    // whole number within [min, max]
   seconds,    // duration in seconds, fractions allowed, within [min, max]
   size,       // bytes with optional unit: 512, 64KiB, 32MiB, 1GiB

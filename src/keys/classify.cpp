@@ -21,7 +21,8 @@ constexpr std::size_t max_reason_bytes = 200;
 // Error texts are cut here before masking, which bounds its work (keys x bytes). A key cut at this
 // point lies far beyond the max_reason_bytes kept, even after the masks before it shortened the text.
 constexpr std::size_t max_masked_bytes = 16 * 1024;
-constexpr double max_hint_ms = 365.0 * 24 * 3600 * 1000;  // guards the double -> duration cast
+// Also guards the double -> duration cast.
+constexpr double max_hint_ms = static_cast<double>(max_cooldown_hint.count());
 
 bool iequals(std::string_view a, std::string_view b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {

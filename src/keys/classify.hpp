@@ -11,6 +11,10 @@
 
 namespace orp::keys {
 
+// The longest cool-down an upstream's hint (Retry-After, X-RateLimit-Reset) can set: a date
+// centuries ahead says no more than this. A restored cool-down is cut to it too.
+constexpr std::chrono::milliseconds max_cooldown_hint = std::chrono::hours(24 * 365);
+
 enum class outcome_kind {
   success,        // 2xx: key used, response streamed
   pass_through,   // 400, 403, 404, 413, 422, other 4xx, 1xx/3xx: the client's answer, key kept

@@ -370,7 +370,7 @@ void key_pool::report_probe(std::string_view fingerprint, int status, std::optio
 
 key_snapshot key_pool::describe(const entry& e, std::string display, std::string fingerprint, steady_time now) {
   key_snapshot s{std::move(display), std::move(fingerprint), e.state, e.reason, e.last_error, std::nullopt,
-                 e.counters, e.in_flight, e.weight, e.credit_left};
+                 e.counters, e.in_flight, e.weight, e.credit_left, std::nullopt};
   if (e.state == key_state::cooling) {
     if (e.cooling_until > now) {
       s.cooling_left = std::chrono::ceil<milliseconds>(e.cooling_until - now);
@@ -379,6 +379,8 @@ key_snapshot key_pool::describe(const entry& e, std::string display, std::string
       s.reason = "cool-down over";
     }
   }
+  if (is_disabled(e.state) && e.last_probe)
+    s.since_last_probe = std::chrono::floor<milliseconds>(std::max(now - *e.last_probe, steady_time::duration(0)));
   return s;
 }
 

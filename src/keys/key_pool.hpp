@@ -85,6 +85,8 @@ struct key_snapshot {
   int in_flight = 0;
   double weight = 1.0;
   std::optional<double> credit_left;  // from the last probe; empty = unknown or unlimited
+  // Disabled keys: how long ago the last probe (or the disable, before any probe) was.
+  std::optional<std::chrono::milliseconds> since_last_probe;
 };
 
 // A key back in keys.csv after a reload had removed it, with the state it left with.
@@ -172,7 +174,9 @@ class key_pool {
   // State changes since the last call, oldest first (kept up to a bound): log them, then persist.
   std::vector<state_change> drain_changes();
   // Applies a loaded state file to keys that still exist; the others are remembered as removed.
-  void restore(const persisted_state& state, steady_time now, wall_time now_wall);
+  // A disabled key's next probe comes `probe_interval` after its persisted last probe; keys
+  // already due then are probed a second apart from now on.
+  void restore(const persisted_state& state, steady_time now, wall_time now_wall, std::chrono::seconds probe_interval);
 
   // Called under the pool's lock for every key_event: keep it short, no I/O (queue and return).
   void set_observer(std::function<void(const key_event&)> observer);

@@ -1,5 +1,6 @@
 #include "keys/state_file.hpp"
 
+#include "keys/classify.hpp"
 #include "keys/epoch_ms.hpp"
 #include "util/atomic_file.hpp"
 
@@ -11,6 +12,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 
@@ -27,7 +29,7 @@ class reader {
   explicit reader(std::string_view file_name) : file_(file_name) {}
 
   [[noreturn]] void fail(std::string_view where, std::string_view what) const {
-    throw state_file_error(file_ + ": corrupt state file: " + std::string(where) + ": " + std::string(what));
+    throw corrupt_state_file(file_ + ": corrupt state file: " + std::string(where) + ": " + std::string(what));
   }
   const json::object& object(const json::value& v, std::string_view where) const {
     if (!v.is_object()) fail(where, "expected an object");
@@ -81,6 +83,9 @@ persisted_key read_key(const reader& r, const json::value& value, const std::str
   if (const auto* until = o.if_contains("cooling_until_ms"); until && !until->is_null()) {
     key.cooling_until = from_epoch_ms(r.integer(*until, where + ".cooling_until_ms"));
   }
+  if (const auto* probed = o.if_contains("last_probe_ms"); probed && !probed->is_null()) {
+    key.last_probe = from_epoch_ms(r.integer(*probed, where + ".last_probe_ms"));
+  }
   if (const auto* credit = o.if_contains("credit_left"); credit && !credit->is_null()) {
     if (!credit->is_number()) r.fail(where + ".credit_left", "expected a number");
     key.credit_left = credit->to_number<double>();
@@ -97,6 +102,51 @@ persisted_key read_key(const reader& r, const json::value& value, const std::str
         std::min<std::uint64_t>(r.count(counters, "consecutive_429", cw), UINT32_MAX));
   }
   return key;
+}
+
+// First probes of restored disabled keys already due are this far apart: a proxy started after a
+// long stop must not probe every disabled key in the same instant.
+constexpr milliseconds restored_probe_spacing{1'000};
+
+// When a restored disabled key counts as last probed, in steady time: its next probe comes one
+// interval after the persisted one. A file from before last_probe_ms gives its save time (the
+// last probe was no later); without either the schedule starts now, as before.
+class probe_schedule {
+ public:
+  probe_schedule(std::optional<wall_time> saved_at, steady_time now, wall_time now_wall, std::chrono::seconds interval)
+      : saved_at_(saved_at), now_(now), now_wall_(now_wall), interval_(interval) {}
+
+  steady_time last_probe(const persisted_key& p) {
+    const std::optional<wall_time> probed = p.last_probe ? p.last_probe : saved_at_;
+    if (!probed) return now_;
+    // A clock set back makes no negative age; an age past the interval only says "due".
+    const milliseconds since = std::clamp(std::chrono::floor<milliseconds>(now_wall_ - *probed), milliseconds(0),
+                                          milliseconds(interval_));
+    if (since < interval_) return now_ - since;
+    return now_ - interval_ + std::min<milliseconds>(restored_probe_spacing * due_++, interval_);
+  }
+
+ private:
+  std::optional<wall_time> saved_at_;
+  steady_time now_;
+  wall_time now_wall_;
+  std::chrono::seconds interval_;
+  int due_ = 0;
+};
+
+// A cool-down left in the file, no longer than a live one can be: a corrupt or hand-edited
+// instant centuries ahead would otherwise bench the key for good.
+struct restored_cooldown {
+  milliseconds left;
+  std::string note;  // for the reason when it was cut
+};
+
+restored_cooldown cooldown_left(wall_time until, wall_time now_wall) {
+  const milliseconds left = std::chrono::ceil<milliseconds>(until - now_wall);
+  if (left <= max_cooldown_hint) return {left, {}};
+  return {max_cooldown_hint, " (cool-down cut to " + std::to_string(max_cooldown_hint.count() / 86'400'000) +
+                                 " days, the longest the proxy sets; the file said " +
+                                 std::to_string(left.count() / 86'400'000) + " days)"};
 }
 
 [[noreturn]] void fail_io(const std::string& what, const std::filesystem::path& file) {
@@ -117,6 +167,9 @@ std::string serialize_state(const std::vector<key_snapshot>& keys, wall_time now
     o["last_error"] = mask_secrets(k.last_error);
     if (k.state == key_state::cooling && k.cooling_left) {
       o["cooling_until_ms"] = to_epoch_ms(now_wall + *k.cooling_left);
+    }
+    if (is_disabled(k.state) && k.since_last_probe) {
+      o["last_probe_ms"] = to_epoch_ms(now_wall - *k.since_last_probe);
     }
     o["credit_left"] = k.credit_left ? json::value(*k.credit_left) : json::value(nullptr);
     o["counters"] = json::object{{"requests", k.counters.requests},
@@ -166,6 +219,19 @@ std::optional<persisted_state> load_state_file(const std::filesystem::path& file
   return parse_state(content.str(), file.string());
 }
 
+std::filesystem::path set_aside_corrupt(const std::filesystem::path& file, wall_time now_wall) {
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(now_wall);
+  std::tm tm{};
+  char stamp[32] = "unknown-time";
+  if (::gmtime_r(&seconds, &tm)) std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+  std::filesystem::path aside = file;
+  aside += std::string(".corrupt-") + stamp;
+  std::error_code ec;
+  std::filesystem::rename(file, aside, ec);
+  if (ec) throw state_file_error(file.string() + ": cannot rename it to " + aside.string() + ": " + ec.message());
+  return aside;
+}
+
 void write_state_file(const std::filesystem::path& file, const std::vector<key_snapshot>& keys, wall_time now_wall) {
   try {
     util::write_file_atomically(file, serialize_state(keys, now_wall), 0600);
@@ -175,8 +241,12 @@ void write_state_file(const std::filesystem::path& file, const std::vector<key_s
 }
 
 // key_pool::restore lives with the file format it reads.
-void key_pool::restore(const persisted_state& state, steady_time now, wall_time now_wall) {
+void key_pool::restore(const persisted_state& state, steady_time now, wall_time now_wall,
+                       std::chrono::seconds probe_interval) {
   std::lock_guard lock(mutex_);
+  // The probe schedule carries on across a restart rather than starting again at each: a proxy
+  // restarted more often than the interval (one per CI job) would otherwise never probe a key.
+  probe_schedule probes(state.saved_at, now, now_wall, probe_interval);
   for (auto& e : entries_) {
     const auto it = state.keys.find(e.key->fingerprint());
     if (it == state.keys.end()) continue;
@@ -185,12 +255,12 @@ void key_pool::restore(const persisted_state& state, steady_time now, wall_time 
     e.last_error = p.last_error;
     e.credit_left = p.credit_left;
     if (p.state == key_state::cooling && p.cooling_until && *p.cooling_until > now_wall) {
-      e.cooling_until = now + std::chrono::ceil<milliseconds>(*p.cooling_until - now_wall);
-      set_state(e, key_state::cooling, now, "restored: " + p.reason);
+      const auto cooldown = cooldown_left(*p.cooling_until, now_wall);
+      e.cooling_until = now + cooldown.left;
+      set_state(e, key_state::cooling, now, "restored: " + p.reason + cooldown.note);
     } else if (is_disabled(p.state)) {
       set_state(e, p.state, now, "restored: " + p.reason);
-      // The probe schedule carries on from the start: a restart is not a reason to hammer the
-      // upstream with probes of keys that were just found bad (set_state marked it probed now).
+      e.last_probe = probes.last_probe(p);
     }
   }
   // Keys not in keys.csv now are remembered as removed, so that their state returns with them.
@@ -207,11 +277,13 @@ void key_pool::restore(const persisted_state& state, steady_time now, wall_time 
     gone.reason = p.reason;
     gone.state_since = now;
     if (p.state == key_state::cooling && p.cooling_until && *p.cooling_until > now_wall) {
+      const auto cooldown = cooldown_left(*p.cooling_until, now_wall);
       gone.state = key_state::cooling;
-      gone.cooling_until = now + std::chrono::ceil<milliseconds>(*p.cooling_until - now_wall);
+      gone.cooling_until = now + cooldown.left;
+      gone.reason += cooldown.note;
     } else if (is_disabled(p.state)) {
       gone.state = p.state;
-      gone.last_probe = now;
+      gone.last_probe = probes.last_probe(p);
     }
     remember_removed(fingerprint, p.label, std::move(gone));
   }

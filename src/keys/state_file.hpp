@@ -17,6 +17,10 @@ namespace orp::keys {
 struct state_file_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// The file was read but is not a state file: set it aside (set_aside_corrupt), then start fresh.
+struct corrupt_state_file : state_file_error {
+  using state_file_error::state_file_error;
+};
 
 struct persisted_key {
   std::string fingerprint;
@@ -27,6 +31,9 @@ struct persisted_key {
   std::string last_error;
   key_counters counters;
   std::optional<double> credit_left;
+  // Disabled keys: the last probe, or the disable before any probe. Absent in files written
+  // before it was saved.
+  std::optional<wall_time> last_probe;
 };
 
 struct persisted_state {
@@ -39,6 +46,10 @@ persisted_state parse_state(std::string_view text, std::string_view file_name);
 
 // Empty when the file does not exist (first start); state_file_error when it cannot be read or parsed.
 std::optional<persisted_state> load_state_file(const std::filesystem::path& file);
+
+// Renames a corrupt state file to `<file>.corrupt-<UTC time>` so that the next save does not
+// destroy what a user may want to inspect or repair; returns the new name.
+std::filesystem::path set_aside_corrupt(const std::filesystem::path& file, wall_time now_wall);
 
 void write_state_file(const std::filesystem::path& file, const std::vector<key_snapshot>& keys, wall_time now_wall);
 

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <iterator>
 #include <system_error>
@@ -28,6 +29,10 @@ namespace fs = std::filesystem;
 using std::chrono::system_clock;
 
 constexpr auto ca_validity = std::chrono::days(3650);
+// How long before the CA's end a start warns: time to make a new one and roll it out to clients.
+constexpr auto ca_expiry_warning = std::chrono::days(30);
+constexpr const char* replace_hint =
+    "run `openrouter-proxy ca init --force` to replace it, then trust the new CA in your clients";
 // Leaves and the CA start an hour early so a client whose clock lags still accepts them.
 constexpr auto clock_skew = std::chrono::hours(1);
 
@@ -85,6 +90,20 @@ void set_validity(X509* cert, system_clock::time_point from, system_clock::time_
     if (!ASN1_TIME_set(X509_getm_notBefore(cert), system_clock::to_time_t(from)) ||
         !ASN1_TIME_set(X509_getm_notAfter(cert), system_clock::to_time_t(to)))
         fail("cannot set the validity period");
+}
+
+system_clock::time_point time_of(const ASN1_TIME* t) {
+    std::tm tm{};
+    if (!ASN1_TIME_to_tm(t, &tm)) fail("cannot read a validity date");
+    return system_clock::from_time_t(::timegm(&tm));
+}
+
+std::string date_text(system_clock::time_point t) {
+    const std::time_t seconds = system_clock::to_time_t(t);
+    std::tm tm{};
+    char text[32] = "?";
+    if (::gmtime_r(&seconds, &tm)) std::strftime(text, sizeof text, "%Y-%m-%d %H:%M UTC", &tm);
+    return text;
 }
 
 void set_subject(X509* cert, const std::string& common_name, const char* organization) {
@@ -222,6 +241,40 @@ std::string restrict_key_mode(const fs::path& key) {
            "); set it to 0600";
 }
 
+// A CA outside its validity makes every client fail with "certificate has expired" (or "not yet
+// valid"), one connection at a time: refused at start instead, with the fix.
+void check_validity(const certificate_authority& ca, const fs::path& cert, system_clock::time_point now,
+                    std::vector<std::string>& warnings) {
+    if (now < ca.not_before())
+        throw tls_error("the local CA " + cert.string() + " is not valid before " + date_text(ca.not_before()) +
+                        " (is this machine's clock right?); " + replace_hint);
+    if (now >= ca.not_after())
+        throw tls_error("the local CA " + cert.string() + " expired on " + date_text(ca.not_after()) +
+                        ": clients refuse every certificate it signs; " + replace_hint);
+    if (ca.not_after() - now < ca_expiry_warning) {
+        const auto days = std::chrono::floor<std::chrono::days>(ca.not_after() - now).count();
+        const std::string in = days == 0 ? "less than a day" : days == 1 ? "1 day" : std::to_string(days) + " days";
+        warnings.push_back("the local CA " + cert.string() + " expires on " + date_text(ca.not_after()) + " (in " + in +
+                           "), and intercepted clients fail from then on: " + replace_hint + ", before then");
+    }
+}
+
+// Leaves carry an authorityKeyIdentifier copied from the CA's subjectKeyIdentifier, and strict
+// clients (Python 3.13's default context) require both; without it no leaf could be signed.
+void check_can_sign(const certificate_authority& ca, const fs::path& cert, const std::vector<std::string>& hosts,
+                    system_clock::time_point now) {
+    if (!X509_get0_subject_key_id(ca.cert()))
+        throw tls_error("the local CA " + cert.string() + " has no subjectKeyIdentifier extension, which the "
+                        "certificates it signs need; " + replace_hint + " (or re-issue it with "
+                        "subjectKeyIdentifier = hash)");
+    try {
+        if (!hosts.empty()) ca.mint_leaf(hosts.front(), now);
+    } catch (const tls_error& e) {
+        throw tls_error("the local CA " + cert.string() + " cannot sign a certificate for " + hosts.front() + " (" +
+                        e.what() + "); " + replace_hint);
+    }
+}
+
 void check_permits(const certificate_authority& ca, const fs::path& cert, const std::vector<std::string>& hosts) {
     for (const auto& host : hosts) {
         if (ca.permits(host)) continue;
@@ -269,17 +322,19 @@ certificate_authority certificate_authority::load(const fs::path& cert_path, con
     const std::string cert_text = read_file(cert_path, "CA certificate");
     bio_ptr cert_bio(BIO_new_mem_buf(cert_text.data(), static_cast<int>(cert_text.size())));
     x509_ptr cert(cert_bio ? PEM_read_bio_X509(cert_bio.get(), nullptr, no_passphrase, nullptr) : nullptr);
-    if (!cert) fail("not a PEM certificate: " + cert_path.string());
-    if (X509_check_ca(cert.get()) == 0) throw tls_error("not a CA certificate: " + cert_path.string());
+    if (!cert) fail("not a PEM certificate: " + cert_path.string() + "; " + replace_hint);
+    if (X509_check_ca(cert.get()) == 0)
+        throw tls_error("not a CA certificate: " + cert_path.string() + "; " + replace_hint);
 
     std::string key_text = read_file(key_path, "CA key");
     bio_ptr key_bio(BIO_new_mem_buf(key_text.data(), static_cast<int>(key_text.size())));
     evp_pkey_ptr key(key_bio ? PEM_read_bio_PrivateKey(key_bio.get(), nullptr, no_passphrase, nullptr) : nullptr);
     OPENSSL_cleanse(key_text.data(), key_text.size());
-    if (!key) fail("not an unencrypted PEM private key: " + key_path.string());
+    if (!key) fail("not an unencrypted PEM private key: " + key_path.string() + "; " + replace_hint);
     if (X509_check_private_key(cert.get(), key.get()) != 1) {
         ERR_clear_error();
-        throw tls_error("CA key " + key_path.string() + " does not match certificate " + cert_path.string());
+        throw tls_error("CA key " + key_path.string() + " does not match certificate " + cert_path.string() + "; " +
+                        replace_hint);
     }
     return {std::move(cert), std::move(key)};
 }
@@ -298,6 +353,10 @@ void certificate_authority::save(const fs::path& cert_path, const fs::path& key_
         throw tls_error(e.what());
     }
 }
+
+system_clock::time_point certificate_authority::not_before() const { return time_of(X509_get0_notBefore(cert_.get())); }
+
+system_clock::time_point certificate_authority::not_after() const { return time_of(X509_get0_notAfter(cert_.get())); }
 
 bool certificate_authority::permits(std::string_view host) const {
     if (!is_dns_name(host)) return false;
@@ -325,7 +384,7 @@ std::string certificate_authority::cert_pem() const {
 leaf certificate_authority::mint_leaf(std::string_view host, system_clock::time_point now,
                                       std::chrono::hours validity) const {
     const std::string name = checked_host(host);
-    const auto not_after = std::chrono::floor<std::chrono::seconds>(now + validity);
+    const auto not_after = std::min<system_clock::time_point>(std::chrono::floor<std::chrono::seconds>(now + validity), this->not_after());
 
     evp_pkey_ptr key = generate_p256_key();
     x509_ptr cert(X509_new());
@@ -368,8 +427,12 @@ ca_outcome ensure_ca(const fs::path& cert, const fs::path& key, const std::vecto
                             "must then trust again");
         }
         if (have_cert) {
-            ca_outcome outcome{ca_status::existed, restrict_key_mode(key)};
-            check_permits(certificate_authority::load(cert, key), cert, hosts);
+            ca_outcome outcome{ca_status::existed, {}};
+            if (auto warning = restrict_key_mode(key); !warning.empty()) outcome.warnings.push_back(warning);
+            const auto ca = certificate_authority::load(cert, key);
+            check_validity(ca, cert, now, outcome.warnings);
+            check_permits(ca, cert, hosts);
+            check_can_sign(ca, cert, hosts, now);
             return outcome;
         }
     }

@@ -33,11 +33,14 @@ public:
     bool permits(std::string_view host) const;
     std::vector<std::string> permitted_hosts() const;
 
+    std::chrono::system_clock::time_point not_before() const;
+    std::chrono::system_clock::time_point not_after() const;
     X509* cert() const { return cert_.get(); }
     EVP_PKEY* key() const { return key_.get(); }
     std::string cert_pem() const;
 
     // Does not check permits(): a leaf for another host is minted but no client will accept it.
+    // The leaf ends with the CA if that comes first: a client refuses a chain past its CA's end.
     leaf mint_leaf(std::string_view host, std::chrono::system_clock::time_point now,
                    std::chrono::hours validity = std::chrono::hours(24 * 7)) const;
 
@@ -52,14 +55,16 @@ enum class ca_status { created, existed };
 
 struct ca_outcome {
     ca_status status;
-    // Set when the existing key file was open to group or others and has been set to 0600.
-    std::string warning;
+    // The existing key file was open to group or others and has been set to 0600; the CA expires
+    // within 30 days.
+    std::vector<std::string> warnings;
 };
 
 // Creates the CA when neither file exists or `force` is set. Otherwise throws tls_error when only
 // one of the two exists (a CA clients trust must not be silently replaced), restricts a key file
 // open to group or others to 0600 (tls_error when it cannot), loads the pair and throws tls_error
-// unless it permits every host in `hosts`.
+// unless it is valid at `now`, permits every host in `hosts` and can sign a leaf for them. Each
+// error about an existing CA says how to replace it (`ca init --force`).
 ca_outcome ensure_ca(const std::filesystem::path& cert, const std::filesystem::path& key,
                      const std::vector<std::string>& hosts, bool force,
                      std::chrono::system_clock::time_point now);

@@ -19,7 +19,8 @@ struct server_identity {
 };
 
 // Mints a leaf (and its server context) once per host and re-mints it `renew_before` its
-// expiry. Identities are shared: a connection keeps its own alive after a re-mint.
+// expiry. Identities are shared: a connection keeps its own alive after a re-mint. A leaf cut
+// short by the CA's own end is kept to the end: a new one could not last longer.
 class leaf_cache {
 public:
     explicit leaf_cache(const certificate_authority& ca, std::chrono::hours validity = std::chrono::hours(24 * 7),
@@ -30,7 +31,10 @@ public:
     std::shared_ptr<const server_identity> get(std::string_view host, std::chrono::system_clock::time_point now);
 
 private:
+    bool fresh(const server_identity& identity, std::chrono::system_clock::time_point now) const;
+
     const certificate_authority& ca_;
+    const std::chrono::system_clock::time_point ca_not_after_;
     const std::chrono::hours validity_;
     const std::chrono::hours renew_before_;
     std::mutex mutex_;

@@ -135,6 +135,120 @@ class CaCommandTest(unittest.TestCase):
 KEY_401 = {"path": "/api/v1/key", "status": 401, "body": {"error": {"code": 401, "message": "No auth credentials found"}}}
 
 
+def openssl_ca(certs, days, ski=True):
+    """A CA in certs/ (ca.pem, ca.key) from the openssl CLI: `days` -1 makes one that expired yesterday."""
+    os.makedirs(certs, exist_ok=True)
+    key, csr, ext = (os.path.join(certs, n) for n in ("ca.key", "ca.csr", "ext.cnf"))
+    with open(ext, "w") as f:
+        f.write("basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n")
+        f.write("subjectKeyIdentifier=%s\n" % ("hash" if ski else "none"))
+    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", key, "-subj", "/CN=a user's CA", "-out", csr], check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", csr, "-signkey", key, "-days", str(days), "-extfile", ext,
+                    "-out", os.path.join(certs, "ca.pem")], check=True, capture_output=True)
+    os.chmod(key, 0o600)
+    os.remove(csr)
+    os.remove(ext)
+
+
+class ProblemCaTest(unittest.TestCase):
+    """A CA clients would refuse is refused at start, with the fix, not met one connection at a time."""
+
+    QUIET = ["--listen", "127.0.0.1:0", "--set", "admin.listen=", "--set", "log.file="]
+
+    def test_an_expired_ca_is_refused_by_run_and_ca_init_until_forced(self):
+        with tempfile.TemporaryDirectory() as d:
+            open(os.path.join(d, "keys.csv"), "w").close()
+            openssl_ca(os.path.join(d, "certs"), -1)
+            for command in (["run", *self.QUIET], ["ca", "init"], ["env"]):
+                with self.subTest(command=command):
+                    r = run(command, d)
+                    self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                    lines = r.stderr.strip().splitlines()
+                    self.assertEqual(len(lines), 1, r.stderr)
+                    self.assertIn("expired on", lines[0])
+                    self.assertIn("ca init --force", lines[0])
+                    self.assertNotIn("exists", r.stdout)
+            forced = run(["ca", "init", "--force"], d)
+            self.assertEqual(forced.returncode, 0, forced.stderr)
+            self.assertEqual(run(["ca", "init"], d).returncode, 0)
+
+    def test_a_ca_ending_within_30_days_is_warned_of(self):
+        with tempfile.TemporaryDirectory() as d:
+            openssl_ca(os.path.join(d, "certs"), 10)
+            r = run(["ca", "init"], d)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("exists", r.stdout)
+            self.assertRegex(r.stderr, r"warning: the local CA \S+ca\.pem expires on .* \(in (9|10) days\)")
+
+    def test_a_ca_without_subject_key_identifier_is_refused_with_the_reason(self):
+        # It used to start, then fail every intercepted handshake ("unexpected exception").
+        with tempfile.TemporaryDirectory() as d:
+            open(os.path.join(d, "keys.csv"), "w").close()
+            openssl_ca(os.path.join(d, "certs"), 365, ski=False)
+            r = run(["run", *self.QUIET], d)
+            self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+            self.assertIn("has no subjectKeyIdentifier", r.stderr)
+            self.assertIn("ca init --force", r.stderr)
+
+    def test_ca_init_on_a_corrupt_certificate_suggests_force(self):
+        with tempfile.TemporaryDirectory() as d:
+            self.assertEqual(run(["ca", "init"], d).returncode, 0)
+            with open(os.path.join(d, "certs", "ca.pem"), "w") as f:
+                f.write("-----BEGIN CERTIFICATE-----\ncut short\n")
+            r = run(["ca", "init"], d)
+            self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+            self.assertIn("not a PEM certificate", r.stderr)
+            self.assertIn("ca init --force", r.stderr)
+
+
+class SharedFileTest(unittest.TestCase):
+    """Two settings naming one file: refused before either is written, not one destroying the other."""
+
+    QUIET = ["--listen", "127.0.0.1:0", "--set", "admin.listen="]
+
+    def layout(self, d):
+        with open(os.path.join(d, "keys.csv"), "w") as f:
+            f.write("key,label\nsk-or-v1-%s,a\n" % ("0" * 60))
+        with open(os.path.join(d, "config.ini"), "w") as f:
+            f.write("[log]\nlevel = info\n")
+        self.assertEqual(run(["ca", "init"], d).returncode, 0)
+        return {name: read(os.path.join(d, name)) for name in ("keys.csv", "config.ini", "certs/ca.pem", "certs/ca.key")}
+
+    def assertRefused(self, r, *names):
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        lines = r.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        for name in names:
+            self.assertIn(name, lines[0])
+        self.assertIn("name the same file", lines[0])
+        self.assertNotIn("created", r.stdout)
+
+    def assertUnchanged(self, d, before):
+        for name, text in before.items():
+            self.assertEqual(read(os.path.join(d, name)), text, "%s was changed" % name)
+
+    def test_run_refuses_a_file_setting_on_another_settings_file(self):
+        with tempfile.TemporaryDirectory() as d:
+            before = self.layout(d)
+            for setting, other, value in (("keys.state_file", "keys.file", "keys.csv"),
+                                          ("keys.state_file", "tls.ca_cert", "certs/ca.pem"),
+                                          ("log.file", "the configuration file", "config.ini")):
+                with self.subTest(setting=setting, value=value):
+                    r = run(["run", "--config", "config.ini", *self.QUIET, "--set", "%s=%s" % (setting, value)], d)
+                    self.assertRefused(r, setting, other)
+                    self.assertUnchanged(d, before)
+
+    def test_ca_init_env_and_keys_check_refuse_them_too(self):
+        with tempfile.TemporaryDirectory() as d:
+            before = self.layout(d)
+            for command in (["ca", "init"], ["ca", "init", "--force"], ["env"], ["keys", "check"]):
+                with self.subTest(command=command):
+                    r = run([*command, "--set", "tls.ca_key=certs/ca.pem"], d)
+                    self.assertRefused(r, "tls.ca_key", "tls.ca_cert")
+                    self.assertUnchanged(d, before)
+
+
 class ConfigElsewhereTest(unittest.TestCase):
     def test_a_config_file_elsewhere_brings_its_own_files(self):
         # `--config /srv/orp/config.ini` from another directory: the CA, keys and state next to

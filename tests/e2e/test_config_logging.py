@@ -146,9 +146,11 @@ class ConfigErrorTest(unittest.TestCase):
         self.assertRefused(r, "log.file = logs.d:", "Is a directory")
 
     def test_unreadable_ca_names_the_settings(self):
-        with open(os.path.join(self.dir, "bad.pem"), "w") as f:
-            f.write("not a certificate\n")
-        r = self.start_with("[tls]\nca_cert = bad.pem\nca_key = bad.pem\n")
+        for name in ("bad.pem", "bad.key"):
+            with open(os.path.join(self.dir, name), "w") as f:
+                f.write("not a certificate\n")
+        # Distinct files: one file for both is refused before it is read (they would overwrite each other).
+        r = self.start_with("[tls]\nca_cert = bad.pem\nca_key = bad.key\n")
         self.assertRefused(r, "the local CA (tls.ca_cert, tls.ca_key): ", "bad.pem")
 
     def test_port_in_use_is_one_clean_line(self):

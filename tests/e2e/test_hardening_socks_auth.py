@@ -183,6 +183,20 @@ class ExposureTest(unittest.TestCase):
         self.assertIn("proxy.listen = 0.0.0.0:%d is reachable from other machines but proxy.clients is empty" % port,
                       str(ctx.exception))
 
+    def test_a_listen_address_that_is_no_address_says_so(self):
+        # Not "reachable from other machines": no machine has that address.
+        for setting, value, said in (("proxy.listen", "256.1.1.1:0", "'256.1.1.1' is not a valid IP address"),
+                                     ("proxy.listen", "nosuchhost.invalid:0", "cannot resolve 'nosuchhost.invalid'"),
+                                     ("admin.listen", "256.1.1.1:0", "'256.1.1.1' is not a valid IP address")):
+            with self.subTest(setting=setting, value=value):
+                proxy = Proxy(None, overrides={setting: value})
+                self.addCleanup(proxy.cleanup)
+                with self.assertRaises(harness.ProxyStartError) as ctx:
+                    proxy.start()
+                self.assertEqual(proxy.returncode, 2)
+                self.assertIn("%s = %s: %s" % (setting, value, said), str(ctx.exception))
+                self.assertNotIn("reachable from other machines", str(ctx.exception))
+
 
 if __name__ == "__main__":
     unittest.main()

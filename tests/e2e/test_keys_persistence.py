@@ -142,6 +142,47 @@ class PersistenceTest(h.FreshProxyTestCase):
             time.sleep(0.05)
         self.assertNotIn("per-a", self.chat_keys(), "the key disabled before the restart was used")
 
+    def test_a_key_disabled_long_ago_is_probed_soon_after_a_restart(self):
+        # The probe schedule survives a restart: a proxy restarted more often than
+        # key_recovery_interval (3600 s here) used to put each probe a whole interval after its
+        # start, and so never probed. The state file says when the key was disabled; moved two
+        # hours back, the probe is due at once.
+        proxy = self.start_proxy(((KEY_A, "per-a"), (KEY_B, "per-b")), OVERRIDES)
+        self.fake.script([{"key": KEY_A, "path": h.CHAT_PATH, "status": 401, "body": ERR_401}])
+        for _ in range(3):
+            self.post(proxy)
+        h.wait_until(lambda: self.state_of(proxy, "per-a") == "disabled_invalid", 10, interval=0.1,
+                     message="per-a disabled in the state file\n" + proxy.diagnostics())
+        proxy.stop()
+        doc = json.loads(self.read_state(proxy))
+        entry = next(k for k in doc["keys"] if k["label"] == "per-a")
+        self.assertAlmostEqual(entry["last_probe_ms"] / 1000, time.time(), delta=60)
+        entry["last_probe_ms"] -= 2 * 3600 * 1000
+        with open(self.state_path(proxy), "w", encoding="utf-8") as f:
+            json.dump(doc, f)
+        self.fake.reset()  # /key answers 200 with credit: the probe brings per-a back
+        proxy.start()
+        h.wait_until(lambda: "per-a" in [key_name(r["key"]) for r in self.fake.requests("/api/v1/key")], 5,
+                     interval=0.1, message="a probe of per-a soon after the start\n" + proxy.diagnostics())
+        h.wait_until(lambda: "per-a disabled_invalid -> active" in proxy.log_text(), 5,
+                     message="per-a back after its probe\n" + proxy.diagnostics())
+
+    def test_a_corrupt_state_file_is_set_aside_not_overwritten(self):
+        proxy = self.start_proxy(((KEY_A, "per-a"),), OVERRIDES)
+        proxy.stop()
+        with open(self.state_path(proxy), "w", encoding="utf-8") as f:
+            f.write('{"version": 1, "keys": [')
+        proxy.start()
+        aside = [n for n in os.listdir(os.path.dirname(self.state_path(proxy))) if ".corrupt-" in n]
+        self.assertEqual(len(aside), 1, os.listdir(os.path.dirname(self.state_path(proxy))))
+        self.assertRegex(aside[0], r"^key_state\.json\.corrupt-\d{8}T\d{6}Z$")
+        with open(os.path.join(proxy.dir, "data", aside[0]), encoding="utf-8") as f:
+            self.assertEqual(f.read(), '{"version": 1, "keys": [')
+        self.assertIn("corrupt state file", proxy.log_text())
+        self.assertIn("set aside as " + os.path.join(proxy.dir, "data", aside[0]), proxy.log_text())
+        self.assertEqual(proxy.stop(), 0)
+        json.loads(self.read_state(proxy))  # a fresh one in its place
+
     def test_sighup_adds_a_key_that_then_serves(self):
         proxy = self.start_proxy(((KEY_A, "per-a"),), OVERRIDES)
         _, headers = self.post(proxy)
@@ -321,6 +362,33 @@ class PersistenceTest(h.FreshProxyTestCase):
         self.assertIn("are cut short", log)
         self.assertNotIn("get no access line", log)
         self.assertIsNotNone(self.read_state(proxy), "no state file after SIGTERM")
+
+    def test_a_second_sigterm_cuts_the_drain_at_once(self):
+        # The first SIGTERM drains (up to proxy.drain_timeout, 30 s here); a second one means
+        # "now": the stream is cut at once, as at the end of the drain.
+        proxy = self.start_proxy(((KEY_A, "per-a"),), dict(OVERRIDES, **{"proxy.drain_timeout": 30}))
+        signalled, thread = self.sigterm_when(proxy, self.streaming)
+        streamed = []
+        client = threading.Thread(target=lambda: streamed.append(h.curl_stream(h.via_proxy(proxy, *h.chat_args(
+            h.chat_body(stream=True), extra_headers=["X-Fake-Events: 300", "X-Fake-Interval-Ms: 100"]),
+            API), timeout=40)), daemon=True)
+        client.start()
+        thread.join(timeout=15)
+        self.assertTrue(signalled, "the stream never got going:\n" + proxy.diagnostics())
+        h.wait_until(lambda: "received signal" in proxy.log_text(), 5, message="the first signal to be handled")
+        self.assertTrue(proxy.alive(), "the first SIGTERM should drain, not exit")
+        proxy.send_signal(signal.SIGTERM)
+        second = time.monotonic()
+        h.wait_until(lambda: not proxy.alive(), 5, message="the proxy to exit after a second SIGTERM")
+        self.assertLess(time.monotonic() - second, 5)
+        client.join(timeout=15)
+        self.assertEqual(proxy.stop(), 0)
+        self.assertNotIn(b"[DONE]", streamed[0].data_payloads(), "the stream was not cut")
+        log = proxy.log_text()
+        self.assertIn("again: cutting the drain short now", log)
+        self.assertIn("cut short now (a second signal)", log)
+        self.assertEqual(len([line for line in log.splitlines() if 'error="proxy stopping: cut short' in line]), 1,
+                         log[-3000:])
 
     def test_sigterm_waits_for_a_request_whose_body_is_still_coming(self):
         # A request counts from its head on: SIGTERM mid-upload lets it finish and be answered

@@ -411,19 +411,21 @@ TEST(EnsureCa, RestrictsAKeyOpenToOthersAndSaysWhatItWas) {
     scratch_dir dir;
     const fs::path cert = dir.path() / "ca.pem";
     const fs::path key = dir.path() / "ca.key";
-    EXPECT_EQ(ensure_ca(cert, key, {"openrouter.ai"}, false, test_now).warning, "");
+    EXPECT_TRUE(ensure_ca(cert, key, {"openrouter.ai"}, false, test_now).warnings.empty());
     for (const mode_t loose : {0644, 0640, 0604, 0620}) {
         ::chmod(key.c_str(), loose);
         const auto outcome = ensure_ca(cert, key, {"openrouter.ai"}, false, test_now);
         EXPECT_EQ(outcome.status, ca_status::existed);
-        EXPECT_NE(outcome.warning.find(key.string()), std::string::npos) << outcome.warning;
+        ASSERT_EQ(outcome.warnings.size(), 1u);
+        const std::string& warning = outcome.warnings.front();
+        EXPECT_NE(warning.find(key.string()), std::string::npos) << warning;
         char was[8];
         std::snprintf(was, sizeof was, "%04o", static_cast<unsigned>(loose));
-        EXPECT_NE(outcome.warning.find(std::string("mode ") + was), std::string::npos) << outcome.warning;
+        EXPECT_NE(warning.find(std::string("mode ") + was), std::string::npos) << warning;
         EXPECT_EQ(mode_of(key), 0600u);
     }
     ::chmod(key.c_str(), 0400);
-    EXPECT_EQ(ensure_ca(cert, key, {"openrouter.ai"}, false, test_now).warning, "") << "owner-only is fine";
+    EXPECT_TRUE(ensure_ca(cert, key, {"openrouter.ai"}, false, test_now).warnings.empty()) << "owner-only is fine";
     EXPECT_EQ(mode_of(key), 0400u);
 }
 
@@ -442,6 +444,101 @@ TEST(EnsureCa, RefusesAnOpenKeyWhoseModeCannotBeChanged) {
         EXPECT_NE(what.find("cannot be set to 0600"), std::string::npos) << what;
         EXPECT_NE(what.find(key.string()), std::string::npos) << what;
     }
+}
+
+// What ensure_ca() says about an existing CA at `now`: its error, else its warnings, joined.
+std::string ensure_existing(const fs::path& cert, const fs::path& key, system_clock::time_point now) {
+    try {
+        std::string out;
+        for (const auto& w : ensure_ca(cert, key, {"openrouter.ai"}, false, now).warnings) out += w + "\n";
+        return out;
+    } catch (const tls_error& e) {
+        return std::string("refused: ") + e.what();
+    }
+}
+
+TEST(EnsureCa, RefusesAnExpiredCaWithTheFix) {
+    scratch_dir dir;
+    const fs::path cert = dir.path() / "ca.pem", key = dir.path() / "ca.key";
+    certificate_authority::create({"openrouter.ai"}, test_now - days(3651)).save(cert, key);
+    const std::string said = ensure_existing(cert, key, test_now);
+    EXPECT_TRUE(said.starts_with("refused: ")) << said;
+    EXPECT_NE(said.find("expired on"), std::string::npos) << said;
+    EXPECT_NE(said.find("ca init --force"), std::string::npos) << said;
+    EXPECT_EQ(ensure_ca(cert, key, {"openrouter.ai"}, true, test_now).status, ca_status::created);
+    EXPECT_EQ(ensure_existing(cert, key, test_now), "");
+}
+
+TEST(EnsureCa, RefusesACaNotValidYet) {
+    scratch_dir dir;
+    const fs::path cert = dir.path() / "ca.pem", key = dir.path() / "ca.key";
+    certificate_authority::create({"openrouter.ai"}, test_now + days(2)).save(cert, key);
+    const std::string said = ensure_existing(cert, key, test_now);
+    EXPECT_NE(said.find("refused: the local CA " + cert.string() + " is not valid before"), std::string::npos) << said;
+    EXPECT_NE(said.find("ca init --force"), std::string::npos) << said;
+}
+
+TEST(EnsureCa, WarnsOfACaEndingWithin30Days) {
+    scratch_dir dir;
+    const fs::path cert = dir.path() / "ca.pem", key = dir.path() / "ca.key";
+    certificate_authority::create({"openrouter.ai"}, test_now - days(3650 - 10)).save(cert, key);
+    const std::string said = ensure_existing(cert, key, test_now);
+    EXPECT_NE(said.find("expires on"), std::string::npos) << said;
+    EXPECT_NE(said.find("(in 10 days)"), std::string::npos) << said;
+    EXPECT_NE(said.find("ca init --force"), std::string::npos) << said;
+    EXPECT_EQ(ensure_existing(cert, key, test_now - days(21)), "") << "31 days before its end";
+}
+
+TEST(EnsureCa, RefusesACaWithoutSubjectKeyIdentifier) {
+    scratch_dir dir;
+    const fs::path cert = dir.path() / "ca.pem", key = dir.path() / "ca.key";
+    // A CA as a user might bring one: CA:TRUE, keyCertSign, no subjectKeyIdentifier.
+    evp_pkey_ptr pkey(EVP_EC_gen("P-256"));
+    x509_ptr x(X509_new());
+    X509_set_version(x.get(), X509_VERSION_3);
+    ASN1_INTEGER_set(X509_get_serialNumber(x.get()), 7);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x.get()), "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>("no ski"), -1, -1, 0);
+    X509_set_issuer_name(x.get(), X509_get_subject_name(x.get()));
+    ASN1_TIME_set(X509_getm_notBefore(x.get()), system_clock::to_time_t(test_now - days(1)));
+    ASN1_TIME_set(X509_getm_notAfter(x.get()), system_clock::to_time_t(test_now + days(365)));
+    X509_set_pubkey(x.get(), pkey.get());
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, x.get(), x.get(), nullptr, nullptr, 0);
+    for (auto [nid, value] : {std::pair{NID_basic_constraints, "critical,CA:TRUE"},
+                              std::pair{NID_key_usage, "critical,keyCertSign"}}) {
+        x509_extension_ptr ext(X509V3_EXT_nconf_nid(nullptr, &ctx, nid, value));
+        X509_add_ext(x.get(), ext.get(), -1);
+    }
+    ASSERT_GT(X509_sign(x.get(), pkey.get(), EVP_sha256()), 0);
+    {
+        bio_ptr out(BIO_new_file(cert.c_str(), "w"));
+        PEM_write_bio_X509(out.get(), x.get());
+        bio_ptr key_out(BIO_new_file(key.c_str(), "w"));
+        PEM_write_bio_PrivateKey(key_out.get(), pkey.get(), nullptr, nullptr, 0, nullptr, nullptr);
+    }
+    ::chmod(key.c_str(), 0600);
+    const std::string said = ensure_existing(cert, key, test_now);
+    EXPECT_NE(said.find("refused: the local CA " + cert.string() + " has no subjectKeyIdentifier"), std::string::npos)
+        << said;
+    EXPECT_NE(said.find("ca init --force"), std::string::npos) << said;
+}
+
+TEST(EnsureCa, ACorruptCertificateSaysHowToReplaceIt) {
+    scratch_dir dir;
+    const fs::path cert = dir.path() / "ca.pem", key = dir.path() / "ca.key";
+    certificate_authority::create({"openrouter.ai"}, test_now).save(cert, key);
+    write_text(cert, "-----BEGIN CERTIFICATE-----\ntruncated\n");
+    const std::string said = ensure_existing(cert, key, test_now);
+    EXPECT_NE(said.find("not a PEM certificate: " + cert.string()), std::string::npos) << said;
+    EXPECT_NE(said.find("ca init --force"), std::string::npos) << said;
+}
+
+TEST(CertificateAuthority, LeafEndsWithACaEndingSooner) {
+    const auto ca = certificate_authority::create({"openrouter.ai"}, test_now);
+    const auto leaf = ca.mint_leaf("openrouter.ai", ca.not_after() - days(2));
+    EXPECT_EQ(leaf.not_after, ca.not_after());
+    EXPECT_EQ(ASN1_TIME_compare(X509_get0_notAfter(leaf.cert.get()), X509_get0_notAfter(ca.cert())), 0);
 }
 
 }  // namespace

@@ -57,6 +57,14 @@ TEST(ConfigSettings, ErrorsNameFileLineAndSetting) {
   expect_error("[proxy]\njust words\n", "config.ini:2: expected 'key = value'");
   expect_error("[upstream]\napi_url = not a url\n", "upstream.api_url");
   expect_error("[log]\nlevel = loud\n", "log.level");
+  expect_error("[proxy]\ntunnel = bogus host\n", "config.ini:2: proxy.tunnel = 'bogus host': bad host name 'bogus host'");
+}
+
+TEST(ConfigSettings, TunnelTakesAllNoneOrHostNames) {
+  settings s;
+  for (const char* value : {"all", "none", "github.com, pypi.org", "10.0.0.1,::1"})
+    EXPECT_NO_THROW(s.set("proxy", "tunnel", value, "--set")) << value;
+  EXPECT_THROW(s.set("proxy", "tunnel", "github.com,bogus host", "--set"), config_error);
 }
 
 TEST(ConfigSettings, OverridesWinAndAreValidated) {

@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include "keys/classify.hpp"
 #include "keys/epoch_ms.hpp"
 #include "keys/state_file.hpp"
 
@@ -90,7 +91,7 @@ TEST_F(KeysStateFile, RoundTripRestoresStateAndCounters) {
   key_pool restarted(orp::keys::strategy::round_robin, 1);
   restarted.replace(records({0, 2, 3}));
   const auto later = orp::keys::steady_time(std::chrono::hours(5));
-  restarted.restore(*loaded, later, wall0 + 5s);
+  restarted.restore(*loaded, later, wall0 + 5s, 300s);
   const auto snap = restarted.snapshot(later);
   ASSERT_EQ(snap.size(), 3u);
   EXPECT_EQ(snap[0].state, key_state::cooling);
@@ -122,7 +123,7 @@ TEST_F(KeysStateFile, ExpiredCooldownRestoresActive) {
   const auto state = orp::keys::parse_state(orp::keys::serialize_state(pool.snapshot(t0), wall0), "mem");
   key_pool restarted(orp::keys::strategy::round_robin, 1);
   restarted.replace(records({0}));
-  restarted.restore(state, t0, wall0 + 31s);
+  restarted.restore(state, t0, wall0 + 31s, 300s);
   EXPECT_EQ(restarted.snapshot(t0)[0].state, key_state::active);
 }
 
@@ -206,6 +207,80 @@ TEST_F(KeysStateFile, CorruptFilesGiveClearErrors) {
       EXPECT_NE(what.find(expected), std::string::npos) << what;
     }
   }
+}
+
+// A pool with k1 disabled (invalid) and k2 disabled (no credit) at t0 = wall0, saved at once.
+orp::keys::persisted_state saved_with_disabled_keys() {
+  key_pool pool(orp::keys::strategy::round_robin, 1);
+  pool.replace(records({1, 2}));
+  pool.report(*pool.pick(none, t0), outcome{outcome_kind::key_invalid, 401, {}, "401 invalid key"}, t0);
+  pool.report(*pool.pick(none, t0), outcome{outcome_kind::key_no_credit, 402, {}, "402"}, t0);
+  return orp::keys::parse_state(orp::keys::serialize_state(pool.snapshot(t0), wall0), "mem");
+}
+
+TEST_F(KeysStateFile, ADisabledKeysProbeScheduleSurvivesARestart) {
+  const auto state = saved_with_disabled_keys();
+  ASSERT_TRUE(state.keys.begin()->second.last_probe);
+  EXPECT_EQ(*state.keys.begin()->second.last_probe, wall0);
+  // Restarted 100 s after the disable: the first probe 200 s on, not 300.
+  key_pool soon(orp::keys::strategy::round_robin, 1);
+  soon.replace(records({1}));
+  const orp::keys::steady_time later(std::chrono::hours(7));
+  soon.restore(state, later, wall0 + 100s, 300s);
+  EXPECT_TRUE(soon.due_for_probe(later + 199s, 300s).empty());
+  EXPECT_EQ(soon.due_for_probe(later + 200s, 300s).size(), 1u);
+}
+
+TEST_F(KeysStateFile, KeysDisabledLongAgoAreProbedSoonAfterAStartOneASecond) {
+  // A proxy restarted more often than the interval (one per CI job) used to put each restored
+  // key's probe a whole interval after its start, and so never probed it.
+  key_pool restarted(orp::keys::strategy::round_robin, 1);
+  restarted.replace(records({1, 2}));
+  const orp::keys::steady_time later(std::chrono::hours(7));
+  restarted.restore(saved_with_disabled_keys(), later, wall0 + 1h, 300s);
+  EXPECT_EQ(restarted.due_for_probe(later, 300s).size(), 1u);
+  EXPECT_TRUE(restarted.due_for_probe(later + 999ms, 300s).empty());
+  EXPECT_EQ(restarted.due_for_probe(later + 1s, 300s).size(), 1u);
+}
+
+TEST_F(KeysStateFile, AFileWithoutProbeTimesSchedulesFromItsSaveTime) {
+  // Written before last_probe_ms was saved: the last probe was no later than the save.
+  const std::string fingerprint = orp::keys::api_key(secret(1), "k1").fingerprint();
+  const auto state = orp::keys::parse_state(
+      R"({"version":1,"saved_at_ms":)" + std::to_string(orp::keys::to_epoch_ms(wall0)) +
+          R"(,"keys":[{"fingerprint":")" + fingerprint + R"(","state":"disabled_invalid","reason":"401"}]})",
+      "mem");
+  key_pool restarted(orp::keys::strategy::round_robin, 1);
+  restarted.replace(records({1}));
+  restarted.restore(state, t0, wall0 + 250s, 300s);
+  EXPECT_TRUE(restarted.due_for_probe(t0 + 49s, 300s).empty());
+  EXPECT_EQ(restarted.due_for_probe(t0 + 50s, 300s).size(), 1u);
+}
+
+TEST_F(KeysStateFile, ARestoredCooldownIsCutToTheLongestALiveOneCanBe) {
+  const std::string fingerprint = orp::keys::api_key(secret(0), "k0").fingerprint();
+  const auto state = orp::keys::parse_state(
+      R"({"version":1,"keys":[{"fingerprint":")" + fingerprint +
+          R"(","state":"cooling","reason":"429","cooling_until_ms":1000000000000000000}]})",
+      "mem");
+  key_pool restarted(orp::keys::strategy::round_robin, 1);
+  restarted.replace(records({0}));
+  restarted.restore(state, t0, wall0, 300s);
+  const auto snap = restarted.snapshot(t0);
+  EXPECT_EQ(snap[0].state, key_state::cooling);
+  EXPECT_EQ(snap[0].cooling_left, orp::keys::max_cooldown_hint);
+  EXPECT_NE(snap[0].reason.find("cool-down cut to 365 days"), std::string::npos) << snap[0].reason;
+}
+
+TEST_F(KeysStateFile, ACorruptFileIsSetAsideWithATimestamp) {
+  fs::create_directories(dir_);
+  const fs::path file = dir_ / "key_state.json";
+  std::ofstream(file) << "{not json";
+  EXPECT_THROW(orp::keys::load_state_file(file), orp::keys::corrupt_state_file);
+  const fs::path aside = orp::keys::set_aside_corrupt(file, wall0 + 3661s);
+  EXPECT_EQ(aside, dir_ / "key_state.json.corrupt-20250301T010101Z");
+  EXPECT_FALSE(fs::exists(file));
+  EXPECT_EQ(read(aside), "{not json");
 }
 
 }  // namespace

@@ -61,6 +61,16 @@ TEST(LeafCache, RemintsWithinRenewWindow) {
     EXPECT_TRUE(first->context) << "a connection holding the old identity keeps it";
 }
 
+TEST(LeafCache, LeavesEndWithACaEndingSoonerAndAreNotRemintedThen) {
+    const auto ca = certificate_authority::create({"openrouter.ai"}, test_now);
+    const auto late = ca.not_after() - hours(36);
+    leaf_cache cache(ca, hours(24 * 7), hours(24));
+    const auto last = cache.get("openrouter.ai", late);
+    ASSERT_TRUE(last);
+    EXPECT_EQ(last->certificate.not_after, ca.not_after()) << "a 7-day leaf would outlive its CA";
+    EXPECT_EQ(cache.get("openrouter.ai", late + hours(24)), last) << "within the renew window, but no better leaf";
+}
+
 TEST(LeafCache, ConcurrentCallersShareOneMint) {
     const auto ca = certificate_authority::create({"openrouter.ai"}, test_now);
     // Released together, over and over with a fresh cache: a second mint would hand out another identity.
