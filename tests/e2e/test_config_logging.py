@@ -316,5 +316,39 @@ class NoKeyLeaksTest(unittest.TestCase):
                 self.assertIn("sk-or-v1-…ol-a", everything)  # the mask stands in for the key
 
 
+    def test_a_pool_keys_secret_part_or_upper_case_form_is_masked_everywhere(self):
+        # "sk-or-v1-" + the hex is the key: the hex quoted alone gives it away, and so does the
+        # whole key in upper case (hex digits are read either way).
+        hex_a, hex_b = "0a1b2c3d4e5f" * 5 + "9e8d", "f0e1d2c3b4a5" * 5 + "7c6b"
+        key_a, key_b = "sk-or-v1-" + hex_a, "sk-or-v1-" + hex_b
+        forms = [key_a, key_b, hex_a, hex_b, key_a.upper(), key_b.upper(), hex_a.upper(), hex_b.upper()]
+        with FakeOpenRouter() as fake:
+            with Proxy(fake, keys=[(key_a, "hex-a"), (key_b, "hex-b")],
+                       overrides={"keys.key_recovery_interval": 3600, "proxy.workers": 1}) as proxy:
+                fake.script([
+                    {"key": key_a, "path": "/api/v1/chat", "status": 403,
+                     "body": {"error": {"code": 403, "message": "key %s may not use this model" % hex_a}}},
+                    {"key": key_b, "path": "/api/v1/chat", "status": 402,
+                     "body": {"error": {"code": 402, "message": "NO CREDIT ON %s" % key_b.upper(),
+                                        "metadata": {"limit_source": "openrouter_credits"}}}},
+                ])
+                answers = b""
+                for _ in range(2):
+                    answers += curl(via_proxy(proxy, *chat_args(), "-i", CHAT_URL)).stdout
+                harness.assert_no_key_in(self, answers, forms, "the answers to the client")
+                self.assertIn(b"may not use this model", answers)
+                status, body = proxy.admin_get("/keys")
+                admin = body if isinstance(body, str) else body.decode()
+                self.assertIn("NO CREDIT ON", admin)
+                status_out = run_binary(["keys", "status", "--set", "admin.listen=" + proxy.ready["admin"]], proxy.dir)
+                self.assertEqual(status_out.returncode, 0, harness.redact(status_out.stderr, forms))
+                state_path = os.path.join(proxy.dir, "data", "key_state.json")
+                proxy.stop()
+                with open(state_path) as f:
+                    state = f.read()
+                everything = proxy.all_output() + state + admin + status_out.stdout + status_out.stderr
+                harness.assert_no_key_in(self, everything, forms, "the log, the state file or the admin output")
+
+
 if __name__ == "__main__":
     unittest.main()
