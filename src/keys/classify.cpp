@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "keys/key_masker.hpp"
+#include "util/utf8.hpp"
 
 namespace orp::keys {
 namespace {
@@ -144,6 +145,8 @@ std::string finish_reason(std::string text, const key_masker& masker) {
     if (static_cast<unsigned char>(c) < 0x20) c = ' ';
   }
   text = masker.mask_escaped(text);  // a non-JSON body may quote a key behind JSON escapes
+  // A non-JSON body may hold any bytes: the reason goes into JSON (/keys, the state file, logs).
+  if (!util::is_valid_utf8(text)) text = util::valid_utf8(text);
   if (text.size() > max_reason_bytes) {
     std::size_t cut = max_reason_bytes;
     while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // UTF-8 boundary

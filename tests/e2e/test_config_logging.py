@@ -89,6 +89,16 @@ class ConfigErrorTest(unittest.TestCase):
         harness.assert_no_key_in(self, r.stdout + r.stderr, ("sk-or-v1-test-dup-key",), "the output")
         self.assertRefused(r, "keys.csv:3", "1")
 
+    def test_a_label_not_fit_for_headers_json_or_metrics_is_refused(self):
+        # A label goes into X-Proxy-Key, /keys (JSON), /metrics (UTF-8) and the log.
+        for label, reason in ((b"caf\xe9", "keys.csv:2: the label is not valid UTF-8"),
+                              (b"team\x1b[31mred", "keys.csv:2: the label holds a control character"),
+                              (b"x" * 200_000, "keys.csv:2: the label is 200000 characters long; at most 128")):
+            with open(os.path.join(self.dir, "keys.csv"), "wb") as f:
+                f.write(b"key,label\nsk-or-v1-test-one," + label + b"\n")
+            r = self.start_with("[proxy]\nworkers = 1\n")
+            self.assertRefused(r, reason)
+
     def test_key_in_the_label_column_is_refused_without_showing_it(self):
         real_key = "sk-or-v1-" + "7c" * 30 + "d41e"
         r = self.start_with("[proxy]\nworkers = 1\n", "team-a,%s\n" % real_key)
@@ -274,6 +284,27 @@ class AccessLogTest(unittest.TestCase):
         line = next(l for l in proxy.log_text().splitlines() if '"msg":"access"' in l)
         for field in ("upstream_ms", "duration_ms", "cost"):
             self.assertRegex(line, r'"%s":-?\d+(\.\d+)?[,}]' % field)
+
+    def post_bodies(self, fmt, bodies):
+        """Each of `bodies` (bytes) POSTed as it is through a fresh proxy logging in `fmt`; the log, as bytes."""
+        with FakeOpenRouter() as fake:
+            with Proxy(fake, keys=[(POOL_KEY_A, "pool-a")], overrides={"log.format": fmt, "proxy.workers": 1}) as proxy:
+                for n, body in enumerate(bodies):
+                    path = os.path.join(proxy.dir, "body%d.json" % n)
+                    with open(path, "wb") as f:
+                        f.write(body)
+                    curl(via_proxy(proxy, "-H", "Content-Type: application/json", "-H",
+                                   "Authorization: Bearer " + CLIENT_KEY, "--data-binary", "@" + path, CHAT_URL))
+                harness.wait_for_access_lines(proxy, len(bodies))
+                with open(proxy.log_path, "rb") as f:
+                    return f.read()
+
+    def test_json_lines_stay_valid_utf8(self):
+        # One invalid byte in a model name must not make a line that log shippers refuse.
+        raw = self.post_bodies("json", [b'{"model":"bad\xff\xfename","messages":[]}'])
+        lines = [line.decode("utf-8") for line in raw.splitlines() if line.strip()]  # strict: raises
+        models = [json.loads(line)["model"] for line in lines if '"msg":"access"' in line]
+        self.assertEqual(models, ["bad\ufffd\ufffdname"])
 
     def test_log_is_appended_not_truncated(self):
         proxy = self.run_requests("text")

@@ -217,6 +217,25 @@ TEST(KeysCsv, ReadsAFileAndNamesItInErrors) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(KeysCsv, LabelsMustBeUtf8WithoutControlCharactersAndOfBoundedLength) {
+  // A label goes into X-Proxy-Key, JSON (/keys) and Prometheus text (/metrics).
+  EXPECT_EQ(error_of(std::string(key_a) + ",caf\xe9\n"), "keys.csv:1: the label is not valid UTF-8 (save the file as UTF-8)");
+  EXPECT_EQ(error_of(std::string("# c\n") + key_a + ",\"bad\xff\xfe\"\n"),
+            "keys.csv:2: the label is not valid UTF-8 (save the file as UTF-8)");
+  EXPECT_EQ(error_of(std::string(key_a) + ",a\x1b[31mred\n"),
+            "keys.csv:1: the label holds a control character (such as NUL, a tab or ESC)");
+  EXPECT_EQ(error_of(std::string(key_a) + "," + std::string("nul\0x", 5) + "\n"),
+            "keys.csv:1: the label holds a control character (such as NUL, a tab or ESC)");
+  EXPECT_EQ(error_of(std::string(key_a) + "," + std::string(129, 'x') + "\n"),
+            "keys.csv:1: the label is 129 characters long; at most 128");
+  // Characters, not bytes: 128 two-byte letters are fine.
+  std::string long_accented;
+  for (int i = 0; i < 128; ++i) long_accented += "\xc3\xa9";
+  const auto records = parse_keys_csv(std::string(key_a) + ",caf\xc3\xa9 team\n" + key_b + "," + long_accented + "\n", "keys.csv");
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].label, "caf\xc3\xa9 team");
+}
+
 }  // namespace
 
 // A key of another service is not recognised by its shape: a column mix-up that puts it where a
