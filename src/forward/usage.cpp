@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "keys/api_key.hpp"
+#include "keys/key_masker.hpp"  // decode_json_escapes
 
 namespace orp::forward {
 namespace {
@@ -60,14 +61,26 @@ std::string event_error(std::string_view line) {
 
 std::string model_of(std::string_view body) {
   // Requests put "model" near the top; a bounded look keeps a 10 MiB body cheap.
+  constexpr std::size_t kLongest = 200;
   auto head = body.substr(0, 4096);
   auto pos = member_value(head, "model");
   if (pos == std::string_view::npos || head[pos] != '"') return {};
-  auto end = head.find('"', pos + 1);
-  if (end == std::string_view::npos || end - pos > 200) return {};
-  return std::string(head.substr(pos + 1, end - pos - 1));
+  // The string ends at the first quote no backslash escapes ("my\"model").
+  const std::size_t start = pos + 1;
+  std::size_t end = start;
+  bool escaped = false;
+  for (; end < head.size() && head[end] != '"' && end - start <= kLongest; ++end) {
+    if (head[end] == '\\') {
+      escaped = true;
+      ++end;
+    }
+  }
+  if (end >= head.size() || head[end] != '"' || end - start > kLongest) return {};
+  const std::string_view raw = head.substr(start, end - start);
+  // The name as the client meant it ("openai\/gpt-4o" is openai/gpt-4o); most names hold no
+  // escape and are copied as they are.
+  return escaped ? keys::decode_json_escapes(raw) : std::string(raw);
 }
-
 
 void usage_scanner::consider(std::string_view line) {
   if (line.find("\"usage\"") != std::string_view::npos) usage_line_.assign(line);

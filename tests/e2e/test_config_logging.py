@@ -306,6 +306,20 @@ class AccessLogTest(unittest.TestCase):
         models = [json.loads(line)["model"] for line in lines if '"msg":"access"' in line]
         self.assertEqual(models, ["bad\ufffd\ufffdname"])
 
+    def test_models_are_logged_as_decoded_names(self):
+        # The name the client meant, not its JSON spelling (which cut "my\"model" to "my\").
+        bodies = [(b'{"model":"openai\\/gpt-4o","messages":[]}', "openai/gpt-4o", "model=openai/gpt-4o "),
+                  (b'{"model":"caf\\u00e9","messages":[]}', "caf\u00e9", "model=caf\u00e9 "),
+                  (b'{"model":"my\\"model","messages":[]}', 'my"model', "model=my\\x22model ")]
+        raw = self.post_bodies("json", [body for body, _, _ in bodies])
+        lines = [line for line in raw.decode("utf-8").splitlines() if '"msg":"access"' in line]
+        self.assertEqual([json.loads(line)["model"] for line in lines], [name for _, name, _ in bodies])
+        raw = self.post_bodies("text", [body for body, _, _ in bodies])
+        lines = [line for line in raw.decode("utf-8").splitlines() if " access " in line]
+        self.assertEqual(len(lines), len(bodies), lines)
+        for line, (_, _, fragment) in zip(lines, bodies):
+            self.assertIn(fragment, line)
+
     def test_log_is_appended_not_truncated(self):
         proxy = self.run_requests("text")
         before = proxy.log_text()
