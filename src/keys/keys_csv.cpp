@@ -222,6 +222,10 @@ std::vector<key_record> parse_keys_csv(std::string_view text, std::string_view f
           if (ec != std::errc{} || ptr != end || !std::isfinite(weight) || weight <= 0) {
             throw error.at(line_number, "weight " + shown(field) + " is not a positive number");
           }
+          if (weight > max_key_weight) {
+            throw error.at(line_number, "weight " + shown(field) + " is over the largest weight, 1000000 (weights are "
+                                        "relative: 3 and 1 share the requests 3:1)");
+          }
           break;
         }
       }

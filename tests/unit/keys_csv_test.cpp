@@ -126,6 +126,14 @@ TEST(KeysCsv, TooManyFields) {
   EXPECT_EQ(error.find("test-alpha"), std::string::npos);
 }
 
+TEST(KeysCsv, WeightsAreCappedWithTheLineNamed) {
+  EXPECT_EQ(error_of(std::string("# c\n") + key_a + ",a,1e308\n"),
+            "keys.csv:2: weight '1e308' is over the largest weight, 1000000 (weights are relative: 3 and 1 share the "
+            "requests 3:1)");
+  EXPECT_TRUE(error_of(std::string(key_a) + ",a,1000001\n").starts_with("keys.csv:1: weight"));
+  EXPECT_EQ(parse_keys_csv(std::string(key_a) + ",a,1000000\n", "keys.csv").at(0).weight, 1e6);
+}
+
 TEST(KeysCsv, BadWeights) {
   for (const char* weight : {"abc", "0", "-1", "nan", "inf", "1x", "1e999"}) {
     const std::string error = error_of(std::string(key_a) + ",a," + weight + "\n");
