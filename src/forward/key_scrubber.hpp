@@ -11,7 +11,7 @@
 // search here would cost on every relayed byte. A piece that ends with the start of the key keeps
 // those bytes back until the next piece shows whether the key follows; SSE events, chunks and JSON
 // bodies end in "\n" or "}", so in practice nothing is held and nothing is copied.
-#include <string.h>  // memmem
+#include <string.h>  // memchr, memmem
 
 #include <algorithm>
 #include <string>
@@ -67,6 +67,9 @@ class key_scrubber {
 
   // Bytes at the end of `text` that are a proper prefix of the key.
   std::size_t partial_tail(std::string_view text) const {
+    // Such a prefix ends with a character of the key; answers end in "\n" or "}", which no key
+    // holds: one memchr instead of a look at each of the last bytes.
+    if (text.empty() || ::memchr(secret_.data(), text.back(), secret_.size() - 1) == nullptr) return 0;
     const std::size_t longest = std::min(text.size(), secret_.size() - 1);
     for (std::size_t at = text.size() - longest; at < text.size(); ++at) {
       if (text[at] != secret_.front()) continue;  // the common case: one compare per byte

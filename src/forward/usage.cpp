@@ -57,6 +57,16 @@ std::string event_error(std::string_view line) {
   return text.empty() ? std::string("error event") : keys::mask_secrets(text);
 }
 
+// Where the JSON string starting at `start` (after its opening quote) ends: the first quote no
+// backslash escapes ("my\"model"); npos when it does not end.
+std::size_t string_end(std::string_view text, std::size_t start) {
+  for (std::size_t at = start; at < text.size(); ++at) {
+    if (text[at] == '\\') ++at;
+    else if (text[at] == '"') return at;
+  }
+  return std::string_view::npos;
+}
+
 }  // namespace
 
 std::string model_of(std::string_view body) {
@@ -65,20 +75,15 @@ std::string model_of(std::string_view body) {
   auto head = body.substr(0, 4096);
   auto pos = member_value(head, "model");
   if (pos == std::string_view::npos || head[pos] != '"') return {};
-  // The string ends at the first quote no backslash escapes ("my\"model").
   const std::size_t start = pos + 1;
-  std::size_t end = start;
-  bool escaped = false;
-  for (; end < head.size() && head[end] != '"' && end - start <= kLongest; ++end) {
-    if (head[end] == '\\') {
-      escaped = true;
-      ++end;
-    }
-  }
-  if (end >= head.size() || head[end] != '"' || end - start > kLongest) return {};
+  // Two memchr in the common case (a name without escapes); a byte-wise look only behind a backslash.
+  std::size_t end = head.find('"', start);
+  const bool escaped = head.substr(start, end == std::string_view::npos ? end : end - start).find('\\') !=
+                       std::string_view::npos;
+  if (escaped) end = string_end(head, start);
+  if (end == std::string_view::npos || end - start > kLongest) return {};
   const std::string_view raw = head.substr(start, end - start);
-  // The name as the client meant it ("openai\/gpt-4o" is openai/gpt-4o); most names hold no
-  // escape and are copied as they are.
+  // The name as the client meant it ("openai\/gpt-4o" is openai/gpt-4o).
   return escaped ? keys::decode_json_escapes(raw) : std::string(raw);
 }
 

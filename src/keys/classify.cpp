@@ -145,8 +145,6 @@ std::string finish_reason(std::string text, const key_masker& masker) {
     if (static_cast<unsigned char>(c) < 0x20) c = ' ';
   }
   text = masker.mask_escaped(text);  // a non-JSON body may quote a key behind JSON escapes
-  // A non-JSON body may hold any bytes: the reason goes into JSON (/keys, the state file, logs).
-  if (!util::is_valid_utf8(text)) text = util::valid_utf8(text);
   if (text.size() > max_reason_bytes) {
     std::size_t cut = max_reason_bytes;
     while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // UTF-8 boundary
@@ -162,7 +160,10 @@ std::string build_reason(unsigned status, const error_info& info, std::string_vi
   if (info.parsed) {
     if (!info.message.empty()) text.append(": ").append(info.message);
   } else if (!body.empty()) {
-    text.append(": ").append(body.substr(0, max_masked_bytes));
+    // A body that is not JSON may hold any bytes, and the reason goes into JSON (/keys, the state
+    // file, Redis, the log). Parsed messages are UTF-8 already (Boost.JSON checks), and a success
+    // has no body here: the check costs nothing per request.
+    text.append(": ").append(util::valid_utf8(body.substr(0, max_masked_bytes)));
   }
   std::string details;
   auto add = [&](std::string_view name, std::string_view value) {
