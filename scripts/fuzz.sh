@@ -38,12 +38,12 @@ flags=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recov
 sources_for() {
   case "$1" in
     http_request) echo "src/http/parser.cpp src/http/headers.cpp" ;;
-    upstream_response) echo "src/http/parser.cpp src/http/headers.cpp src/keys/classify.cpp src/keys/sse.cpp src/keys/api_key.cpp src/keys/key_masker.cpp src/forward/usage.cpp src/forward/responses.cpp" ;;
-    stored_state) echo "src/keys/key_pool.cpp src/keys/key_pool_reload.cpp src/keys/key_masker.cpp src/keys/state_file.cpp src/keys/api_key.cpp src/keys/backoff.cpp src/keys/classify.cpp src/keys/keys_csv.cpp src/state/fleet_record.cpp src/state/fleet_view.cpp src/util/atomic_file.cpp src/util/read_file.cpp" ;;
+    upstream_response) echo "src/http/parser.cpp src/http/headers.cpp src/keys/classify.cpp src/keys/sse.cpp src/keys/api_key.cpp src/keys/key_masker.cpp src/forward/usage.cpp src/forward/responses.cpp src/util/utf8.cpp" ;;
+    stored_state) echo "src/keys/key_pool.cpp src/keys/key_pool_reload.cpp src/keys/key_masker.cpp src/keys/state_file.cpp src/keys/api_key.cpp src/keys/backoff.cpp src/keys/classify.cpp src/keys/keys_csv.cpp src/state/fleet_record.cpp src/state/fleet_view.cpp src/util/atomic_file.cpp src/util/read_file.cpp src/util/utf8.cpp" ;;
     client_auth) echo "src/proxy/proxy_auth.cpp src/upstream/target.cpp src/config/settings.cpp src/config/settings_table.cpp src/util/read_file.cpp" ;;
     socks5) echo "src/proxy/socks5.cpp" ;;
     sni) echo "src/proxy/sni.cpp" ;;
-    keys_csv) echo "src/keys/keys_csv.cpp src/keys/api_key.cpp src/util/read_file.cpp" ;;
+    keys_csv) echo "src/keys/keys_csv.cpp src/keys/api_key.cpp src/util/read_file.cpp src/util/utf8.cpp" ;;
     config) echo "src/config/settings.cpp src/config/settings_table.cpp src/util/read_file.cpp" ;;
     *) echo "fuzz.sh: unknown target $1" >&2; exit 2 ;;
   esac

@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "admin/status_page.hpp"
+#include "forward/responses.hpp"  // reason_phrase
 #include "http/headers.hpp"
 #include "http/parser.hpp"
 #include "log/logging.hpp"
@@ -22,17 +23,36 @@ using net::clock;
 
 namespace {
 
-std::string reply(unsigned status, std::string_view reason, std::string_view content_type, std::string_view body) {
+// `extra_headers`: whole lines, each ending in CRLF.
+std::string reply(unsigned status, std::string_view reason, std::string_view content_type, std::string_view body,
+                  std::string_view extra_headers = {}) {
   std::string out = fmt::format("HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n"
-                                "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-                                status, reason, content_type, body.size());
+                                "Cache-Control: no-store\r\n{}Connection: close\r\n\r\n",
+                                status, reason, content_type, body.size(), extra_headers);
   out += body;
   return out;
 }
 
-std::string json_error(unsigned status, std::string_view reason, std::string_view message) {
+std::string json_error(unsigned status, std::string_view reason, std::string_view message,
+                       std::string_view extra_headers = {}) {
   boost::json::value v = {{"error", {{"code", status}, {"message", message}}}};
-  return reply(status, reason, "application/json", util::json_text(v) + "\n");
+  return reply(status, reason, "application/json", util::json_text(v) + "\n", extra_headers);
+}
+
+// RFC 9110 9.3.2: HEAD is answered as GET is, with the same headers (Content-Length included)
+// and no body.
+std::string without_body(std::string answer) {
+  if (const auto end = answer.find("\r\n\r\n"); end != std::string::npos) answer.resize(end + 4);
+  return answer;
+}
+
+// The methods a path answers to, for the Allow header of a 405 (RFC 9110 15.5.6); empty for an
+// unknown path.
+std::string_view allowed_methods(std::string_view path) {
+  if (path == "/keys/reload") return "POST";
+  if (path == "/keys" || path == "/metrics" || path == "/stats" || path == "/" || path == "/index.html")
+    return "GET, HEAD";
+  return {};
 }
 
 bool token_matches(std::string_view authorization, const std::string& token) {
@@ -144,7 +164,9 @@ asio::awaitable<void> admin_server::serve(net::tcp::socket socket) {
       auto r = parser.feed(data, &body);
       data.remove_prefix(r.consumed);
       if (r.status == http::parse_status::error) {
-        auto text = json_error(parser.error_status(), "Bad Request", parser.error_reason());
+        // 400, or 413 / 431 for a body or header block over the limits: each with its own phrase.
+        auto text = json_error(parser.error_status(), forward::reason_phrase(parser.error_status()),
+                               parser.error_reason());
         co_await net::write_all(socket, asio::buffer(text), clock::now() + std::chrono::seconds(5));
         co_return;
       }
@@ -166,8 +188,9 @@ asio::awaitable<void> admin_server::serve(net::tcp::socket socket) {
     log::warn("admin: refused {} {}: {}", head.method, head.target.substr(0, head.target.find('?')), refusal);
     text = json_error(403, "Forbidden", refusal);
   } else {
-    text = respond(head.method, head.target, std::string(auth));
+    text = respond(head.method == "HEAD" ? "GET" : head.method, head.target, std::string(auth));
   }
+  if (head.method == "HEAD") text = without_body(std::move(text));
   co_await net::write_all(socket, asio::buffer(text), clock::now() + std::chrono::seconds(10));
   net::error_code ignored;
   socket.shutdown(net::tcp::socket::shutdown_both, ignored);
@@ -237,8 +260,9 @@ std::string admin_server::respond(const std::string& method, const std::string& 
     }
     return keys_answer();
   }
-  if (path == "/keys" || path == "/metrics" || path == "/keys/reload" || path == "/stats" || path == "/")
-    return json_error(405, "Method Not Allowed", "method not allowed");
+  if (const auto allowed = allowed_methods(path); !allowed.empty())
+    return json_error(405, "Method Not Allowed", "method not allowed: use " + std::string(allowed),
+                      "Allow: " + std::string(allowed) + "\r\n");
   return json_error(404, "Not Found", "no such admin endpoint");
 }
 

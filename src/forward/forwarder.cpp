@@ -240,7 +240,7 @@ asio::awaitable<bool> commit(Stream& client, net::deadline& client_dl, exchange&
   std::string head = build_client_head(ex.head(), lease.display, attempts, keep_alive, rewritten_length);
   // The key this request was sent with never comes back to the client, wherever the upstream
   // quotes it: headers, body, trailers, later events (key_scrubber.hpp).
-  key_scrubber scrub(lease.key->reveal());
+  key_scrubber scrub(lease.key->reveal(), lease.key->secret_part());
   scrub.scrub_in_place(head);
   const std::string_view body = scrub.scrub(ex.raw_body, ex.complete);
   rec.status = ex.head().status;

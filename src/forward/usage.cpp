@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "keys/api_key.hpp"
+#include "keys/key_masker.hpp"  // decode_json_escapes
 
 namespace orp::forward {
 namespace {
@@ -56,18 +57,35 @@ std::string event_error(std::string_view line) {
   return text.empty() ? std::string("error event") : keys::mask_secrets(text);
 }
 
+// Where the JSON string starting at `start` (after its opening quote) ends: the first quote no
+// backslash escapes ("my\"model"); npos when it does not end.
+std::size_t string_end(std::string_view text, std::size_t start) {
+  for (std::size_t at = start; at < text.size(); ++at) {
+    if (text[at] == '\\') ++at;
+    else if (text[at] == '"') return at;
+  }
+  return std::string_view::npos;
+}
+
 }  // namespace
 
 std::string model_of(std::string_view body) {
   // Requests put "model" near the top; a bounded look keeps a 10 MiB body cheap.
+  constexpr std::size_t kLongest = 200;
   auto head = body.substr(0, 4096);
   auto pos = member_value(head, "model");
   if (pos == std::string_view::npos || head[pos] != '"') return {};
-  auto end = head.find('"', pos + 1);
-  if (end == std::string_view::npos || end - pos > 200) return {};
-  return std::string(head.substr(pos + 1, end - pos - 1));
+  const std::size_t start = pos + 1;
+  // Two memchr in the common case (a name without escapes); a byte-wise look only behind a backslash.
+  std::size_t end = head.find('"', start);
+  const bool escaped = head.substr(start, end == std::string_view::npos ? end : end - start).find('\\') !=
+                       std::string_view::npos;
+  if (escaped) end = string_end(head, start);
+  if (end == std::string_view::npos || end - start > kLongest) return {};
+  const std::string_view raw = head.substr(start, end - start);
+  // The name as the client meant it ("openai\/gpt-4o" is openai/gpt-4o).
+  return escaped ? keys::decode_json_escapes(raw) : std::string(raw);
 }
-
 
 void usage_scanner::consider(std::string_view line) {
   if (line.find("\"usage\"") != std::string_view::npos) usage_line_.assign(line);

@@ -72,11 +72,28 @@ std::string mask_secrets(std::string_view text) {
   return out;
 }
 
+std::string_view secret_part(std::string_view secret) {
+  constexpr std::size_t min_run = 16;  // shorter runs occur in ordinary text
+  auto is_alnum = [](char c) { return is_key_char(c) && c != '-' && c != '_'; };
+  std::string_view longest;
+  for (std::size_t at = 0; at < secret.size();) {
+    std::size_t end = at;
+    while (end < secret.size() && is_alnum(secret[end])) ++end;
+    if (end - at > longest.size()) longest = secret.substr(at, end - at);
+    at = end + 1;
+  }
+  return longest.size() >= min_run ? longest : secret;
+}
+
 api_key::api_key(std::string secret, std::string label)
     : secret_(std::move(secret)),
       label_(std::move(label)),
       display_(label_.empty() ? mask_secret(secret_) : label_),
-      fingerprint_(sha256_hex_prefix(secret_, 16)) {}
+      fingerprint_(sha256_hex_prefix(secret_, 16)) {
+  const std::string_view part = keys::secret_part(secret_);
+  part_at_ = static_cast<std::size_t>(part.data() - secret_.data());
+  part_size_ = part.size();
+}
 
 api_key::~api_key() {
   // Best effort: heap buffers of long secrets are wiped before they return to the allocator.

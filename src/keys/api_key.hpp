@@ -12,6 +12,11 @@ std::string mask_secret(std::string_view secret);
 // for upstream error texts that quote the key back before they are logged.
 std::string mask_secrets(std::string_view text);
 
+// The part of a key that alone gives it away, to be looked for wherever a key may be quoted in
+// part: the longest run of 16+ letters and digits (for "sk-or-v1-<64 hex>" the hex, which with the
+// public prefix added back is the key), else the whole key. A view into `secret`.
+std::string_view secret_part(std::string_view secret);
+
 class api_key {
  public:
   explicit api_key(std::string secret, std::string label = {});
@@ -26,6 +31,8 @@ class api_key {
   const std::string& label() const noexcept { return label_; }
   // Only for writing the upstream Authorization header.
   std::string_view reveal() const noexcept { return secret_; }
+  // secret_part(reveal()), found once: what maskers and scrubbers look for.
+  std::string_view secret_part() const noexcept { return std::string_view(secret_).substr(part_at_, part_size_); }
   // First 16 hex digits of SHA-256(secret): a stable identity for state files and Redis.
   const std::string& fingerprint() const noexcept { return fingerprint_; }
 
@@ -38,6 +45,8 @@ class api_key {
   std::string label_;
   std::string display_;
   std::string fingerprint_;
+  std::size_t part_at_ = 0;
+  std::size_t part_size_ = 0;
 };
 
 }  // namespace orp::keys

@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "keys/key_masker.hpp"
+#include "util/utf8.hpp"
 
 namespace orp::keys {
 namespace {
@@ -160,7 +161,10 @@ std::string build_reason(unsigned status, const error_info& info, std::string_vi
   if (info.parsed) {
     if (!info.message.empty()) text.append(": ").append(info.message);
   } else if (!body.empty()) {
-    text.append(": ").append(body.substr(0, max_masked_bytes));
+    // A body that is not JSON may hold any bytes, and the reason goes into JSON (/keys, the state
+    // file, Redis, the log). Parsed messages are UTF-8 already (Boost.JSON checks), and a success
+    // has no body here: the check costs nothing per request.
+    text.append(": ").append(util::valid_utf8(body.substr(0, max_masked_bytes)));
   }
   std::string details;
   auto add = [&](std::string_view name, std::string_view value) {

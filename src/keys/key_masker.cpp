@@ -6,21 +6,43 @@
 namespace orp::keys {
 namespace {
 
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// Case-insensitive: an upstream may quote a key in upper case ("SK-OR-V1-0A1B...").
+std::size_t find_ignoring_case(std::string_view text, std::string_view needle, std::size_t from) {
+  if (needle.size() > text.size()) return std::string_view::npos;
+  const char first = ascii_lower(needle.front());
+  for (std::size_t at = from; at + needle.size() <= text.size(); ++at) {
+    if (ascii_lower(text[at]) != first) continue;
+    if (std::equal(needle.begin(), needle.end(), text.begin() + static_cast<std::ptrdiff_t>(at),
+                   [](char a, char b) { return ascii_lower(a) == ascii_lower(b); }))
+      return at;
+  }
+  return std::string_view::npos;
+}
+
 void mask_every(std::string& text, std::string_view secret) {
   if (secret.empty()) return;
-  std::size_t found = text.find(secret);
+  std::size_t found = find_ignoring_case(text, secret, 0);
   if (found == std::string::npos) return;
   const std::string masked = mask_secret(secret);
   std::string out;
   out.reserve(text.size());
   std::size_t from = 0;
-  for (; found != std::string::npos; found = text.find(secret, from)) {
+  for (; found != std::string::npos; found = find_ignoring_case(text, secret, from)) {
     out.append(text, from, found - from);
     out += masked;
     from = found + secret.size();
   }
   out.append(text, from);
   text = std::move(out);
+}
+
+// The whole key first (its mask keeps a public prefix such as "sk-or-v1-"), then its secret part
+// quoted alone (the hex of "sk-or-v1-<hex>", which with the prefix added back is the key).
+void mask_key(std::string& text, const api_key& key) {
+  mask_every(text, key.reveal());
+  if (key.secret_part().size() != key.reveal().size()) mask_every(text, key.secret_part());
 }
 
 int hex_value(char c) {
@@ -39,13 +61,13 @@ key_masker::key_masker(std::vector<std::shared_ptr<const api_key>> keys) : keys_
 
 std::string key_masker::mask(std::string_view text) const {
   std::string out(text);
-  for (const auto& key : keys_) mask_every(out, key->reveal());
+  for (const auto& key : keys_) mask_key(out, *key);
   return mask_secrets(out);
 }
 
 std::string key_masker::mask(std::string_view text, const api_key& key) {
   std::string out(text);
-  mask_every(out, key.reveal());
+  mask_key(out, key);
   return mask_secrets(out);
 }
 

@@ -15,7 +15,8 @@ class key_masker {
   key_masker() = default;
   explicit key_masker(std::vector<std::shared_ptr<const api_key>> keys);
 
-  // mask_secrets(text) after every known key in it has been replaced by its mask.
+  // mask_secrets(text) after every known key in it has been replaced by its mask, and so has each
+  // key's secret part quoted alone (api_key::secret_part); both matched ignoring ASCII case.
   // O(keys x text): meant for error texts, which callers bound.
   std::string mask(std::string_view text) const;
   // The same for one key, e.g. the answer to a probe of that key.

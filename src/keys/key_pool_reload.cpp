@@ -5,6 +5,16 @@
 #include "keys/key_pool.hpp"
 
 namespace orp::keys {
+namespace {
+
+// keys.csv refuses weights out of this range; a record made elsewhere gets the same bounds, so
+// that choose()'s sums stay finite and every key keeps a chance.
+double usable_weight(double weight) {
+  if (!(weight > 0)) return 1.0;  // also NaN
+  return std::clamp(weight, 1e-6, max_key_weight);
+}
+
+}  // namespace
 
 reload_result key_pool::replace(std::vector<key_record> records) {
   std::lock_guard lock(mutex_);
@@ -16,7 +26,7 @@ reload_result key_pool::replace(std::vector<key_record> records) {
     if (entry* known = find(record.key.fingerprint())) {
       entry e = std::move(*known);
       e.key = std::make_shared<const api_key>(std::move(record.key));  // the label may have changed
-      e.weight = record.weight;
+      e.weight = usable_weight(record.weight);
       kept.insert(e.key->fingerprint());
       next.push_back(std::move(e));
       continue;
@@ -25,7 +35,7 @@ reload_result key_pool::replace(std::vector<key_record> records) {
     auto remembered = take_removed(record.key.fingerprint());
     if (remembered) e = std::move(*remembered);
     e.key = std::make_shared<const api_key>(std::move(record.key));
-    e.weight = record.weight;
+    e.weight = usable_weight(record.weight);
     e.generation = next_generation_++;  // leases from the key's earlier life stay ignored
     if (remembered) {
       result.restored.push_back(restored_key{e.key->display(), e.state, e.reason});

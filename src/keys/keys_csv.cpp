@@ -9,6 +9,7 @@
 #include "util/ascii.hpp"
 #include "util/error_text.hpp"
 #include "util/read_file.hpp"
+#include "util/utf8.hpp"
 
 namespace orp::keys {
 namespace {
@@ -98,6 +99,18 @@ std::string key_characters_problem(std::string_view secret) {
     return "the key contains a quote (only a whole field may be quoted, \"like this\")";
   if (!std::all_of(secret.begin(), secret.end(), valid_key_char))
     return "the key contains whitespace, a non-printable or a non-ASCII character";
+  return {};
+}
+
+// A label is shown everywhere: X-Proxy-Key on every answer, logs, /keys (JSON), /metrics
+// (Prometheus, which wants UTF-8). What is wrong with it there, or empty.
+std::string label_problem(std::string_view label) {
+  constexpr std::size_t kLongest = 128;  // characters; a header line stays well within curl's limits
+  if (!util::is_valid_utf8(label)) return "the label is not valid UTF-8 (save the file as UTF-8)";
+  if (std::any_of(label.begin(), label.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
+    return "the label holds a control character (such as NUL, a tab or ESC)";
+  if (const std::size_t length = util::utf8_length(label); length > kLongest)
+    return "the label is " + std::to_string(length) + " characters long; at most " + std::to_string(kLongest);
   return {};
 }
 
@@ -209,12 +222,17 @@ std::vector<key_record> parse_keys_csv(std::string_view text, std::string_view f
           if (ec != std::errc{} || ptr != end || !std::isfinite(weight) || weight <= 0) {
             throw error.at(line_number, "weight " + shown(field) + " is not a positive number");
           }
+          if (weight > max_key_weight) {
+            throw error.at(line_number, "weight " + shown(field) + " is over the largest weight, 1000000 (weights are "
+                                        "relative: 3 and 1 share the requests 3:1)");
+          }
           break;
         }
       }
     }
     if (secret.empty()) throw error.at(line_number, "missing key");
     if (auto problem = key_characters_problem(secret); !problem.empty()) throw error.at(line_number, problem);
+    if (auto problem = label_problem(label); !problem.empty()) throw error.at(line_number, problem);
     api_key key(std::move(secret), label);
     if (auto [it, inserted] = first_line_of.emplace(key.fingerprint(), line_number); !inserted) {
       throw error.at(line_number, "duplicate key " + mask_secret(key.reveal()) + " (first on line " +

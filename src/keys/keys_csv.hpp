@@ -16,6 +16,10 @@ struct keys_file_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Weights are relative; beyond this, sums of a few of them lose the small ones (and 1e308 ones
+// overflow to inf), which breaks round_robin and random.
+constexpr double max_key_weight = 1'000'000;
+
 struct key_record {
   api_key key;
   std::string label;

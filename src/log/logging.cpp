@@ -10,7 +10,6 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 #include <fmt/compile.h>
@@ -125,7 +124,8 @@ void write_access(const access_record& r, const boost::asio::any_io_executor& ex
 
 void emit(spdlog::level::level_enum level, std::string_view text) {
   if (json_) {
-    std::string members = "\"msg\":" + boost::json::serialize(boost::json::string(text));
+    std::string members = "\"msg\":";
+    members += util::json_string(text);  // valid UTF-8 whatever the text quotes
     spdlog::log(level, "{}", members);
   } else if (needs_escape(text, escape::controls)) {
     fmt::memory_buffer escaped;

@@ -23,9 +23,28 @@ int parse_int(std::string_view text, int min, int max, std::string_view what) {
   return value;
 }
 
+// A password with an unencoded '@', '/', '?' or '#' moves the URL's parts: the host, port or
+// database index would be read out of the password, and an error quoting them would quote it.
+// Told apart by where the '@'s are: the userinfo ends at the last '@' of the authority, and
+// neither host, port nor database index ever holds one.
+void refuse_unencoded_password(std::string_view url) {
+  constexpr std::string_view kEncode =
+      "percent-encode '@' (%40), '/' (%2F), ':' (%3A), '?' (%3F) and '#' (%23) in the password";
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return;
+  const std::string_view rest = url.substr(scheme_end + 3);
+  const auto first_at = rest.find('@');
+  if (first_at == std::string_view::npos) return;
+  if (rest.find('@', first_at + 1) != std::string_view::npos)
+    throw std::invalid_argument("redis URL holds more than one '@': " + std::string(kEncode));
+  if (rest.find_first_of("/?#") < first_at)
+    throw std::invalid_argument("redis URL has a '/', '?' or '#' before its '@': " + std::string(kEncode));
+}
+
 }  // namespace
 
 redis_endpoint parse_redis_url(std::string_view url) {
+  refuse_unencoded_password(url);
   auto parsed = boost::urls::parse_uri(url);
   if (!parsed) throw std::invalid_argument("not a URL: expected redis://[:password@]host:port/db");
   const boost::urls::url_view u = *parsed;

@@ -5,8 +5,16 @@
 #include <charconv>
 #include <cmath>
 
+#include "util/utf8.hpp"
+
 namespace orp::util {
 namespace {
+
+std::string serialized_string(std::string_view s) {
+  if (is_valid_utf8(s)) return boost::json::serialize(boost::json::string_view(s.data(), s.size()));
+  const std::string valid = valid_utf8(s);
+  return boost::json::serialize(boost::json::string_view(valid.data(), valid.size()));
+}
 
 void append_number(std::string& out, double d) {
   if (!std::isfinite(d)) {  // not JSON: Boost.JSON would write 1e99999 or a null
@@ -42,7 +50,7 @@ void append(std::string& out, const boost::json::value& v) {
       return;
     case boost::json::kind::object:
       append_list(out, '{', v.get_object(), '}', [&](const boost::json::key_value_pair& member) {
-        out += boost::json::serialize(member.key());
+        out += serialized_string(member.key());
         out += ':';
         append(out, member.value());
       });
@@ -50,7 +58,10 @@ void append(std::string& out, const boost::json::value& v) {
     case boost::json::kind::array:
       append_list(out, '[', v.get_array(), ']', [&](const boost::json::value& element) { append(out, element); });
       return;
-    default:  // null, bool, integers, strings
+    case boost::json::kind::string:
+      out += serialized_string(v.get_string());
+      return;
+    default:  // null, bool, integers
       out += boost::json::serialize(v);
   }
 }
@@ -62,5 +73,7 @@ std::string json_text(const boost::json::value& v) {
   append(out, v);
   return out;
 }
+
+std::string json_string(std::string_view text) { return serialized_string(text); }
 
 }  // namespace orp::util

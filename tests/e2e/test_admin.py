@@ -3,6 +3,7 @@ from http.client import HTTPConnection
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -145,6 +146,43 @@ class AdminTest(unittest.TestCase):
         self.assertIn("reloaded", self.proxy.log_text())
         self.assertEqual(http("GET", self.base + "/keys/reload")[0], 405)
         self.assertEqual(http("GET", self.base + "/nope")[0], 404)
+
+    def exchange(self, request):
+        """`request` sent as it is; the whole answer, as bytes, up to the server's close."""
+        host, port = self.proxy.ready["admin"].rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            try:
+                sock.sendall(request)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the server may answer and close before it read everything
+            return harness.recv_until(sock)
+
+    def test_head_allow_and_reason_phrases(self):
+        host = self.proxy.ready["admin"].encode()
+        # HEAD: the headers GET would get, Content-Length included, and no body (RFC 9110 9.3.2).
+        for path in (b"/healthz", b"/keys"):
+            get = self.exchange(b"GET " + path + b" HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+            head = self.exchange(b"HEAD " + path + b" HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+            self.assertTrue(get.startswith(b"HTTP/1.1 200 OK\r\n"), get[:200])
+            get_head, _, get_body = get.partition(b"\r\n\r\n")
+            self.assertTrue(get_body)
+            if path == b"/healthz":
+                self.assertEqual(head, get_head + b"\r\n\r\n")
+            else:  # counters may move between the two: the same header names, no body
+                self.assertTrue(head.endswith(b"\r\n\r\n") and head.count(b"\r\n\r\n") == 1, head)
+                self.assertIn(b"Content-Type: application/json\r\n", head)
+        # 405 says which methods the path takes (RFC 9110 15.5.6).
+        for method, path, allowed in ((b"DELETE", b"/keys", b"GET, HEAD"), (b"GET", b"/keys/reload", b"POST"),
+                                      (b"PUT", b"/metrics", b"GET, HEAD")):
+            answer = self.exchange(method + b" " + path + b" HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+            self.assertTrue(answer.startswith(b"HTTP/1.1 405 Method Not Allowed\r\n"), answer[:200])
+            self.assertIn(b"\r\nAllow: " + allowed + b"\r\n", answer.partition(b"\r\n\r\n")[0])
+        # Over the limits: each status with its own reason phrase, not "Bad Request".
+        answer = self.exchange(b"GET /healthz HTTP/1.1\r\nHost: " + host + b"\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n")
+        self.assertTrue(answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), answer[:200])
+        answer = self.exchange(b"POST /keys/reload HTTP/1.1\r\nHost: " + host +
+                               b"\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100000)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 413 Content Too Large\r\n"), answer[:200])
 
     def raw(self, method, path, headers):
         """One request with exactly these headers (urllib would set Host itself)."""

@@ -89,6 +89,16 @@ class ConfigErrorTest(unittest.TestCase):
         harness.assert_no_key_in(self, r.stdout + r.stderr, ("sk-or-v1-test-dup-key",), "the output")
         self.assertRefused(r, "keys.csv:3", "1")
 
+    def test_a_label_not_fit_for_headers_json_or_metrics_is_refused(self):
+        # A label goes into X-Proxy-Key, /keys (JSON), /metrics (UTF-8) and the log.
+        for label, reason in ((b"caf\xe9", "keys.csv:2: the label is not valid UTF-8"),
+                              (b"team\x1b[31mred", "keys.csv:2: the label holds a control character"),
+                              (b"x" * 200_000, "keys.csv:2: the label is 200000 characters long; at most 128")):
+            with open(os.path.join(self.dir, "keys.csv"), "wb") as f:
+                f.write(b"key,label\nsk-or-v1-test-one," + label + b"\n")
+            r = self.start_with("[proxy]\nworkers = 1\n")
+            self.assertRefused(r, reason)
+
     def test_key_in_the_label_column_is_refused_without_showing_it(self):
         real_key = "sk-or-v1-" + "7c" * 30 + "d41e"
         r = self.start_with("[proxy]\nworkers = 1\n", "team-a,%s\n" % real_key)
@@ -277,6 +287,41 @@ class AccessLogTest(unittest.TestCase):
         for field in ("upstream_ms", "duration_ms", "cost"):
             self.assertRegex(line, r'"%s":-?\d+(\.\d+)?[,}]' % field)
 
+    def post_bodies(self, fmt, bodies):
+        """Each of `bodies` (bytes) POSTed as it is through a fresh proxy logging in `fmt`; the log, as bytes."""
+        with FakeOpenRouter() as fake:
+            with Proxy(fake, keys=[(POOL_KEY_A, "pool-a")], overrides={"log.format": fmt, "proxy.workers": 1}) as proxy:
+                for n, body in enumerate(bodies):
+                    path = os.path.join(proxy.dir, "body%d.json" % n)
+                    with open(path, "wb") as f:
+                        f.write(body)
+                    curl(via_proxy(proxy, "-H", "Content-Type: application/json", "-H",
+                                   "Authorization: Bearer " + CLIENT_KEY, "--data-binary", "@" + path, CHAT_URL))
+                harness.wait_for_access_lines(proxy, len(bodies))
+                with open(proxy.log_path, "rb") as f:
+                    return f.read()
+
+    def test_json_lines_stay_valid_utf8(self):
+        # One invalid byte in a model name must not make a line that log shippers refuse.
+        raw = self.post_bodies("json", [b'{"model":"bad\xff\xfename","messages":[]}'])
+        lines = [line.decode("utf-8") for line in raw.splitlines() if line.strip()]  # strict: raises
+        models = [json.loads(line)["model"] for line in lines if '"msg":"access"' in line]
+        self.assertEqual(models, ["bad\ufffd\ufffdname"])
+
+    def test_models_are_logged_as_decoded_names(self):
+        # The name the client meant, not its JSON spelling (which cut "my\"model" to "my\").
+        bodies = [(b'{"model":"openai\\/gpt-4o","messages":[]}', "openai/gpt-4o", "model=openai/gpt-4o "),
+                  (b'{"model":"caf\\u00e9","messages":[]}', "caf\u00e9", "model=caf\u00e9 "),
+                  (b'{"model":"my\\"model","messages":[]}', 'my"model', "model=my\\x22model ")]
+        raw = self.post_bodies("json", [body for body, _, _ in bodies])
+        lines = [line for line in raw.decode("utf-8").splitlines() if '"msg":"access"' in line]
+        self.assertEqual([json.loads(line)["model"] for line in lines], [name for _, name, _ in bodies])
+        raw = self.post_bodies("text", [body for body, _, _ in bodies])
+        lines = [line for line in raw.decode("utf-8").splitlines() if " access " in line]
+        self.assertEqual(len(lines), len(bodies), lines)
+        for line, (_, _, fragment) in zip(lines, bodies):
+            self.assertIn(fragment, line)
+
     def test_log_is_appended_not_truncated(self):
         proxy = self.run_requests("text")
         before = proxy.log_text()
@@ -316,6 +361,40 @@ class NoKeyLeaksTest(unittest.TestCase):
                 harness.assert_no_key_in(self, everything, [key for key, _ in keys] + [CLIENT_KEY],
                                          "the log, the state file or the admin output")
                 self.assertIn("sk-or-v1-…ol-a", everything)  # the mask stands in for the key
+
+
+    def test_a_pool_keys_secret_part_or_upper_case_form_is_masked_everywhere(self):
+        # "sk-or-v1-" + the hex is the key: the hex quoted alone gives it away, and so does the
+        # whole key in upper case (hex digits are read either way).
+        hex_a, hex_b = "0a1b2c3d4e5f" * 5 + "9e8d", "f0e1d2c3b4a5" * 5 + "7c6b"
+        key_a, key_b = "sk-or-v1-" + hex_a, "sk-or-v1-" + hex_b
+        forms = [key_a, key_b, hex_a, hex_b, key_a.upper(), key_b.upper(), hex_a.upper(), hex_b.upper()]
+        with FakeOpenRouter() as fake:
+            with Proxy(fake, keys=[(key_a, "hex-a"), (key_b, "hex-b")],
+                       overrides={"keys.key_recovery_interval": 3600, "proxy.workers": 1}) as proxy:
+                fake.script([
+                    {"key": key_a, "path": "/api/v1/chat", "status": 403,
+                     "body": {"error": {"code": 403, "message": "key %s may not use this model" % hex_a}}},
+                    {"key": key_b, "path": "/api/v1/chat", "status": 402,
+                     "body": {"error": {"code": 402, "message": "NO CREDIT ON %s" % key_b.upper(),
+                                        "metadata": {"limit_source": "openrouter_credits"}}}},
+                ])
+                answers = b""
+                for _ in range(2):
+                    answers += curl(via_proxy(proxy, *chat_args(), "-i", CHAT_URL)).stdout
+                harness.assert_no_key_in(self, answers, forms, "the answers to the client")
+                self.assertIn(b"may not use this model", answers)
+                status, body = proxy.admin_get("/keys")
+                admin = body if isinstance(body, str) else body.decode()
+                self.assertIn("NO CREDIT ON", admin)
+                status_out = run_binary(["keys", "status", "--set", "admin.listen=" + proxy.ready["admin"]], proxy.dir)
+                self.assertEqual(status_out.returncode, 0, harness.redact(status_out.stderr, forms))
+                state_path = os.path.join(proxy.dir, "data", "key_state.json")
+                proxy.stop()
+                with open(state_path) as f:
+                    state = f.read()
+                everything = proxy.all_output() + state + admin + status_out.stdout + status_out.stderr
+                harness.assert_no_key_in(self, everything, forms, "the log, the state file or the admin output")
 
 
 if __name__ == "__main__":

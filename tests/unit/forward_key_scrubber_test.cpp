@@ -46,5 +46,22 @@ TEST(KeyScrubber, KeysOfOtherFormsKeepOnlyTheirLastFour) {
   EXPECT_EQ(head, "HTTP/1.1 400 Bad Request\r\nX-Debug-Key: " + std::string(kBlotted) + "\r\n\r\n");
 }
 
+TEST(KeyScrubber, TheSecretPartQuotedAloneIsBlottedToo) {
+  // "sk-or-v1-" + the hex is the key: the hex alone must not reach the client either.
+  const std::string_view part = kKey.substr(9);
+  const std::string text = "key " + std::string(part) + " refused; full " + std::string(kKey) + "\n";
+  const std::string want = "key ********************************3f9a refused; full " + std::string(kBlotted) + "\n";
+  for (std::size_t piece = 1; piece <= text.size(); ++piece) {
+    key_scrubber s(kKey, part);
+    std::string out;
+    for (std::size_t at = 0; at < text.size(); at += piece) out += s.scrub(std::string_view(text).substr(at, piece));
+    out += s.flush();
+    ASSERT_EQ(out, want) << piece;
+  }
+  std::string head = "HTTP/1.1 403 Forbidden\r\nX-Debug: " + std::string(part) + "\r\n\r\n";
+  key_scrubber(kKey, part).scrub_in_place(head);
+  EXPECT_EQ(head, "HTTP/1.1 403 Forbidden\r\nX-Debug: ********************************3f9a\r\n\r\n");
+}
+
 }  // namespace
 }  // namespace orp::forward

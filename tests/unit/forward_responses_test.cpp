@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
+
 namespace orp::forward {
 namespace {
 
@@ -81,6 +83,20 @@ TEST(ForwardResponses, MemberNamesAreMaskedToo) {
   ASSERT_TRUE(masked);
   EXPECT_EQ(masked->find("0123456789abcdef0123"), std::string::npos) << *masked;
   EXPECT_NE(masked->find(":1}"), std::string::npos) << *masked;
+}
+
+TEST(ForwardResponses, APoolKeysHexPartOrUpperCaseFormIsMasked) {
+  const std::string key = "sk-or-v1-" + std::string(64, 'c') + "9f3a";
+  const keys::key_masker pool({std::make_shared<const keys::api_key>(key, "p")});
+  const std::string hex = key.substr(9);
+  std::string upper = key;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (const std::string& quoted : {hex, upper, upper.substr(9)}) {
+    auto masked = mask_error_body(R"({"error":{"code":403,"message":"key )" + quoted + R"( is not allowed"}})", pool);
+    ASSERT_TRUE(masked) << quoted.size();
+    EXPECT_EQ(masked->find("cccccccccccccccc"), std::string::npos) << *masked;
+    EXPECT_EQ(masked->find("CCCCCCCCCCCCCCCC"), std::string::npos) << *masked;
+  }
 }
 
 }  // namespace

@@ -121,5 +121,17 @@ TEST(UsageScanner, ContentThatMentionsAnErrorIsNoError) {
   EXPECT_EQ(completion.stream_error(), "");
 }
 
+TEST(ModelOf, TheNameIsDecodedFromItsJsonString) {
+  EXPECT_EQ(model_of(R"({"model":"openai/gpt-4o","messages":[]})"), "openai/gpt-4o");
+  EXPECT_EQ(model_of(R"({"model": "openai\/gpt-4o"})"), "openai/gpt-4o");
+  EXPECT_EQ(model_of(R"({"model":"caf\u00e9"})"), "caf\xc3\xa9");
+  EXPECT_EQ(model_of(R"({"model":"my\"model","stream":true})"), "my\"model");
+  EXPECT_EQ(model_of(R"({"model":"back\\slash"})"), "back\\slash");
+  EXPECT_EQ(model_of(R"({"model":"unterminated\"})"), "");
+  EXPECT_EQ(model_of(R"({"model":42})"), "");
+  EXPECT_EQ(model_of("{\"model\":\"" + std::string(201, 'x') + "\"}"), "");
+  EXPECT_EQ(model_of("{\"model\":\"" + std::string(200, 'x') + "\"}"), std::string(200, 'x'));
+}
+
 }  // namespace
 }  // namespace orp::forward

@@ -91,4 +91,18 @@ TEST(KeysApiKey, MaskSecretsHandlesKeysAtEdgesAndInJson) {
   EXPECT_NE(masked.find("revoked"), std::string::npos);
 }
 
+TEST(KeysApiKey, TheSecretPartIsTheLongestRunOfLettersAndDigits) {
+  using orp::keys::secret_part;
+  const std::string hex(64, 'a');
+  EXPECT_EQ(secret_part("sk-or-v1-" + hex), hex);  // the public prefix added back gives the key
+  EXPECT_EQ(secret_part("sk_live_0123456789abcdefghij_x"), "0123456789abcdefghij");
+  EXPECT_EQ(secret_part("short-key-1234"), "short-key-1234");  // no run of 16: the whole key
+  EXPECT_EQ(secret_part(""), "");
+  const api_key key("sk-or-v1-" + hex);
+  EXPECT_EQ(key.secret_part(), hex);
+  EXPECT_EQ(key.secret_part().data(), key.reveal().data() + 9);  // a view into the key itself
+  const api_key copy = key;
+  EXPECT_EQ(copy.secret_part().data(), copy.reveal().data() + 9);
+}
+
 }  // namespace

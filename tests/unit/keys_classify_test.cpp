@@ -27,6 +27,12 @@ TEST(KeysClassify, SuccessStatuses) {
   }
 }
 
+TEST(KeysClassify, AReasonFromABodyThatIsNotJsonIsValidUtf8) {
+  // The reason goes into /keys, the state file, Redis and the log, all JSON.
+  const auto o = of(502, "bad gateway \xff\xfe from the provider");
+  EXPECT_EQ(o.reason, "502 bad gateway: bad gateway \xef\xbf\xbd\xef\xbf\xbd from the provider");
+}
+
 TEST(KeysClassify, ClientErrorsPassThrough) {
   EXPECT_EQ(of(400, R"({"error":{"code":400,"message":"Invalid model: foo/bar"}})").kind, outcome_kind::pass_through);
   EXPECT_EQ(of(404, R"({"error":{"code":404,"message":"No endpoints found for foo/bar."}})").kind,

@@ -126,6 +126,14 @@ TEST(KeysCsv, TooManyFields) {
   EXPECT_EQ(error.find("test-alpha"), std::string::npos);
 }
 
+TEST(KeysCsv, WeightsAreCappedWithTheLineNamed) {
+  EXPECT_EQ(error_of(std::string("# c\n") + key_a + ",a,1e308\n"),
+            "keys.csv:2: weight '1e308' is over the largest weight, 1000000 (weights are relative: 3 and 1 share the "
+            "requests 3:1)");
+  EXPECT_TRUE(error_of(std::string(key_a) + ",a,1000001\n").starts_with("keys.csv:1: weight"));
+  EXPECT_EQ(parse_keys_csv(std::string(key_a) + ",a,1000000\n", "keys.csv").at(0).weight, 1e6);
+}
+
 TEST(KeysCsv, BadWeights) {
   for (const char* weight : {"abc", "0", "-1", "nan", "inf", "1x", "1e999"}) {
     const std::string error = error_of(std::string(key_a) + ",a," + weight + "\n");
@@ -215,6 +223,25 @@ TEST(KeysCsv, ReadsAFileAndNamesItInErrors) {
   EXPECT_EQ(orp::keys::read_keys_csv(file).size(), 1u);
   EXPECT_THROW(orp::keys::read_keys_csv(dir / "missing.csv"), keys_file_error);
   std::filesystem::remove_all(dir);
+}
+
+TEST(KeysCsv, LabelsMustBeUtf8WithoutControlCharactersAndOfBoundedLength) {
+  // A label goes into X-Proxy-Key, JSON (/keys) and Prometheus text (/metrics).
+  EXPECT_EQ(error_of(std::string(key_a) + ",caf\xe9\n"), "keys.csv:1: the label is not valid UTF-8 (save the file as UTF-8)");
+  EXPECT_EQ(error_of(std::string("# c\n") + key_a + ",\"bad\xff\xfe\"\n"),
+            "keys.csv:2: the label is not valid UTF-8 (save the file as UTF-8)");
+  EXPECT_EQ(error_of(std::string(key_a) + ",a\x1b[31mred\n"),
+            "keys.csv:1: the label holds a control character (such as NUL, a tab or ESC)");
+  EXPECT_EQ(error_of(std::string(key_a) + "," + std::string("nul\0x", 5) + "\n"),
+            "keys.csv:1: the label holds a control character (such as NUL, a tab or ESC)");
+  EXPECT_EQ(error_of(std::string(key_a) + "," + std::string(129, 'x') + "\n"),
+            "keys.csv:1: the label is 129 characters long; at most 128");
+  // Characters, not bytes: 128 two-byte letters are fine.
+  std::string long_accented;
+  for (int i = 0; i < 128; ++i) long_accented += "\xc3\xa9";
+  const auto records = parse_keys_csv(std::string(key_a) + ",caf\xc3\xa9 team\n" + key_b + "," + long_accented + "\n", "keys.csv");
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].label, "caf\xc3\xa9 team");
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cctype>
+
 #include "keys/classify.hpp"
 #include "keys/key_masker.hpp"
 
@@ -62,6 +64,31 @@ TEST(KeysKeyMasker, ClassifyMasksBeforeCuttingSoNoPartOfAKeyIsLeft) {
       std::chrono::system_clock::now(), masker);
   ASSERT_TRUE(sse);
   EXPECT_EQ(sse->reason.find(plain_key), std::string::npos) << sse->reason;
+}
+
+constexpr std::string_view hex_key = "sk-or-v1-0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab";
+
+TEST(KeysKeyMasker, TheSecretPartOfAPoolKeyQuotedAloneIsMasked) {
+  // Without its public prefix the hex still is the key: "sk-or-v1-" + it.
+  const auto masker = masker_of({hex_key});
+  const std::string hex(hex_key.substr(9));
+  EXPECT_EQ(masker.mask("key " + hex + " is not allowed"), "key \u202689ab is not allowed");
+  EXPECT_EQ(masker.mask("key " + std::string(hex_key) + "."), "key sk-or-v1-\u202689ab.");
+  EXPECT_EQ(key_masker::mask("probe of " + hex, api_key{std::string(hex_key)}), "probe of \u202689ab");
+}
+
+TEST(KeysKeyMasker, APoolKeyQuotedInAnotherCaseIsMasked) {
+  std::string upper(hex_key);
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const auto masker = masker_of({hex_key, plain_key});
+  for (const std::string& text : {"402 key " + upper + " has no credit", "402 key " + upper.substr(9) + " has no credit",
+                                  std::string("key PLAINKEY0123456789ABCDEFxyz")}) {
+    const std::string out = masker.mask(text);
+    EXPECT_EQ(out.find("0123456789ABCDEF"), std::string::npos) << out;
+  }
+  const auto o = orp::keys::classify(402, {}, R"({"error":{"code":402,"message":"key )" + upper + R"( has no credit"}})",
+                                     std::chrono::system_clock::now(), masker);
+  EXPECT_EQ(o.reason.find("0123456789ABCDEF"), std::string::npos) << o.reason;
 }
 
 }  // namespace

@@ -124,6 +124,18 @@ TEST(KeysPool, WeightedRandomIsProportionalAndSeeded) {
   EXPECT_NEAR(share_a, 0.75, 0.02);
 }
 
+TEST(KeysPool, HugeWeightsStillShareTheRequests) {
+  // 1e308 + 1e308 is inf: unbounded weights gave round_robin 23/1 and random 24/0 splits.
+  for (auto s : {strategy::round_robin, strategy::random, strategy::least_used}) {
+    key_pool pool(s, 7);
+    pool.replace(records({{"a", 1e308}, {"b", 1e308}}));
+    std::map<std::string, int> counts;
+    for (int i = 0; i < 400; ++i) ++counts[use(pool, t0)];
+    EXPECT_GT(counts["a"], 150) << static_cast<int>(s);
+    EXPECT_GT(counts["b"], 150) << static_cast<int>(s);
+  }
+}
+
 TEST(KeysPool, SkipsCoolingDisabledAndExcludedKeys) {
   for (auto s : {strategy::round_robin, strategy::least_used, strategy::random}) {
     key_pool pool(s, 7);

@@ -79,4 +79,34 @@ TEST(StateRedisUrl, TlsSchemeGetsItsOwnMessage) {
   }
 }
 
+std::string error_of(std::string_view url) {
+  try {
+    parse_redis_url(url);
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(StateRedisUrl, AnUnencodedAtOrSlashInThePasswordIsNamedAndNoPartOfItQuoted) {
+  // Unencoded, the password's '/' ends the authority, and the rest was read as a database index:
+  // "bad database index 'pw@127.0.0.1:62423/0'", quoting the password.
+  for (const char* url : {"redis://:se@cr/et@127.0.0.1:62423/0", "redis://:se/cr/pw@127.0.0.1:62423/0",
+                          "redis://user:p@ss@127.0.0.1:62423/0", "redis://:s?cr@127.0.0.1/0", "redis://:s#cr@127.0.0.1/0"}) {
+    const std::string error = error_of(url);
+    EXPECT_NE(error.find("percent-encode '@' (%40), '/' (%2F), ':' (%3A)"), std::string::npos) << url << ": " << error;
+    // No three characters of the userinfo in a row.
+    const std::string_view u(url);
+    const std::size_t from = u.find("//") + 2;
+    const std::string_view userinfo = u.substr(from, u.rfind('@') - from);
+    for (std::size_t at = 0; at + 3 <= userinfo.size(); ++at)
+      EXPECT_EQ(error.find(userinfo.substr(at, 3)), std::string::npos) << url << ": " << error;
+  }
+  EXPECT_NE(error_of("redis://:se@cr/et@127.0.0.1:62423/0").find("more than one '@'"), std::string::npos);
+  // Encoded, the same password works.
+  const auto ep = parse_redis_url("redis://:se%40cr%2Fet@127.0.0.1:62423/0");
+  EXPECT_EQ(ep.password, "se@cr/et");
+  EXPECT_EQ(ep.port, 62423);
+}
+
 }  // namespace

@@ -38,5 +38,15 @@ TEST(JsonText, EveryDoubleReadsBackAsItself) {
   }
 }
 
+TEST(JsonText, StringsAndNamesAreAlwaysValidUtf8) {
+  // A label, model name or upstream text with bytes that are not UTF-8 must not make invalid JSON.
+  boost::json::object o;
+  o["model"] = boost::json::string_view("bad\xff\xfename");
+  o[boost::json::string_view("k\xc0")] = "caf\xc3\xa9";
+  const std::string text = json_text(o);
+  EXPECT_EQ(text, "{\"model\":\"bad\xef\xbf\xbd\xef\xbf\xbdname\",\"k\xef\xbf\xbd\":\"caf\xc3\xa9\"}");
+  EXPECT_EQ(json_string("a\"b\n\xff"), "\"a\\\"b\\n\xef\xbf\xbd\"");
+}
+
 }  // namespace
 }  // namespace orp::util
