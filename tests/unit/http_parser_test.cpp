@@ -303,6 +303,55 @@ TEST(HttpRequestParser, HeadLimitIsExact) {
   }
 }
 
+// Trailers are fields too: an endless trailer section is cut at the head limit (shared with the
+// head), not stored without bound (RFC 9112 7.1.2).
+template <class Parser>
+void expect_trailer_flood_cut(std::string_view start) {
+  std::string in(start);
+  while (in.size() < 200 * 1024) in += "a:b\r\n";
+  Parser p;
+  std::size_t fed = 0;
+  parse_result r{parse_status::need_more, 0};
+  for (std::size_t at = 0; at < in.size(); at += r.consumed) {
+    auto piece = std::string_view(in).substr(at, 512);
+    r = p.feed(piece, nullptr);
+    fed = at + r.consumed;
+    if (r.status == parse_status::error) break;
+  }
+  ASSERT_EQ(r.status, parse_status::error);
+  EXPECT_EQ(p.error_status(), 431u);
+  EXPECT_LE(fed, default_max_head_bytes + 16);  // + the chunk lines, which are body
+}
+
+TEST(HttpRequestParser, TrailerFloodIsCutAtTheHeadLimit) {
+  expect_trailer_flood_cut<request_parser>("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n");
+}
+
+TEST(HttpResponseParser, TrailerFloodIsCutAtTheHeadLimit) {
+  expect_trailer_flood_cut<response_parser>("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n");
+}
+
+TEST(HttpRequestParser, HeadAndTrailersShareTheLimitExactly) {
+  std::string in = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nX-T: 1\r\nY: 2\r\n\r\n";
+  // Counted: the head and the trailer section; not the chunk lines between them.
+  std::size_t counted = in.size() - std::string_view("2\r\n{}\r\n0\r\n").size();
+  for (std::size_t extra : {0, 1}) {
+    for (const auto& pieces : every_split(in)) {
+      request_parser p(counted - extra);
+      auto t = run(p, pieces);
+      EXPECT_EQ(t.failed, extra == 1);
+      EXPECT_EQ(t.error_status, extra == 1 ? 431u : 0u);
+      if (extra == 0) EXPECT_EQ(t.messages.size(), 1u);
+    }
+  }
+}
+
+TEST(HttpRequestParser, EveryTrailerFieldIsChecked) {
+  std::string_view chunked = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n";
+  expect_refused(std::string(chunked) + "X(T): 1\r\nY: 2\r\n\r\n", 400);
+  expect_refused(std::string(chunked) + "Y: 2\r\nX(T): 1\r\n\r\n", 400);
+}
+
 TEST(HttpRequestParser, BodyLimitGives413) {
   for (std::string_view in : {std::string_view("POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world"),
                               std::string_view("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
