@@ -332,8 +332,10 @@ class parser_core {
     auto& s = self(p);
     if constexpr (!is_request) {
       s.head_.status = p->status_code;
-      // Same effect as returning 1 (no body), which cannot be combined with a pause.
-      if (s.no_body_) p->flags = static_cast<std::uint16_t>(p->flags | F_SKIPBODY);
+      // Same effect as returning 1 (no body), which cannot be combined with a pause. llhttp leaves
+      // the status rule to its caller: a 204 with "Content-Length: 5" would otherwise take the
+      // next 5 bytes (the start of the next response, or a wait for bytes that never come).
+      if (s.no_body_ || ends_at_head(p->status_code)) p->flags = static_cast<std::uint16_t>(p->flags | F_SKIPBODY);
       s.eof_terminated_ = llhttp_message_needs_eof(p) != 0;
     }
     s.head_.version_minor = p->http_minor;

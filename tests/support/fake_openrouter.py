@@ -333,14 +333,14 @@ class FakeHandler(BaseHTTPRequestHandler):
             raise ClientGone("short body")
         return data
 
-    def _send_json(self, status, obj, headers=None, raw=None):
+    def _send_json(self, status, obj, headers=None, raw=None, declared_length=None):
         body = raw if raw is not None else json.dumps(obj).encode()
         self.send_response(status)
         hdrs = {"Content-Type": "application/json"}
         hdrs.update(headers or {})
         for k, v in hdrs.items():
             self.send_header(k, str(v))
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(len(body) if declared_length is None else declared_length))
         self.end_headers()
         self._write(body)
 
@@ -510,7 +510,7 @@ class FakeHandler(BaseHTTPRequestHandler):
                 obj = rule.get("body")
                 if obj is None and raw is None:
                     obj = openrouter_error(status, "fake scripted error %d" % status)
-                self._send_json(status, obj, rule.get("headers"), raw)
+                self._send_json(status, obj, rule.get("headers"), raw, rule.get("declared_length"))
                 return
 
         if path == API_PREFIX + "/chat/completions" and method == "POST":

@@ -95,5 +95,27 @@ TEST(ForwardHeads, ClientHeadForARewrittenBodyHasItsOwnLength) {
             "X-Proxy-Key: k\r\nX-Proxy-Attempts: 1\r\nConnection: keep-alive\r\n\r\n");
 }
 
+// 204 and 304 end at their head (RFC 9112 6.3): nothing in the relayed head announces a body the
+// client would wait for; a 204 carries no Content-Length (RFC 9110 8.6), a 304 keeps its own.
+TEST(ForwardHeads, ClientHeadOf204Or304FramesNoBody) {
+  http::response_head r;
+  r.status = 204;
+  r.reason = "No Content";
+  r.content_length = 5;
+  r.headers = {{"Content-Length", "5"}, {"X-A", "1"}};
+  EXPECT_EQ(build_client_head(r, "k", 1, true, 0),
+            "HTTP/1.1 204 No Content\r\nX-A: 1\r\nX-Proxy-Key: k\r\nX-Proxy-Attempts: 1\r\nConnection: keep-alive\r\n\r\n");
+  r.status = 304;
+  r.reason = "Not Modified";
+  r.headers = {{"ETag", "\"x\""}, {"Content-Length", "1234"}};
+  EXPECT_EQ(build_client_head(r, "k", 1, true, 0),
+            "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\nContent-Length: 1234\r\nX-Proxy-Key: k\r\nX-Proxy-Attempts: 1\r\n"
+            "Connection: keep-alive\r\n\r\n");
+  r.chunked = true;
+  r.headers = {{"Transfer-Encoding", "chunked"}};
+  EXPECT_EQ(build_client_head(r, "k", 1, true),
+            "HTTP/1.1 304 Not Modified\r\nX-Proxy-Key: k\r\nX-Proxy-Attempts: 1\r\nConnection: keep-alive\r\n\r\n");
+}
+
 }  // namespace
 }  // namespace orp::forward

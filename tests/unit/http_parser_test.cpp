@@ -483,6 +483,28 @@ TEST(HttpResponseParser, NoBodyForHeadRequestsAnd204) {
   EXPECT_EQ(t.messages[1].first.status, 200u);
 }
 
+// RFC 9112 6.3 rule 1: whatever their length fields say, these end at the head; what follows is
+// the next response.
+TEST(HttpResponseParser, NoContentAndNotModifiedEndAtTheirHead) {
+  constexpr std::string_view next = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  for (std::string_view first : {std::string_view("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n"),
+                                  std::string_view("HTTP/1.1 304 Not Modified\r\nContent-Length: 1234\r\n\r\n"),
+                                  std::string_view("HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n"),
+                                  std::string_view("HTTP/1.1 103 Early Hints\r\nContent-Length: 3\r\n\r\n")}) {
+    SCOPED_TRACE(std::string(first));
+    auto t = parse_every_way<response_parser>(std::string(first) + std::string(next));
+    ASSERT_FALSE(t.failed);
+    ASSERT_EQ(t.messages.size(), 2u);
+    EXPECT_TRUE(t.messages[0].second.empty());
+    EXPECT_TRUE(t.messages[0].first.keep_alive);
+    EXPECT_EQ(t.messages[1].first.status, 200u);
+    EXPECT_EQ(t.messages[1].second, "ok");
+  }
+  response_parser p;
+  ASSERT_EQ(p.feed("HTTP/1.1 304 Not Modified\r\n\r\n", nullptr).status, parse_status::head_complete);
+  EXPECT_FALSE(p.eof_terminated());
+}
+
 TEST(HttpResponseParser, RefusesAmbiguousFraming) {
   expect_refused<response_parser>("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400);
   expect_refused<response_parser>("HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n", 400);
