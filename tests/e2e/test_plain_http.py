@@ -160,6 +160,11 @@ class PlainHttpFramingTest(unittest.TestCase):
         self.assertLess(took, 3)
         self.assertEqual(len(self.origin.requests), 1)
 
+    def test_the_scheme_is_case_insensitive(self):
+        target = self.target.replace(b"http://", b"HTTP://")
+        answer, _ = self.exchange(b"GET " + target + b"/a HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer)
+
     def test_expect_continue_gets_one_100(self):
         head = (b"POST " + self.target + b"/p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
                 b"Expect: 100-continue\r\n\r\n")
