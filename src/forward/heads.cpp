@@ -68,9 +68,16 @@ std::string build_client_head(const http::response_head& h, std::string_view key
     out += f.value;
     out += "\r\n";
   }
-  // The body is relayed as it arrives on the wire, so its framing goes with it.
-  if (framed && new_length) out.append("Content-Length: ").append(std::to_string(*new_length)).append("\r\n");
-  else if (framed && h.chunked) out += "Transfer-Encoding: chunked\r\n";
+  // The body is relayed as it arrives on the wire, so its framing goes with it: the upstream's
+  // Transfer-Encoding as it came, codings before chunked included ("gzip, chunked" relabelled
+  // "chunked" would hand the client gzip data with no sign of it; RFC 9112 6.1).
+  if (framed && new_length) {
+    out.append("Content-Length: ").append(std::to_string(*new_length)).append("\r\n");
+  } else if (framed) {
+    for (const auto& f : h.headers) {
+      if (http::iequals(f.name, "Transfer-Encoding")) out.append("Transfer-Encoding: ").append(f.value).append("\r\n");
+    }
+  }
   out += proxy_headers(key_display, attempts);
   out += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
   return out;

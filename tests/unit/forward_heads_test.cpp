@@ -76,6 +76,26 @@ TEST(ForwardHeads, ClientHeadKeepsFramingAndAddsProxyHeaders) {
             "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Proxy-Key: k\r\nX-Proxy-Attempts: 1\r\nConnection: close\r\n\r\n");
 }
 
+// Codings applied before chunked stay declared: the body goes out as it came.
+TEST(ForwardHeads, ClientHeadKeepsEveryTransferCoding) {
+  http::response_head r;
+  r.status = 200;
+  r.reason = "OK";
+  r.chunked = true;
+  r.headers = {{"Transfer-Encoding", "gzip, chunked"}, {"Content-Type", "application/json"}};
+  EXPECT_EQ(build_client_head(r, "k", 1, true),
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n"
+            "X-Proxy-Key: k\r\nX-Proxy-Attempts: 1\r\nConnection: keep-alive\r\n\r\n");
+  r.headers = {{"Transfer-Encoding", "gzip"}, {"Transfer-Encoding", "chunked"}};
+  EXPECT_EQ(build_client_head(r, "k", 1, true),
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"
+            "X-Proxy-Key: k\r\nX-Proxy-Attempts: 1\r\nConnection: keep-alive\r\n\r\n");
+  r.chunked = false;  // gzip alone: the body ends when the connection closes
+  r.headers = {{"Transfer-Encoding", "gzip"}};
+  EXPECT_EQ(build_client_head(r, "k", 1, false),
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nX-Proxy-Key: k\r\nX-Proxy-Attempts: 1\r\nConnection: close\r\n\r\n");
+}
+
 // Header values are ASCII: a mask's ellipsis reads "...", other bytes are percent-encoded.
 TEST(ForwardHeads, ProxyHeadersNameTheKeyInAscii) {
   EXPECT_EQ(proxy_headers("pool-a", 2), "X-Proxy-Key: pool-a\r\nX-Proxy-Attempts: 2\r\n");
