@@ -20,6 +20,12 @@ bool is_event_stream(const http::response_head& h) {
   return ct && ct->find("text/event-stream") != std::string_view::npos;
 }
 
+// A response the parser refused: its reason is kept for the error text.
+error_code malformed(exchange& ex) {
+  ex.malformed = ex.parser.error_reason();
+  return asio::error::invalid_argument;
+}
+
 // Reads the response head on ex.conn; body bytes that came with it are fed to the parser.
 asio::awaitable<error_code> read_head(exchange& ex, net::clock::time_point deadline, bool& got_bytes) {
   std::array<char, kReadChunk> buf;
@@ -30,7 +36,7 @@ asio::awaitable<error_code> read_head(exchange& ex, net::clock::time_point deadl
     std::string_view data(buf.data(), n);
     while (!data.empty()) {
       auto r = ex.parser.feed(data, nullptr);
-      if (r.status == http::parse_status::error) co_return asio::error::invalid_argument;
+      if (r.status == http::parse_status::error) co_return malformed(ex);
       data.remove_prefix(r.consumed);
       if (r.status == http::parse_status::head_complete || r.status == http::parse_status::message_complete) {
         if (ex.head().status >= 100 && ex.head().status < 200) {
@@ -47,7 +53,7 @@ asio::awaitable<error_code> read_head(exchange& ex, net::clock::time_point deadl
           if (!data.empty()) ex.reusable = false;
           co_return error_code{};
         }
-        if (!feed_body(ex, data, true)) co_return asio::error::invalid_argument;
+        if (!feed_body(ex, data, true)) co_return malformed(ex);
         co_return error_code{};
       }
     }
@@ -62,7 +68,10 @@ std::optional<std::size_t> parse_body(exchange& ex, std::string_view data, std::
   // the answer to HEAD) completes only when the parser is fed again after its head.
   while (!ex.complete) {
     auto r = ex.parser.feed(data.substr(used), decoded);
-    if (r.status == http::parse_status::error) return std::nullopt;
+    if (r.status == http::parse_status::error) {
+      ex.malformed = ex.parser.error_reason();
+      return std::nullopt;
+    }
     used += r.consumed;
     if (r.status == http::parse_status::message_complete) ex.complete = true;
     if (used == data.size()) break;
@@ -100,6 +109,7 @@ asio::awaitable<error_code> send_and_read_head(upstream::connection_pool& pool, 
     ex.decoded_body.clear();
     ex.complete = false;
     ex.reusable = true;
+    ex.malformed = {};
 
     std::array<asio::const_buffer, 2> bufs{asio::buffer(request_head), asio::buffer(request_body)};
     ec = co_await net::write_all(ex.conn->stream, bufs, ex.conn->dl, deadline);
@@ -146,9 +156,17 @@ asio::awaitable<error_code> read_ahead(exchange& ex, look_ahead what, std::size_
       }
     }
     if (ec) co_return ec;
-    if (!feed_body(ex, std::string_view(buf.data(), n), true)) co_return asio::error::invalid_argument;
+    if (!feed_body(ex, std::string_view(buf.data(), n), true)) co_return malformed(ex);
   }
   co_return error_code{};
+}
+
+std::string failure_text(const exchange& ex, error_code ec) {
+  if (ec == asio::error::timed_out) return "timeout";
+  if (ec == asio::error::invalid_argument && !ex.malformed.empty()) {
+    return std::string("upstream sent a malformed response: ").append(ex.malformed);
+  }
+  return ec.message();
 }
 
 look_ahead look_ahead_for(const http::response_head& h) {

@@ -27,6 +27,9 @@ struct exchange {
   bool reused_connection = false;
   net::clock::duration time_to_headers{};
   look_ahead ahead{};  // look_ahead_for(head()), set once the head is read
+  // Why the response was refused as malformed (the parser's reason, static text): set with the
+  // invalid_argument the reads return for it.
+  std::string_view malformed;
 
   const http::response_head& head() const { return parser.head(); }
 };
@@ -50,6 +53,10 @@ net::asio::awaitable<net::error_code> read_ahead(exchange& ex, look_ahead what, 
 // Parses body bytes that follow the head: how many of them belong to this response (nullopt on a
 // framing error); sets complete (and clears reusable when bytes follow the end).
 std::optional<std::size_t> parse_body(exchange& ex, std::string_view data, std::string* decoded);
+
+// What went wrong, for the error text and the log: "upstream sent a malformed response: <why>"
+// for a response the parser refused, "timeout", else the error's own message.
+std::string failure_text(const exchange& ex, net::error_code ec);
 
 // parse_body, keeping a raw copy in raw_body (and a decoded one when asked).
 bool feed_body(exchange& ex, std::string_view data, bool keep_decoded);

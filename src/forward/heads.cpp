@@ -55,18 +55,29 @@ std::string build_client_head(const http::response_head& h, std::string_view key
   out += ' ';
   out += h.reason.empty() ? reason_phrase(h.status) : std::string_view(h.reason);
   out += "\r\n";
+  // A 204 or 304 has no body to frame (RFC 9112 6.3): a 204 carries no Content-Length at all
+  // (RFC 9110 8.6), a 304 keeps the upstream's, which describes the 200 it stands for.
+  const bool framed = !http::ends_at_head(h.status);
   for (const auto& f : h.headers) {
     if (http::is_hop_by_hop(f.name) || http::iequals(f.name, "X-Proxy-Key") ||
-        http::iequals(f.name, "X-Proxy-Attempts") || (new_length && http::iequals(f.name, "Content-Length")))
+        http::iequals(f.name, "X-Proxy-Attempts") ||
+        ((h.status == 204 || (framed && new_length)) && http::iequals(f.name, "Content-Length")))
       continue;
     out += f.name;
     out += ": ";
     out += f.value;
     out += "\r\n";
   }
-  // The body is relayed as it arrives on the wire, so its framing goes with it.
-  if (new_length) out += "Content-Length: " + std::to_string(*new_length) + "\r\n";
-  else if (h.chunked) out += "Transfer-Encoding: chunked\r\n";
+  // The body is relayed as it arrives on the wire, so its framing goes with it: the upstream's
+  // Transfer-Encoding as it came, codings before chunked included ("gzip, chunked" relabelled
+  // "chunked" would hand the client gzip data with no sign of it; RFC 9112 6.1).
+  if (framed && new_length) {
+    out.append("Content-Length: ").append(std::to_string(*new_length)).append("\r\n");
+  } else if (framed) {
+    for (const auto& f : h.headers) {
+      if (http::iequals(f.name, "Transfer-Encoding")) out.append("Transfer-Encoding: ").append(f.value).append("\r\n");
+    }
+  }
   out += proxy_headers(key_display, attempts);
   out += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
   return out;

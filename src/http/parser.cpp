@@ -113,25 +113,29 @@ class parser_core {
     if (phase_ == phase::failed) return {parse_status::error, 0};
     if (phase_ == phase::done) return {parse_status::message_complete, 0};
     body_out_ = body_out;
-    // While the head is incomplete llhttp sees no more than the head may still grow by, so an
-    // endless header stream is cut at the limit whatever the read sizes.
-    std::size_t limit = data.size();
-    if (phase_ == phase::head) limit = std::min(limit, max_head_ - head_bytes_);
     const char* base = data.empty() ? "" : data.data();
     std::size_t off = 0;
     for (;;) {
+      // While the head or the trailer section is incomplete llhttp sees no more than the fields
+      // may still grow by, so an endless header or trailer stream is cut at the limit whatever
+      // the read sizes. Both sections share one budget (RFC 9112 7.1.2: trailers are fields too).
+      const bool in_fields = phase_ == phase::head || phase_ == phase::trailers;
+      std::size_t limit = data.size();
+      if (in_fields) limit = off + std::min(data.size() - off, max_head_ - head_bytes_);
       event_ = event::none;
       auto err = llhttp_execute(&parser_, base + off, limit - off);
       // On a pause or error llhttp_get_error_pos is where it stopped; resuming goes on from there.
       std::size_t n = err == HPE_OK ? limit - off
                                     : static_cast<std::size_t>(llhttp_get_error_pos(&parser_) - (base + off));
-      if (phase_ == phase::head || phase_ == phase::trailers) {
-        if (phase_ == phase::head) head_bytes_ += n;
+      if (in_fields) {
+        head_bytes_ += n;
         if (auto bad = lines_.scan(data.substr(off, n)); !bad.empty()) return fail(400, bad, off + n);
       }
       off += n;
       if (err == HPE_OK) {
-        if (phase_ == phase::head && limit < data.size()) return fail(431, "head too large", off);
+        if (in_fields && limit < data.size()) {
+          return fail(431, phase_ == phase::head ? "head too large" : "trailer section too large", off);
+        }
         return {parse_status::need_more, off};
       }
       if (err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE) {
@@ -267,6 +271,18 @@ class parser_core {
     }
     list.clear();
   }
+  // Trailers are dropped (the body is re-framed without them), so only the one being parsed is
+  // kept: the one before it is checked, then its slot is reused. True when parsing may go on.
+  bool next_trailer() {
+    if (phase_ != phase::trailers || trailers_.empty()) return true;
+    if (auto bad = check_fields(trailers_); !bad.empty()) {
+      user_status_ = 400;
+      user_reason_ = bad;
+      return false;
+    }
+    recycle(trailers_);
+    return true;
+  }
   void add_field() {
     auto& list = fields();
     if (spare_.empty()) {
@@ -298,6 +314,7 @@ class parser_core {
   // llhttp reports a name or value in as many pieces as the input was split into.
   static int on_header_field(llhttp_t* p, const char* at, std::size_t n) {
     auto& s = self(p);
+    if (!s.in_name_ && !s.next_trailer()) return -1;
     if (!s.in_name_) s.add_field();
     s.in_name_ = true;
     s.fields().back().name.append(at, n);
@@ -315,8 +332,10 @@ class parser_core {
     auto& s = self(p);
     if constexpr (!is_request) {
       s.head_.status = p->status_code;
-      // Same effect as returning 1 (no body), which cannot be combined with a pause.
-      if (s.no_body_) p->flags = static_cast<std::uint16_t>(p->flags | F_SKIPBODY);
+      // Same effect as returning 1 (no body), which cannot be combined with a pause. llhttp leaves
+      // the status rule to its caller: a 204 with "Content-Length: 5" would otherwise take the
+      // next 5 bytes (the start of the next response, or a wait for bytes that never come).
+      if (s.no_body_ || ends_at_head(p->status_code)) p->flags = static_cast<std::uint16_t>(p->flags | F_SKIPBODY);
       s.eof_terminated_ = llhttp_message_needs_eof(p) != 0;
     }
     s.head_.version_minor = p->http_minor;
@@ -378,7 +397,7 @@ class parser_core {
   std::size_t head_bytes_ = 0;
   std::uint64_t body_bytes_ = 0;
   std::string* body_out_ = nullptr;
-  header_list trailers_;  // checked, then dropped: the body is re-framed without them
+  header_list trailers_;  // the trailer field being parsed (next_trailer)
   header_list spare_;     // cleared fields kept for the next head (recycle)
   bool in_name_ = false;
   std::string version_;

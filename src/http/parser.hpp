@@ -40,6 +40,10 @@ struct response_head {
   friend bool operator==(const response_head&, const response_head&) = default;
 };
 
+// RFC 9112 6.3 rule 1: a 1xx, 204 or 304 response ends at its header section, whatever its
+// Content-Length or Transfer-Encoding say (a 304's Content-Length is the length a 200 would have).
+inline constexpr bool ends_at_head(unsigned status) { return status / 100 == 1 || status == 204 || status == 304; }
+
 enum class parse_status { need_more, head_complete, message_complete, error };
 
 struct parse_result {

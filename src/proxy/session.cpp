@@ -3,6 +3,7 @@
 #include "proxy/plain_http.hpp"
 #include "proxy/refuse.hpp"
 
+#include <algorithm>
 #include <array>
 #include <optional>
 
@@ -35,17 +36,35 @@ const std::string no_key_tried = forward::proxy_headers({}, 0);
 const std::string kHttpProxyMode = "http_proxy";
 
 // "http://host[:port]/path" -> host, port and "/path"; origin-form targets pass through unchanged.
+// Refused: another scheme (only plain HTTP comes this way), an empty host (RFC 9110 4.2.1), a
+// port that is not 1-65535. The scheme is case-insensitive (RFC 3986 3.1).
 bool split_absolute_form(std::string& target, std::string& host, std::uint16_t& port) {
   if (target.empty() || target.front() == '/') return true;
   auto u = boost::urls::parse_absolute_uri(target);
-  if (!u || !u->has_authority() || u->scheme() != "http") return false;
-  host = std::string(u->host_name().empty() ? u->host_address() : u->host_name());
-  port = u->has_port() ? u->port_number() : 80;
+  if (!u || !u->has_authority() || u->scheme_id() != boost::urls::scheme::http) return false;
+  std::string name(u->host_name().empty() ? u->host_address() : u->host_name());
+  if (name.empty()) return false;
+  port = 80;  // an empty port is the default one (RFC 3986 3.2.3)
+  if (u->has_port() && !u->port().empty()) {
+    if (u->port_number() == 0) return false;  // 0, or past 65535 (which port_number gives as 0)
+    port = u->port_number();
+  }
+  host = std::move(name);
   std::string path(u->encoded_path());
   if (path.empty()) path = "/";
   if (u->has_query()) path += "?" + std::string(u->encoded_query());
   target = std::move(path);
   return true;
+}
+
+// RFC 9112 3.2: a server answers 400 to an HTTP/1.1 request without Host and to any request with
+// more than one. Returns why, or nothing.
+std::optional<std::string_view> host_header_problem(const http::request_head& head) {
+  auto count = std::count_if(head.headers.begin(), head.headers.end(),
+                             [](const http::header_field& f) { return http::iequals(f.name, "Host"); });
+  if (count > 1) return "more than one Host header";
+  if (count == 0 && head.version_minor >= 1) return "an HTTP/1.1 request needs a Host header";
+  return std::nullopt;
 }
 
 }  // namespace
@@ -151,8 +170,13 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
     http::request_head& head = parser.mutable_head();  // the parser is reset only for the next request
     std::string host = info.host;
     std::uint16_t port = 443;
+    if (auto bad = host_header_problem(head)) {
+      co_await refuse(stream, 400, std::string(*bad), no_key_tried);
+      co_return;
+    }
     if (!split_absolute_form(head.target, host, port)) {
-      co_await refuse(stream, 400, "malformed request target (only http:// URLs or paths)");
+      co_await refuse(stream, 400, "malformed request target (only http:// URLs with a host and a valid port, or paths)",
+                      no_key_tried);
       co_return;
     }
     std::string client_name = info.client_name;

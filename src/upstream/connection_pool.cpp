@@ -2,6 +2,8 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
+
 #include <boost/asio/ip/address.hpp>
 #include "tls/contexts.hpp"
 
@@ -9,10 +11,6 @@ namespace orp::upstream {
 
 namespace asio = net::asio;
 using net::error_code;
-
-namespace {
-constexpr auto kPeekAfter = std::chrono::seconds(1);
-}
 
 connection_pool::connection_pool(asio::any_io_executor ex, SSL_CTX* client_ctx, target t,
                                  resolve_overrides overrides, net::clock::duration connect_timeout,
@@ -28,18 +26,44 @@ bool connection_pool::looks_alive(connection& c) const {
   const auto idle_for = net::coarse_now() - c.idle_since;
   if (idle_for > idle_timeout_) return false;
   // Bytes already read ahead on an idle connection are not a response to anything: an alert or
-  // a close_notify. Such a connection is not reused.
-  if (SSL_has_pending(c.stream.native_handle())) return false;
-  // A connection back in the pool for under a second is taken as is: servers close idle
-  // keep-alive connections after seconds, and one that closed sooner is caught by the forwarder
-  // (a reused connection that fails before any response byte is retried on a fresh one). This
-  // spares a system call per request under load.
-  if (idle_for < kPeekAfter) return true;
-  // A peer that closed an idle connection has left an EOF (or a close_notify alert) to read.
+  // a close_notify. Such a connection is not reused. Bytes or an EOF that reach the socket while
+  // it idles are seen by watch_idle, which drops the connection at once.
+  return !SSL_has_pending(c.stream.native_handle());
+}
+
+// While a connection idles in the pool nothing was asked on it, so anything the socket signals
+// (an EOF, a close_notify, an unsolicited response; drop_idle checks that there is something)
+// puts it out of step: reused, its next request
+// would read those bytes as its answer and every later answer would shift by one (RFC 9112 9.3.2:
+// responses pair with requests in order). The wait stays pending when the connection is taken:
+// the request's own wait for its answer then queues behind it and registers nothing, so this
+// costs no system call more per request (one epoll_ctl either way), and when the answer arrives
+// both complete; `round` tells this idle period's wait from a later one.
+void connection_pool::watch_idle(connection& c) {
+  c.stream.next_layer().async_wait(net::tcp::socket::wait_read,
+                                   [this, id = c.id, round = c.requests](const error_code& ec) {
+                                     // Aborted: the connection was closed or cancelled, and the pool
+                                     // may be gone with it; only a readiness finds the pool alive.
+                                     if (!ec) drop_idle(id, round);
+                                   });
+}
+
+void connection_pool::drop_idle(std::uint64_t id, unsigned round) {
+  auto it = std::find_if(idle_.begin(), idle_.end(),
+                         [&](const connection_ptr& c) { return c->id == id && c->requests == round; });
+  if (it == idle_.end()) return;  // in use again (the readiness is its answer's) or gone
+  // epoll may report a readiness whose bytes a read has taken since (an answer's last segment
+  // read before its event was handled): with nothing to read the connection is fine, so it is
+  // watched again. Only this rare path costs the system call.
   char byte;
-  auto fd = c.stream.lowest_layer().native_handle();
-  ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  ssize_t n = ::recv((*it)->stream.lowest_layer().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    watch_idle(**it);
+    return;
+  }
+  idle_.erase(it);
+  ++stats_.discarded_stale;
+  stats_.idle = idle_.size();
 }
 
 asio::awaitable<std::pair<error_code, connection_ptr>> connection_pool::acquire(net::clock::time_point deadline,
@@ -108,6 +132,7 @@ void connection_pool::release(connection_ptr c) {
   c->stream.going_idle();  // an idle pooled connection soon holds no record buffers
   c->idle_since = net::coarse_now();
   ++c->requests;
+  watch_idle(*c);
   constexpr std::size_t kMaxIdle = 64;
   if (idle_.size() >= kMaxIdle) idle_.erase(idle_.begin());
   idle_.push_back(std::move(c));

@@ -1,7 +1,8 @@
 #pragma once
 // Keep-alive TLS connections to the upstream, one pool per worker thread (not thread-safe: it
 // is only touched from its worker's io_context). A connection returns to the pool only after a
-// complete response; one found dead when leased is dropped and another one used.
+// complete response; one that signals anything while idle (EOF, bytes) is dropped at once, one
+// found dead when leased is dropped and another one used.
 #include <openssl/ssl.h>
 
 #include <atomic>
@@ -58,6 +59,8 @@ class connection_pool {
  private:
   net::asio::awaitable<std::pair<net::error_code, connection_ptr>> connect_new(net::clock::time_point deadline);
   bool looks_alive(connection& c) const;
+  void watch_idle(connection& c);
+  void drop_idle(std::uint64_t id, unsigned round);
 
   net::asio::any_io_executor executor_;
   SSL_CTX* client_ctx_;

@@ -55,6 +55,38 @@ class HardeningTest(harness.ProxyTestCase):
         answer = exchange(self.proxy.port, head)
         self.assertEqual(status_of(answer), 431, answer[:200])
 
+    def test_endless_trailer_section_gets_431(self):
+        # Trailers are fields like the head's and share its limit: a stream of trailer lines is
+        # refused at it, not stored without bound (before any proxy authentication).
+        head = (b"POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"2\r\n{}\r\n0\r\n")
+        with socket.create_connection(("127.0.0.1", self.proxy.port), timeout=10) as s:
+            try:
+                s.sendall(head + b"a:b\r\n" * (40 * 1024))
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # refused before all of it was sent
+            answer = harness.recv_until(s, timeout=10)
+        self.assertEqual(status_of(answer), 431, answer[:200])
+        self.assertEqual(len(self.fake.requests("/api/v1/chat/completions")), 0)
+
+    def test_bad_request_targets_get_400(self):
+        for target in (b"http:///a", b"http://127.0.0.1:70000/", b"http://127.0.0.1:0/", b"ftp://x/"):
+            answer = exchange(self.proxy.port, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertEqual(status_of(answer), 400, (target, answer))
+            self.assertIn(b"X-Proxy-Attempts: 0", answer)
+        self.assertEqual(self.fake.requests(), [])
+
+    def test_host_header_missing_on_http11_or_repeated_gets_400(self):
+        body = b'{"model":"x"}'
+        post = b"POST /api/v1/chat/completions HTTP/1.%d\r\n%sContent-Length: 13\r\n\r\n" + body
+        for version, hosts in ((1, b""), (1, b"Host: x\r\nHost: y\r\n"), (0, b"Host: x\r\nHost: y\r\n")):
+            answer = exchange(self.proxy.port, post % (version, hosts))
+            self.assertEqual(status_of(answer), 400, (version, hosts, answer))
+        self.assertEqual(self.fake.requests(), [])
+        # HTTP/1.0 may leave Host out.
+        answer = exchange(self.proxy.port, post % (0, b"Authorization: Bearer x\r\n"))
+        self.assertEqual(status_of(answer), 200, answer[:300])
+
     def test_content_length_with_transfer_encoding(self):
         answer = exchange(self.proxy.port, self.base_url_request(
             b"POST /api/v1/chat/completions HTTP/1.1\nHost: x\nContent-Length: 5\n"

@@ -1,8 +1,10 @@
 """Plain-HTTP proxy requests (HTTP_PROXY) for hosts the proxy does not intercept."""
 import http.server
 import os
+import socket
 import sys
 import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
@@ -71,6 +73,105 @@ class PlainHttpTest(unittest.TestCase):
         res = curl(["-x", self.proxy.url, "http://localhost:%d/file" % self.origin.server_address[1]], metrics=True)
         self.assertEqual(res.status, 403)
         self.assertEqual(Handler.seen, [])
+
+
+class KeepOpenOrigin:
+    """A raw origin that answers each connection's first request (a 100 Continue first when it is
+    asked for one) and then keeps the connection open, whatever `Connection: close` said."""
+
+    def __init__(self):
+        self.requests = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.open = []
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.open.append(conn)
+            threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
+
+    def serve(self, conn):
+        data = b""
+        try:
+            conn.settimeout(10)
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            self.requests.append(data)
+            if b"expect: 100-continue" in data.lower():
+                conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+        except OSError:
+            pass
+
+    def close(self):
+        self.listener.close()
+        for c in self.open:
+            c.close()
+
+
+class PlainHttpFramingTest(unittest.TestCase):
+    """One request per client connection for plain HTTP to other hosts: the answer ends where its
+    framing says, with `Connection: close`, however long the origin keeps its connection."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.origin = KeepOpenOrigin()
+        cls.addClassCleanup(cls.origin.close)
+        cls.proxy = Proxy(None, overrides={"proxy.tunnel": "127.0.0.1"})
+        cls.addClassCleanup(cls.proxy.cleanup)
+        cls.proxy.start()
+
+    def setUp(self):
+        self.origin.requests.clear()
+        self.target = b"http://127.0.0.1:%d" % self.origin.port
+
+    def exchange(self, first, then=b""):
+        with socket.create_connection(("127.0.0.1", self.proxy.port), timeout=10) as s:
+            s.sendall(first)
+            if then:
+                answer = harness.recv_until(s, stop=b"\r\n\r\n", timeout=5)
+                s.sendall(then)
+            else:
+                answer = b""
+            started = time.monotonic()
+            answer += harness.recv_until(s, timeout=5)  # until the proxy closes
+            return answer, time.monotonic() - started
+
+    def test_answer_ends_at_its_length_though_the_origin_stays_open(self):
+        answer, took = self.exchange(b"GET " + self.target + b"/a HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer)
+        self.assertIn(b"\r\nConnection: close\r\n", answer)
+        self.assertTrue(answer.endswith(b"\r\n\r\nhello"), answer)
+        self.assertLess(took, 3, "the proxy waited for the origin to close")
+
+    def test_a_pipelined_second_request_gets_connection_close(self):
+        get = b"GET " + self.target + b"/%s HTTP/1.1\r\nHost: x\r\n\r\n"
+        answer, took = self.exchange(get % b"a" + get % b"b")
+        self.assertEqual(answer.count(b"HTTP/1.1 200"), 1, answer)
+        self.assertIn(b"\r\nConnection: close\r\n", answer)  # the client knows /b was not answered
+        self.assertLess(took, 3)
+        self.assertEqual(len(self.origin.requests), 1)
+
+    def test_the_scheme_is_case_insensitive(self):
+        target = self.target.replace(b"http://", b"HTTP://")
+        answer, _ = self.exchange(b"GET " + target + b"/a HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer)
+
+    def test_expect_continue_gets_one_100(self):
+        head = (b"POST " + self.target + b"/p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                b"Expect: 100-continue\r\n\r\n")
+        answer, _ = self.exchange(head, then=b"hello")
+        self.assertEqual(answer.count(b"100 Continue"), 1, answer)
+        self.assertIn(b"HTTP/1.1 200 OK", answer)
+        self.assertNotIn(b"expect:", self.origin.requests[0].lower())
 
 
 class InterceptedPlainHttpTest(unittest.TestCase):

@@ -333,14 +333,14 @@ class FakeHandler(BaseHTTPRequestHandler):
             raise ClientGone("short body")
         return data
 
-    def _send_json(self, status, obj, headers=None, raw=None):
+    def _send_json(self, status, obj, headers=None, raw=None, declared_length=None):
         body = raw if raw is not None else json.dumps(obj).encode()
         self.send_response(status)
         hdrs = {"Content-Type": "application/json"}
         hdrs.update(headers or {})
         for k, v in hdrs.items():
             self.send_header(k, str(v))
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(len(body) if declared_length is None else declared_length))
         self.end_headers()
         self._write(body)
 
@@ -404,13 +404,28 @@ class FakeHandler(BaseHTTPRequestHandler):
             return
         self.server.state.connection_is_api(self.connection_id)
         self.close_after_response = False
+        self.unsolicited = None
         self._api(method, path, body)
+        if self.unsolicited is not None:
+            self._send_unsolicited(*self.unsolicited)
         if self.close_after_response:
             # The answer is complete and said nothing of closing (no "Connection: close"): the
             # client keeps the connection for its next request, and finds it closed when it
             # sends on it.
             self.close_connection = True
             self.close_reason = "closed after response by rule"
+
+    def _send_unsolicited(self, delay_ms, rec):
+        # A misbehaving upstream: a second, unrequested response on the kept-alive connection.
+        time.sleep(delay_ms / 1000.0)
+        body = b'{"unasked":true}'
+        try:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                             % len(body) + body)
+            self.wfile.flush()
+        except OSError:
+            return
+        self.server.state.update_record(rec, unsolicited_sent_at_monotonic=time.monotonic())
 
     def _control(self, method, path, query, body):
         state = self.server.state
@@ -487,6 +502,8 @@ class FakeHandler(BaseHTTPRequestHandler):
         if rule is not None:
             state.update_record(rec, rule=rule.get("_index"))
             self.close_after_response = bool(rule.get("close_after_response"))
+            if rule.get("unsolicited_after_ms") is not None:
+                self.unsolicited = (float(rule["unsolicited_after_ms"]), rec)
             if rule.get("delay_ms"):
                 self._pause(float(rule["delay_ms"]) / 1000.0)
             if rule.get("close_connection"):  # drop the connection without any answer
@@ -505,7 +522,7 @@ class FakeHandler(BaseHTTPRequestHandler):
                 obj = rule.get("body")
                 if obj is None and raw is None:
                     obj = openrouter_error(status, "fake scripted error %d" % status)
-                self._send_json(status, obj, rule.get("headers"), raw)
+                self._send_json(status, obj, rule.get("headers"), raw, rule.get("declared_length"))
                 return
 
         if path == API_PREFIX + "/chat/completions" and method == "POST":

@@ -1122,7 +1122,8 @@ class InterceptedConnection:
         self.tls.sendall(b"POST /api/v1/chat/completions HTTP/1.1\r\nHost: openrouter.ai\r\n"
                          b"Authorization: Bearer " + CLIENT_KEY.encode() + b"\r\n"
                          b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-        data = b""
+        # Bytes past the last answer stay for the next one, as a keep-alive client reads them.
+        data, self.pending = getattr(self, "pending", b""), b""
         while b"\r\n\r\n" not in data:
             chunk = self.tls.recv(65536)
             if not chunk:
@@ -1130,13 +1131,19 @@ class InterceptedConnection:
             data += chunk
         head, rest = data.split(b"\r\n\r\n", 1)
         lines = head.decode("latin-1").split("\r\n")
+        if not lines[0].startswith("HTTP/1.1 "):
+            raise AssertionError("not an answer's head (out of step?): %r" % head[:200])
         status = int(lines[0].split()[1])
-        length = next(int(l.split(":", 1)[1]) for l in lines[1:] if l.lower().startswith("content-length:"))
+        if status // 100 == 1 or status in (204, 304):
+            length = 0  # ends at its head, whatever it says (RFC 9112 6.3)
+        else:
+            length = next(int(l.split(":", 1)[1]) for l in lines[1:] if l.lower().startswith("content-length:"))
         while len(rest) < length:
             chunk = self.tls.recv(65536)
             if not chunk:
                 raise AssertionError("connection closed inside the body")
             rest += chunk
+        self.pending = rest[length:]
         return status, rest[:length]
 
     @property

@@ -65,5 +65,19 @@ TEST(ForwardExchange, FeedingACompleteAnswerAgainTakesNothing) {
   EXPECT_TRUE(ex.reusable);
 }
 
+// A refused response is named for what is wrong with it, not "Invalid argument".
+TEST(ForwardExchange, AMalformedAnswerSaysWhy) {
+  exchange ex;
+  feed_head(ex, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+  EXPECT_FALSE(parse_body(ex, "zz\r\nhello\r\n", nullptr));
+  auto text = failure_text(ex, net::asio::error::invalid_argument);
+  EXPECT_TRUE(text.starts_with("upstream sent a malformed response: ")) << text;
+  EXPECT_GT(text.size(), std::string_view("upstream sent a malformed response: ").size());
+  EXPECT_EQ(failure_text(ex, net::asio::error::timed_out), "timeout");
+  exchange fine;
+  EXPECT_EQ(failure_text(fine, net::asio::error::connection_reset),
+            net::error_code(net::asio::error::connection_reset).message());
+}
+
 }  // namespace
 }  // namespace orp::forward

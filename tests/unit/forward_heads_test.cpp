@@ -76,6 +76,26 @@ TEST(ForwardHeads, ClientHeadKeepsFramingAndAddsProxyHeaders) {
             "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Proxy-Key: k\r\nX-Proxy-Attempts: 1\r\nConnection: close\r\n\r\n");
 }
 
+// Codings applied before chunked stay declared: the body goes out as it came.
+TEST(ForwardHeads, ClientHeadKeepsEveryTransferCoding) {
+  http::response_head r;
+  r.status = 200;
+  r.reason = "OK";
+  r.chunked = true;
+  r.headers = {{"Transfer-Encoding", "gzip, chunked"}, {"Content-Type", "application/json"}};
+  EXPECT_EQ(build_client_head(r, "k", 1, true),
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n"
+            "X-Proxy-Key: k\r\nX-Proxy-Attempts: 1\r\nConnection: keep-alive\r\n\r\n");
+  r.headers = {{"Transfer-Encoding", "gzip"}, {"Transfer-Encoding", "chunked"}};
+  EXPECT_EQ(build_client_head(r, "k", 1, true),
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"
+            "X-Proxy-Key: k\r\nX-Proxy-Attempts: 1\r\nConnection: keep-alive\r\n\r\n");
+  r.chunked = false;  // gzip alone: the body ends when the connection closes
+  r.headers = {{"Transfer-Encoding", "gzip"}};
+  EXPECT_EQ(build_client_head(r, "k", 1, false),
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nX-Proxy-Key: k\r\nX-Proxy-Attempts: 1\r\nConnection: close\r\n\r\n");
+}
+
 // Header values are ASCII: a mask's ellipsis reads "...", other bytes are percent-encoded.
 TEST(ForwardHeads, ProxyHeadersNameTheKeyInAscii) {
   EXPECT_EQ(proxy_headers("pool-a", 2), "X-Proxy-Key: pool-a\r\nX-Proxy-Attempts: 2\r\n");
@@ -93,6 +113,28 @@ TEST(ForwardHeads, ClientHeadForARewrittenBodyHasItsOwnLength) {
   EXPECT_EQ(build_client_head(r, "k", 1, true, 42),
             "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: 42\r\n"
             "X-Proxy-Key: k\r\nX-Proxy-Attempts: 1\r\nConnection: keep-alive\r\n\r\n");
+}
+
+// 204 and 304 end at their head (RFC 9112 6.3): nothing in the relayed head announces a body the
+// client would wait for; a 204 carries no Content-Length (RFC 9110 8.6), a 304 keeps its own.
+TEST(ForwardHeads, ClientHeadOf204Or304FramesNoBody) {
+  http::response_head r;
+  r.status = 204;
+  r.reason = "No Content";
+  r.content_length = 5;
+  r.headers = {{"Content-Length", "5"}, {"X-A", "1"}};
+  EXPECT_EQ(build_client_head(r, "k", 1, true, 0),
+            "HTTP/1.1 204 No Content\r\nX-A: 1\r\nX-Proxy-Key: k\r\nX-Proxy-Attempts: 1\r\nConnection: keep-alive\r\n\r\n");
+  r.status = 304;
+  r.reason = "Not Modified";
+  r.headers = {{"ETag", "\"x\""}, {"Content-Length", "1234"}};
+  EXPECT_EQ(build_client_head(r, "k", 1, true, 0),
+            "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\nContent-Length: 1234\r\nX-Proxy-Key: k\r\nX-Proxy-Attempts: 1\r\n"
+            "Connection: keep-alive\r\n\r\n");
+  r.chunked = true;
+  r.headers = {{"Transfer-Encoding", "chunked"}};
+  EXPECT_EQ(build_client_head(r, "k", 1, true),
+            "HTTP/1.1 304 Not Modified\r\nX-Proxy-Key: k\r\nX-Proxy-Attempts: 1\r\nConnection: keep-alive\r\n\r\n");
 }
 
 }  // namespace

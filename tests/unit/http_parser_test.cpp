@@ -303,6 +303,55 @@ TEST(HttpRequestParser, HeadLimitIsExact) {
   }
 }
 
+// Trailers are fields too: an endless trailer section is cut at the head limit (shared with the
+// head), not stored without bound (RFC 9112 7.1.2).
+template <class Parser>
+void expect_trailer_flood_cut(std::string_view start) {
+  std::string in(start);
+  while (in.size() < 200 * 1024) in += "a:b\r\n";
+  Parser p;
+  std::size_t fed = 0;
+  parse_result r{parse_status::need_more, 0};
+  for (std::size_t at = 0; at < in.size(); at += r.consumed) {
+    auto piece = std::string_view(in).substr(at, 512);
+    r = p.feed(piece, nullptr);
+    fed = at + r.consumed;
+    if (r.status == parse_status::error) break;
+  }
+  ASSERT_EQ(r.status, parse_status::error);
+  EXPECT_EQ(p.error_status(), 431u);
+  EXPECT_LE(fed, default_max_head_bytes + 16);  // + the chunk lines, which are body
+}
+
+TEST(HttpRequestParser, TrailerFloodIsCutAtTheHeadLimit) {
+  expect_trailer_flood_cut<request_parser>("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n");
+}
+
+TEST(HttpResponseParser, TrailerFloodIsCutAtTheHeadLimit) {
+  expect_trailer_flood_cut<response_parser>("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n");
+}
+
+TEST(HttpRequestParser, HeadAndTrailersShareTheLimitExactly) {
+  std::string in = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nX-T: 1\r\nY: 2\r\n\r\n";
+  // Counted: the head and the trailer section; not the chunk lines between them.
+  std::size_t counted = in.size() - std::string_view("2\r\n{}\r\n0\r\n").size();
+  for (std::size_t extra : {0, 1}) {
+    for (const auto& pieces : every_split(in)) {
+      request_parser p(counted - extra);
+      auto t = run(p, pieces);
+      EXPECT_EQ(t.failed, extra == 1);
+      EXPECT_EQ(t.error_status, extra == 1 ? 431u : 0u);
+      if (extra == 0) EXPECT_EQ(t.messages.size(), 1u);
+    }
+  }
+}
+
+TEST(HttpRequestParser, EveryTrailerFieldIsChecked) {
+  std::string_view chunked = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n";
+  expect_refused(std::string(chunked) + "X(T): 1\r\nY: 2\r\n\r\n", 400);
+  expect_refused(std::string(chunked) + "Y: 2\r\nX(T): 1\r\n\r\n", 400);
+}
+
 TEST(HttpRequestParser, BodyLimitGives413) {
   for (std::string_view in : {std::string_view("POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world"),
                               std::string_view("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -432,6 +481,28 @@ TEST(HttpResponseParser, NoBodyForHeadRequestsAnd204) {
   auto t = parse_every_way<response_parser>("HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
   ASSERT_EQ(t.messages.size(), 2u);
   EXPECT_EQ(t.messages[1].first.status, 200u);
+}
+
+// RFC 9112 6.3 rule 1: whatever their length fields say, these end at the head; what follows is
+// the next response.
+TEST(HttpResponseParser, NoContentAndNotModifiedEndAtTheirHead) {
+  constexpr std::string_view next = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  for (std::string_view first : {std::string_view("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n"),
+                                  std::string_view("HTTP/1.1 304 Not Modified\r\nContent-Length: 1234\r\n\r\n"),
+                                  std::string_view("HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n"),
+                                  std::string_view("HTTP/1.1 103 Early Hints\r\nContent-Length: 3\r\n\r\n")}) {
+    SCOPED_TRACE(std::string(first));
+    auto t = parse_every_way<response_parser>(std::string(first) + std::string(next));
+    ASSERT_FALSE(t.failed);
+    ASSERT_EQ(t.messages.size(), 2u);
+    EXPECT_TRUE(t.messages[0].second.empty());
+    EXPECT_TRUE(t.messages[0].first.keep_alive);
+    EXPECT_EQ(t.messages[1].first.status, 200u);
+    EXPECT_EQ(t.messages[1].second, "ok");
+  }
+  response_parser p;
+  ASSERT_EQ(p.feed("HTTP/1.1 304 Not Modified\r\n\r\n", nullptr).status, parse_status::head_complete);
+  EXPECT_FALSE(p.eof_terminated());
 }
 
 TEST(HttpResponseParser, RefusesAmbiguousFraming) {

@@ -1,0 +1,59 @@
+#!/usr/bin/python3
+"""Upstream answers whose framing the proxy must apply itself: a 204 or 304 ends at its head,
+whatever its Content-Length says (RFC 9112 6.3), and the client is never handed bytes that
+follow it."""
+
+import json
+import os
+import ssl
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import harness as h  # noqa: E402
+
+
+class NoBodyStatuses(h.ProxyTestCase):
+    OVERRIDES = {"proxy.workers": 1, "upstream.request_timeout": 10}
+
+    def connection(self):
+        return h.InterceptedConnection(self.proxy, ssl.create_default_context(cafile=self.proxy.ca_path))
+
+    def test_not_modified_with_a_length_is_answered_at_its_head(self):
+        # A valid 304: its Content-Length is the 200's it stands for, and no body follows.
+        self.fake.script([{"path": h.CHAT_PATH, "status": 304, "raw_body": "", "declared_length": 1234,
+                           "headers": {"ETag": '"x"'}, "times": 1}])
+        conn = self.connection()
+        try:
+            started = time.monotonic()
+            status, body = conn.chat()
+            self.assertEqual(status, 304, body[:300])
+            self.assertLess(time.monotonic() - started, 5, "the proxy waited for a 304's body")
+            self.assertEqual(body, b"")
+            status, body = conn.chat()  # the client connection is still in step
+            self.assertEqual(status, 200, body[:300])
+            self.assertEqual(json.loads(body)["object"], "chat.completion")
+        finally:
+            conn.close()
+
+    def test_bytes_after_a_no_content_answer_are_never_relayed(self):
+        self.fake.script([{"path": h.CHAT_PATH, "status": 204, "raw_body": "hello", "times": 1}])
+        conn = self.connection()
+        try:
+            status, body = conn.chat()
+            self.assertEqual(status, 204, body[:300])
+            self.assertEqual(body, b"")
+            status, body = conn.chat()
+            self.assertEqual(status, 200, body[:300])
+            self.assertEqual(json.loads(body)["object"], "chat.completion")
+        finally:
+            conn.close()
+        recs = self.fake.requests(h.CHAT_PATH)
+        self.assertEqual(len(recs), 2)
+        # The upstream connection that sent the stray bytes is out of step: not used again.
+        self.assertNotEqual(recs[0]["connection_id"], recs[1]["connection_id"])
+
+
+if __name__ == "__main__":
+    unittest.main()
