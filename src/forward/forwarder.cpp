@@ -195,7 +195,7 @@ asio::awaitable<relay_result> pump(Stream& client, net::deadline& client_dl, exc
     if (ec) {
       if (watch.gone()) co_return went_away;
       res.upstream_failed = true;
-      res.error = ec == asio::error::timed_out ? "upstream stream idle timeout" : "upstream: " + ec.message();
+      res.error = ec == asio::error::timed_out ? "upstream stream idle timeout" : "upstream: " + failure_text(ex, ec);
       co_return res;
     }
     // The bytes go out as they came in (framing included); the parser only finds the end.
@@ -570,7 +570,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
       result = co_await answer_stopping(client, client_dl, rec);
       break;
     }
-    keys::outcome oc = ec ? keys::network_failure(ec == asio::error::timed_out ? "timeout" : ec.message())
+    keys::outcome oc = ec ? keys::network_failure(failure_text(ex, ec))
                           : classify_exchange(ex, ctx.keys);
     if (!ec && rec.upstream_headers_ms < 0)
       rec.upstream_headers_ms = std::chrono::duration<double, std::milli>(ex.time_to_headers).count();

@@ -54,6 +54,19 @@ class NoBodyStatuses(h.ProxyTestCase):
         # The upstream connection that sent the stray bytes is out of step: not used again.
         self.assertNotEqual(recs[0]["connection_id"], recs[1]["connection_id"])
 
+    def test_a_malformed_answer_is_named_as_such(self):
+        # Both Content-Length and Transfer-Encoding: the client used to read "network error:
+        # Invalid argument"; the parser's own reason says what was wrong.
+        self.fake.script([{"path": h.CHAT_PATH, "status": 400, "body": {"error": {"code": 400, "message": "x"}},
+                           "headers": {"Transfer-Encoding": "chunked"}}])
+        res = h.curl(h.via_proxy(self.proxy, *h.chat_args(), "https://openrouter.ai/api/v1/chat/completions"),
+                     metrics=True)
+        self.assertEqual(res.status, 502, res.stdout[:300])
+        message = json.loads(res.stdout)["error"]["message"]
+        self.assertIn("upstream sent a malformed response: Content-Length can't be present with Transfer-Encoding",
+                      message)
+        h.wait_for_access_line(self.proxy, "malformed response")
+
 
 if __name__ == "__main__":
     unittest.main()
