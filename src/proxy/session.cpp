@@ -36,15 +36,18 @@ const std::string no_key_tried = forward::proxy_headers({}, 0);
 const std::string kHttpProxyMode = "http_proxy";
 
 // "http://host[:port]/path" -> host, port and "/path"; origin-form targets pass through unchanged.
-// Refused: another scheme (only plain HTTP comes this way), an empty host (RFC 9110 4.2.1), a
-// port that is not 1-65535. The scheme is case-insensitive (RFC 3986 3.1).
-bool split_absolute_form(std::string& target, std::string& host, std::uint16_t& port) {
+// Refused: another scheme (only plain HTTP comes this way; inside an intercepted TLS tunnel also
+// https, which a server must accept in absolute form, RFC 9112 3.2.2), an empty host (RFC 9110
+// 4.2.1), a port that is not 1-65535. The scheme is case-insensitive (RFC 3986 3.1).
+bool split_absolute_form(std::string& target, std::string& host, std::uint16_t& port, bool tls) {
   if (target.empty() || target.front() == '/') return true;
   auto u = boost::urls::parse_absolute_uri(target);
-  if (!u || !u->has_authority() || u->scheme_id() != boost::urls::scheme::http) return false;
+  if (!u || !u->has_authority()) return false;
+  const bool https = u->scheme_id() == boost::urls::scheme::https;
+  if (u->scheme_id() != boost::urls::scheme::http && !(tls && https)) return false;
   std::string name(u->host_name().empty() ? u->host_address() : u->host_name());
   if (name.empty()) return false;
-  port = 80;  // an empty port is the default one (RFC 3986 3.2.3)
+  port = https ? 443 : 80;  // an empty port is the default one (RFC 3986 3.2.3)
   if (u->has_port() && !u->port().empty()) {
     if (u->port_number() == 0) return false;  // 0, or past 65535 (which port_number gives as 0)
     port = u->port_number();
@@ -174,7 +177,7 @@ asio::awaitable<void> run_session(Stream& stream, session_info info, std::string
       co_await refuse(stream, 400, std::string(*bad), no_key_tried);
       co_return;
     }
-    if (!split_absolute_form(head.target, host, port)) {
+    if (!split_absolute_form(head.target, host, port, !std::is_same_v<Stream, net::tcp::socket>)) {
       co_await refuse(stream, 400, "malformed request target (only http:// URLs with a host and a valid port, or paths)",
                       no_key_tried);
       co_return;

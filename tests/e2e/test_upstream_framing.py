@@ -54,6 +54,20 @@ class NoBodyStatuses(h.ProxyTestCase):
         # The upstream connection that sent the stray bytes is out of step: not used again.
         self.assertNotEqual(recs[0]["connection_id"], recs[1]["connection_id"])
 
+    def test_an_absolute_form_target_inside_the_tunnel_is_served(self):
+        # RFC 9112 3.2.2: a server must accept the absolute form; inside the TLS tunnel it is an
+        # https URL (it used to get 400).
+        conn = self.connection()
+        try:
+            status, body = conn.chat(b"https://openrouter.ai/api/v1/chat/completions")
+            self.assertEqual(status, 200, body[:300])
+            status, body = conn.chat(b"https://OPENROUTER.ai:443/api/v1/chat/completions?x=1")
+            self.assertEqual(status, 200, body[:300])
+        finally:
+            conn.close()
+        self.assertEqual([r["path"] for r in self.fake.requests(h.CHAT_PATH)],
+                         ["/api/v1/chat/completions", "/api/v1/chat/completions?x=1"])
+
     def test_a_malformed_answer_is_named_as_such(self):
         # Both Content-Length and Transfer-Encoding: the client used to read "network error:
         # Invalid argument"; the parser's own reason says what was wrong.

@@ -1116,10 +1116,10 @@ class InterceptedConnection:
             raw.close()
             raise
 
-    def chat(self):
-        """One keep-alive request; returns (status, body)."""
+    def chat(self, target=b"/api/v1/chat/completions"):
+        """One keep-alive request (to `target`, origin or absolute form); returns (status, body)."""
         body = chat_body().encode()
-        self.tls.sendall(b"POST /api/v1/chat/completions HTTP/1.1\r\nHost: openrouter.ai\r\n"
+        self.tls.sendall(b"POST " + target + b" HTTP/1.1\r\nHost: openrouter.ai\r\n"
                          b"Authorization: Bearer " + CLIENT_KEY.encode() + b"\r\n"
                          b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
         # Bytes past the last answer stay for the next one, as a keep-alive client reads them.
