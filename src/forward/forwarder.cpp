@@ -152,7 +152,7 @@ struct relay_result {
 template <class Stream>
 asio::awaitable<relay_result> pump(Stream& client, net::deadline& client_dl, exchange& ex, clock::duration idle,
                                    std::uint64_t& bytes_out, usage_scanner& usage, key_scrubber& scrub,
-                                   const client_watch& watch) {
+                                   const client_watch& watch, bool dechunk) {
   relay_result res;
   const relay_result went_away{true, false, "client went away mid-response"};
   // Events are small: a stream holds a small buffer for as long as it stays open.
@@ -200,13 +200,14 @@ asio::awaitable<relay_result> pump(Stream& client, net::deadline& client_dl, exc
     }
     // The bytes go out as they came in (framing included); the parser only finds the end.
     std::string_view data(buf.get(), n);
-    auto used = parse_body(ex, data, nullptr);
+    std::string decoded;  // for an HTTP/1.0 client only, which must not see chunked framing
+    auto used = parse_body(ex, data, dechunk ? &decoded : nullptr);
     if (!used) {
       res.upstream_failed = true;
       res.error = "upstream sent a malformed body";
       co_return res;
     }
-    data = scrub.scrub(data.substr(0, *used), ex.complete);
+    data = scrub.scrub(dechunk ? std::string_view(decoded) : data.substr(0, *used), ex.complete);
     usage.scan(data);
     if (auto wec = co_await net::write_all(client, asio::const_buffer(data.data(), data.size()), client_dl,
                                            net::coarse_now() + idle)) {
@@ -224,8 +225,9 @@ bool is_stopping(const worker_context& ctx) { return ctx.stopping && ctx.stoppin
 // Commits to the answer in `ex`: head and buffered body to the client, then the rest as it comes.
 template <class Stream>
 // `keep_alive`: the request's; a proxy that began to stop meanwhile says close all the same.
+// `http10_client`: the request was HTTP/1.0, whose client knows no chunked framing.
 asio::awaitable<bool> commit(Stream& client, net::deadline& client_dl, exchange& ex, bool keep_alive,
-                             worker_context& ctx, const keys::key_lease& lease, unsigned attempts,
+                             bool http10_client, worker_context& ctx, const keys::key_lease& lease, unsigned attempts,
                              log::access_record& rec) {
   keep_alive = keep_alive && !ex.parser.eof_terminated() && !is_stopping(ctx);
   // An error answer is read whole before it is passed on: a pool key quoted in it is masked
@@ -237,7 +239,19 @@ asio::awaitable<bool> commit(Stream& client, net::deadline& client_dl, exchange&
       rewritten_length = ex.raw_body.size();
     }
   }
-  std::string head = build_client_head(ex.head(), lease.display, attempts, keep_alive, rewritten_length);
+  // Chunked framing must not reach an HTTP/1.0 client (RFC 9112 6.1): a whole body goes out with
+  // a Content-Length, one still coming goes out de-chunked and ends with the connection.
+  bool dechunk = false;
+  if (http10_client && ex.head().chunked && !http::ends_at_head(ex.head().status) && !rewritten_length) {
+    ex.raw_body = ex.decoded_body;
+    if (ex.complete) {
+      rewritten_length = ex.raw_body.size();
+    } else {
+      dechunk = true;
+      keep_alive = false;
+    }
+  }
+  std::string head = build_client_head(ex.head(), lease.display, attempts, keep_alive, rewritten_length, dechunk);
   // The key this request was sent with never comes back to the client, wherever the upstream
   // quotes it: headers, body, trailers, later events (key_scrubber.hpp).
   key_scrubber scrub(lease.key->reveal(), lease.key->secret_part());
@@ -261,7 +275,7 @@ asio::awaitable<bool> commit(Stream& client, net::deadline& client_dl, exchange&
   relay_result res;
   if (!ex.complete) {
     client_watch watch(client_socket(client), ex.conn->stream.lowest_layer(), client_tls(client));
-    res = co_await pump(client, client_dl, ex, idle, rec.bytes_out, usage, scrub, watch);
+    res = co_await pump(client, client_dl, ex, idle, rec.bytes_out, usage, scrub, watch, dechunk);
   }
   usage.apply(rec);
   if (res.client_gone || res.upstream_failed) {
@@ -475,6 +489,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
 
   // Stopping: answers say Connection: close, so clients take their next request elsewhere.
   bool keep_alive = req.head.keep_alive && !is_stopping(ctx);
+  const bool http10 = req.head.version_minor == 0;
   std::vector<std::string> tried;  // fingerprints of keys this request found invalid or out of credit
   int transient_retries = 0;
   // Waits for a cool-down to end. One per request: a key that answers 429 again after its own
@@ -578,7 +593,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
 
     if (oc.kind == keys::outcome_kind::success || oc.kind == keys::outcome_kind::pass_through) {
       flight.committing();
-      result = co_await commit(client, client_dl, ex, keep_alive, ctx, *lease, rec.attempts, rec);
+      result = co_await commit(client, client_dl, ex, keep_alive, http10, ctx, *lease, rec.attempts, rec);
       break;
     }
     log::info("attempt id={} key={} attempt={} failed: {} ({})", req.id, lease->display, rec.attempts,
@@ -610,7 +625,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
     if (!ec && ex.conn) {
       rec.error = oc.reason;
       flight.committing();
-      result = co_await commit(client, client_dl, ex, keep_alive, ctx, *lease, rec.attempts, rec);
+      result = co_await commit(client, client_dl, ex, keep_alive, http10, ctx, *lease, rec.attempts, rec);
     } else {
       bool timeout = ec == asio::error::timed_out;
       result = co_await answer(client, client_dl,

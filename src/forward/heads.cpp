@@ -47,7 +47,7 @@ std::string build_upstream_head(const http::request_head& head, std::size_t body
 }
 
 std::string build_client_head(const http::response_head& h, std::string_view key_display, unsigned attempts,
-                              bool keep_alive, std::optional<std::size_t> new_length) {
+                              bool keep_alive, std::optional<std::size_t> new_length, bool close_delimited) {
   std::string out;
   out.reserve(512);
   out += "HTTP/1.1 ";
@@ -73,7 +73,7 @@ std::string build_client_head(const http::response_head& h, std::string_view key
   // "chunked" would hand the client gzip data with no sign of it; RFC 9112 6.1).
   if (framed && new_length) {
     out.append("Content-Length: ").append(std::to_string(*new_length)).append("\r\n");
-  } else if (framed) {
+  } else if (framed && !close_delimited) {
     for (const auto& f : h.headers) {
       if (http::iequals(f.name, "Transfer-Encoding")) out.append("Transfer-Encoding: ").append(f.value).append("\r\n");
     }

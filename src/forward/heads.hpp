@@ -32,8 +32,11 @@ std::string proxy_headers(std::string_view key_display, unsigned attempts);
 // The upstream's head minus hop-by-hop headers, plus X-Proxy-Key / X-Proxy-Attempts and our
 // Connection decision. The body is relayed as it arrives on the wire, so chunked framing stays.
 // With `new_length`, the body goes out rewritten (not as it came on the wire): the upstream's
-// Content-Length and chunked framing give way to Content-Length: new_length.
+// Content-Length and chunked framing give way to Content-Length: new_length. `close_delimited`:
+// the body goes out de-chunked and ends when the connection closes (an HTTP/1.0 client, which
+// chunked framing must not reach: RFC 9112 6.1), so no Transfer-Encoding.
 std::string build_client_head(const http::response_head& h, std::string_view key_display, unsigned attempts,
-                              bool keep_alive, std::optional<std::size_t> new_length = std::nullopt);
+                              bool keep_alive, std::optional<std::size_t> new_length = std::nullopt,
+                              bool close_delimited = false);
 
 }  // namespace orp::forward

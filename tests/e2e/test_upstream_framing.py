@@ -68,6 +68,50 @@ class NoBodyStatuses(h.ProxyTestCase):
         self.assertEqual([r["path"] for r in self.fake.requests(h.CHAT_PATH)],
                          ["/api/v1/chat/completions", "/api/v1/chat/completions?x=1"])
 
+    def http10_stream(self, events, interval_ms):
+        """An HTTP/1.0 streaming request inside the tunnel; the raw answer, read until the close."""
+        conn = self.connection()
+        try:
+            body = h.chat_body(stream=True).encode()
+            conn.tls.sendall(b"POST /api/v1/chat/completions HTTP/1.0\r\nHost: openrouter.ai\r\n"
+                             b"Authorization: Bearer x\r\nContent-Type: application/json\r\n"
+                             b"X-Fake-Events: %d\r\nX-Fake-Interval-Ms: %d\r\n"
+                             b"Content-Length: %d\r\n\r\n" % (events, interval_ms, len(body)) + body)
+            answer = b""
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                chunk = conn.tls.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+            return answer
+        finally:
+            conn.close()
+
+    def test_an_http10_client_never_gets_chunked_framing(self):
+        # RFC 9112 6.1: chunked framing must not go to an HTTP/1.0 client. The stream comes
+        # chunked from upstream: a body still coming goes out de-chunked until the close.
+        head, _, body = self.http10_stream(4, 100).partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"), head[:200])
+        self.assertNotIn(b"transfer-encoding", head.lower())
+        self.assertNotIn(b"content-length", head.lower())
+        self.assertIn(b"connection: close", head.lower())
+        lines = [l for l in body.split(b"\n") if l]
+        self.assertTrue(all(l.startswith(b"data: ") for l in lines), body[:500])
+        self.assertEqual(lines[-1], b"data: [DONE]")
+        self.assertEqual(len(lines), 4 + 2)
+        # A stream whose first event is a 400, passed on: de-chunked as well (with a Content-Length
+        # when it was whole by then).
+        self.fake.script([{"path": h.CHAT_PATH, "times": 1,
+                           "stream_error_first": {"code": 400, "message": "bad request"}}])
+        head, _, body = self.http10_stream(4, 0).partition(b"\r\n\r\n")
+        self.assertNotIn(b"transfer-encoding", head.lower())
+        length = [l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+        if length:
+            self.assertEqual(int(length[0].split(b":")[1]), len(body))
+        self.assertTrue(body.startswith(b"data: "), body[:300])
+        self.assertIn(b"bad request", body)
+
     def test_a_malformed_answer_is_named_as_such(self):
         # Both Content-Length and Transfer-Encoding: the client used to read "network error:
         # Invalid argument"; the parser's own reason says what was wrong.
