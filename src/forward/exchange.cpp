@@ -45,7 +45,7 @@ asio::awaitable<error_code> read_head(exchange& ex, net::clock::time_point deadl
             auto done = ex.parser.feed({}, nullptr);
             (void)done;
           }
-          ex.parser.reset();
+          ex.parser.reset_after_interim();
           continue;
         }
         if (r.status == http::parse_status::message_complete) {

@@ -1,5 +1,6 @@
 #include "forward/forwarder.hpp"
 
+#include <openssl/err.h>
 #include <sys/socket.h>
 
 #include <array>
@@ -62,6 +63,9 @@ client_news look_at_client(net::tcp::socket& client, SSL* tls) {
   if (!tls) return client_news::sent_more;
   // TLS 1.3 encrypts alerts, so from outside a close_notify looks like application data: let
   // OpenSSL read the record. SSL_peek keeps application data for the session's next read.
+  // SSL_get_error reads the thread's error queue: another connection's leftover would make a
+  // record still arriving look like a broken connection.
+  ERR_clear_error();
   int r = SSL_peek(tls, &first, 1);
   if (r > 0) return client_news::sent_more;
   switch (SSL_get_error(tls, r)) {
@@ -108,7 +112,12 @@ class client_watch {
   };
   static void wait(std::shared_ptr<state> st, net::tcp::socket& client, SSL* tls) {
     client.async_wait(net::tcp::socket::wait_read, [st, &client, tls](const net::error_code& ec) {
-      if (ec || !st->upstream) return;  // cancelled, or the relay is over (`client` may be gone)
+      if (!st->upstream) return;  // the relay is over (`client` may be gone)
+      if (ec) {
+        // The client connection's deadline cancels its socket's operations, this wait among them.
+        if (ec == asio::error::operation_aborted) wait(st, client, tls);
+        return;
+      }
       switch (look_at_client(client, tls)) {
         case client_news::hung_up: {
           st->gone = true;
@@ -374,7 +383,13 @@ namespace {
 void watch_client(std::shared_ptr<in_flight_list::watch_state> st) {
   auto& client = *st->entry->client;
   client.async_wait(net::tcp::socket::wait_read, [st](const net::error_code& ec) {
-    if (ec || !st->entry) return;  // stopped
+    if (!st->entry) return;  // stopped
+    if (ec) {
+      // Cancelled by something else than stop_watching or a cut (which marks the request
+      // abandoned): the client connection's deadline, say. Watch on.
+      if (ec == asio::error::operation_aborted && !st->entry->abandon) watch_client(st);
+      return;
+    }
     auto& e = *st->entry;
     switch (look_at_client(*e.client, e.client_tls)) {
       case client_news::hung_up:
@@ -490,6 +505,9 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
   // Stopping: answers say Connection: close, so clients take their next request elsewhere.
   bool keep_alive = req.head.keep_alive && !is_stopping(ctx);
   const bool http10 = req.head.version_minor == 0;
+  // The session armed the client connection's deadline for reading this request; from here every
+  // write to the client arms its own, and an expiry would cancel the client watch's wait.
+  client_dl.disarm();
   std::vector<std::string> tried;  // fingerprints of keys this request found invalid or out of credit
   int transient_retries = 0;
   // Waits for a cool-down to end. One per request: a key that answers 429 again after its own

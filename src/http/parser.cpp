@@ -437,6 +437,11 @@ response_parser::~response_parser() = default;
 parse_result response_parser::feed(std::string_view data, std::string* body_out) { return core_->feed(data, body_out); }
 const response_head& response_parser::head() const { return core_->head_; }
 void response_parser::reset() { core_->reset(); }
+void response_parser::reset_after_interim() {
+  const bool no_body = core_->no_body_;
+  core_->reset();
+  if (no_body) set_no_body(true);
+}
 void response_parser::set_no_body(bool no_body) {
   core_->no_body_ = no_body;
   core_->clean_ = false;

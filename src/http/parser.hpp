@@ -103,6 +103,9 @@ class response_parser {
   const response_head& head() const;
   // Also clears set_no_body.
   void reset();
+  // After an interim 1xx answer: ready for the final one to the same request (a HEAD's stays
+  // without a body).
+  void reset_after_interim();
   // Call before feeding the response to a HEAD request: no body follows whatever the head says.
   void set_no_body(bool no_body);
   // Known once the head is complete: the body has neither Content-Length nor chunked framing and

@@ -17,7 +17,8 @@ class key_masker {
 
   // mask_secrets(text) after every known key in it has been replaced by its mask, and so has each
   // key's secret part quoted alone (api_key::secret_part); both matched ignoring ASCII case.
-  // O(keys x text): meant for error texts, which callers bound.
+  // O(keys x text), with memmem over one lowered copy of the text: meant for error texts, which
+  // callers bound.
   std::string mask(std::string_view text) const;
   // The same for one key, e.g. the answer to a probe of that key.
   static std::string mask(std::string_view text, const api_key& key);
@@ -26,7 +27,9 @@ class key_masker {
   std::string mask_escaped(std::string_view text) const;
 
  private:
-  std::vector<std::shared_ptr<const api_key>> keys_;  // longest first: a key inside a longer one goes with it
+  struct needles;  // a key and its secret part, lowered, with their masks
+  // Longest key first: a key inside a longer one goes with it. Shared: maskers are copied around.
+  std::shared_ptr<const std::vector<needles>> needles_;
 };
 
 // `text` with JSON string escapes (\uXXXX with surrogate pairs, \n, \/ ...) decoded where they

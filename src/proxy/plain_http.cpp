@@ -61,7 +61,7 @@ relay_step relay_bytes(http::response_parser& parser, std::string_view data, boo
         return relay_step::more;
       case http::parse_status::message_complete:
         if (head_seen) return relay_step::done;
-        parser.reset();  // an interim answer: the final one follows
+        parser.reset_after_interim();  // an interim answer: the final one follows
         break;
       case http::parse_status::head_complete:
         if (parser.head().status / 100 != 1) {

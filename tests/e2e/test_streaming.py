@@ -137,6 +137,13 @@ class ClientGoneBeforeTheAnswer(h.FreshProxyTestCase):
         self.fake.script([{"path": h.CHAT_PATH, "delay_ms": 5000, "times": 1}])
         self.assertUpstreamClosedSoonAfter(proxy, self.give_up_after(proxy, 1))
 
+    def test_waiting_longer_than_the_client_connections_own_deadline(self):
+        # The session's deadline for reading the request (proxy.header_timeout) expired while the
+        # answer was awaited, cancelling the watch's wait: hang-ups were no longer seen.
+        proxy = self.start_proxy(self.KEYS, {"proxy.workers": 1, "proxy.header_timeout": 1})
+        self.fake.script([{"path": h.CHAT_PATH, "delay_ms": 6000, "times": 1}])
+        self.assertUpstreamClosedSoonAfter(proxy, self.give_up_after(proxy, 2.5))
+
     def test_looking_ahead_for_the_first_event(self):
         proxy = self.start_proxy(self.KEYS, {"proxy.workers": 1})
         self.fake.script([{"path": h.CHAT_PATH, "times": 1, "processing_comments": 6,

@@ -467,6 +467,27 @@ TEST(HttpResponseParser, InterimContinueThenFinal) {
   EXPECT_EQ(t.messages[1].second, "{\"ok\":true}");
 }
 
+// The final answer to a HEAD that came after an interim one has no body either: the Content-Length
+// is what a GET would get (a reset used to forget that, and the proxy waited for the bytes).
+TEST(HttpResponseParser, AHeadRequestsFinalAnswerAfterAnInterimOneHasNoBody) {
+  response_parser p;
+  p.set_no_body(true);
+  auto r = p.feed("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", nullptr);
+  ASSERT_EQ(r.status, parse_status::head_complete);
+  EXPECT_EQ(p.head().status, 103u);
+  p.reset_after_interim();
+  r = p.feed("HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n", nullptr);
+  ASSERT_EQ(r.status, parse_status::head_complete);
+  EXPECT_EQ(p.feed({}, nullptr).status, parse_status::message_complete);
+  p.reset();  // the next request's answer: a GET's, with its body
+  const std::string_view get_answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  r = p.feed(get_answer, nullptr);
+  ASSERT_EQ(r.status, parse_status::head_complete);
+  std::string body;
+  EXPECT_EQ(p.feed(get_answer.substr(r.consumed), &body).status, parse_status::message_complete);
+  EXPECT_EQ(body, "ok");
+}
+
 TEST(HttpResponseParser, NoBodyForHeadRequestsAnd204) {
   std::string in = "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n";
   response_parser p;
