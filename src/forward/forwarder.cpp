@@ -1,6 +1,5 @@
 #include "forward/forwarder.hpp"
 
-#include <openssl/err.h>
 #include <sys/socket.h>
 
 #include <array>
@@ -55,23 +54,19 @@ keys::outcome classify_exchange(const exchange& ex, const keys::key_pool& pool) 
 enum class client_news { hung_up, sent_more, nothing };
 
 // Looks without taking anything: a pipelined request stays for the session's next read.
-client_news look_at_client(net::tcp::socket& client, SSL* tls) {
+client_news look_at_client(net::tcp::socket& client, net::tls_stream* tls) {
   unsigned char first = 0;
   ssize_t n = ::recv(client.native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT);
   if (n == 0) return client_news::hung_up;
   if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? client_news::nothing : client_news::hung_up;
   if (!tls) return client_news::sent_more;
   // TLS 1.3 encrypts alerts, so from outside a close_notify looks like application data: let
-  // OpenSSL read the record. SSL_peek keeps application data for the session's next read.
-  // SSL_get_error reads the thread's error queue: another connection's leftover would make a
-  // record still arriving look like a broken connection.
-  ERR_clear_error();
-  int r = SSL_peek(tls, &first, 1);
-  if (r > 0) return client_news::sent_more;
-  switch (SSL_get_error(tls, r)) {
+  // OpenSSL read the record.
+  switch (tls->peek()) {
+    case SSL_ERROR_NONE: return client_news::sent_more;
     case SSL_ERROR_WANT_READ:
     case SSL_ERROR_WANT_WRITE: return client_news::nothing;  // part of a record, or not data (KeyUpdate)
-    default: ERR_clear_error(); return client_news::hung_up;  // close_notify, or a broken connection
+    default: return client_news::hung_up;                    // close_notify, or a broken connection
   }
 }
 
@@ -90,7 +85,7 @@ void cancel_waits(const in_flight_list::entry& e) {
 // whole life, and the parallel group with its two spawned coroutines cost about 3 KiB per stream.
 class client_watch {
  public:
-  client_watch(net::tcp::socket& client, net::tcp::socket& upstream, SSL* tls)
+  client_watch(net::tcp::socket& client, net::tcp::socket& upstream, net::tls_stream* tls)
       : client_(client), st_(std::make_shared<state>(&upstream)) {
     wait(st_, client, tls);
   }
@@ -110,7 +105,7 @@ class client_watch {
     net::tcp::socket* upstream;  // null once the relay is over
     bool gone = false;
   };
-  static void wait(std::shared_ptr<state> st, net::tcp::socket& client, SSL* tls) {
+  static void wait(std::shared_ptr<state> st, net::tcp::socket& client, net::tls_stream* tls) {
     client.async_wait(net::tcp::socket::wait_read, [st, &client, tls](const net::error_code& ec) {
       if (!st->upstream) return;  // the relay is over (`client` may be gone)
       if (ec) {
@@ -146,8 +141,8 @@ net::tcp::socket& client_socket(Stream& s) {
 }
 
 template <class Stream>
-SSL* client_tls(Stream& s) {
-  if constexpr (is_tls_stream<Stream>()) return s.native_handle();
+net::tls_stream* client_tls(Stream& s) {
+  if constexpr (is_tls_stream<Stream>()) return &s;
   else return nullptr;
 }
 
@@ -325,7 +320,8 @@ asio::awaitable<bool> answer_stopping(Stream& client, net::deadline& client_dl, 
 // Keeps a request in its worker's in-flight list for as long as it runs.
 class in_flight_scope {
  public:
-  in_flight_scope(in_flight_list* list, net::tcp::socket& client, SSL* tls, const exchange& ex) : list_(list) {
+  in_flight_scope(in_flight_list* list, net::tcp::socket& client, net::tls_stream* tls, const exchange& ex)
+      : list_(list) {
     entry_.client = &client;
     entry_.client_tls = tls;
     entry_.ex = &ex;

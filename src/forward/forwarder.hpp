@@ -1,8 +1,6 @@
 #pragma once
 // One intercepted request's life: pick a key, send, classify the answer, rotate or back off and
 // try again, then commit and stream the chosen answer back to the client as it arrives.
-#include <openssl/ssl.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -43,7 +41,7 @@ class in_flight_list {
   struct watch_state;
   struct entry {
     net::tcp::socket* client = nullptr;
-    SSL* client_tls = nullptr;                    // the client leg's TLS, when it has one
+    net::tls_stream* client_tls = nullptr;        // the client leg's TLS, when it has one
     const exchange* ex = nullptr;                  // its upstream connection, once it has one
     net::asio::steady_timer* waiting = nullptr;   // while it waits for a cool-down or a back-off
     bool cut = false;          // cut short by a stopping proxy

@@ -102,6 +102,19 @@ void tls_socket::note_use() {
   if (slot_ == no_slot) sweeper_->track(*this);
 }
 
+int tls_socket::peek() {
+  // SSL_get_error reads the thread's error queue: another connection's leftover would make a
+  // record still arriving look like a broken connection.
+  ERR_clear_error();
+  unsigned char byte = 0;
+  const int rc = SSL_peek(ssl_, &byte, 1);
+  note_use();
+  if (rc > 0) return SSL_ERROR_NONE;
+  const int err = SSL_get_error(ssl_, rc);
+  if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) ERR_clear_error();
+  return err;
+}
+
 void tls_socket::going_idle() {
   if (!sweeper_) release_buffers();
 }

@@ -49,6 +49,11 @@ class tls_socket {
   // Frees OpenSSL's record buffers now (unless data is pending), rather than at the next sweep:
   // for a stream, which is mostly silence between events.
   void release_buffers();
+  // Reads what the peer sent without taking it (application data stays for the next read_some):
+  // SSL_ERROR_NONE when there is data, else SSL_get_error's verdict (SSL_ERROR_ZERO_RETURN: a
+  // close_notify). For watching a connection between reads; counts as a use for the sweeper, as
+  // it may allocate a record buffer.
+  int peek();
 
  private:
   friend class idle_buffers;

@@ -14,6 +14,12 @@ namespace {
 using namespace std::chrono_literals;
 using test::tls_pair;
 
+// The socket under `s` is readable (or the wait ends in error).
+asio::awaitable<error_code> wait_readable_for_test(tls_socket& s) {
+  auto [ec] = co_await s.next_layer().async_wait(asio::ip::tcp::socket::wait_read, use_tuple);
+  co_return ec;
+}
+
 TEST(NetTlsSocket, HandshakeAndDataBothWays) {
   tls_pair p;
   auto [s, c] = p.handshake();
@@ -118,6 +124,26 @@ TEST(NetTlsSocket, AClientsBareCloseEndsTheClientLegCleanlyAndKeepsItsSession) {
   EXPECT_EQ(SSL_CTX_sess_number(ctx), 1);
   p.server.reset();  // freeing the SSL object must not drop the session either
   EXPECT_EQ(SSL_CTX_sess_number(ctx), 1);
+}
+
+// peek() tells data from a close_notify (which TLS 1.3 encrypts, so that from outside both are
+// application-data records) without taking the data: the next read still gets it.
+TEST(NetTlsSocket, PeekTellsDataFromCloseNotifyAndKeepsTheData) {
+  tls_pair p;
+  ASSERT_FALSE(p.handshake().second);
+  p.run([&]() -> asio::awaitable<void> {
+    EXPECT_EQ(p.server->peek(), SSL_ERROR_WANT_READ);  // nothing sent yet
+    EXPECT_FALSE(co_await write_all(*p.client, asio::buffer("next", 4), clock::now() + 5s));
+    EXPECT_FALSE(co_await wait_readable_for_test(*p.server));
+    EXPECT_EQ(p.server->peek(), SSL_ERROR_NONE);
+    char buf[16];
+    auto [ec, n] = co_await read_some(*p.server, asio::buffer(buf), clock::now() + 5s);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(std::string(buf, n), "next");
+    co_await shutdown(*p.client, 200ms);
+    EXPECT_FALSE(co_await wait_readable_for_test(*p.server));
+    EXPECT_EQ(p.server->peek(), SSL_ERROR_ZERO_RETURN);
+  });
 }
 
 TEST(NetTlsSocket, SilentPeerTimesOut) {
