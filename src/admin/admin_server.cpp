@@ -155,6 +155,7 @@ asio::awaitable<void> admin_server::serve(net::tcp::socket socket) {
   std::string body;
   std::array<char, 4096> buf;
   auto deadline = clock::now() + std::chrono::seconds(10);
+  bool continued = false;
   while (true) {
     auto [ec, n] = co_await net::read_some(socket, asio::buffer(buf), deadline);
     if (ec) co_return;
@@ -173,6 +174,12 @@ asio::awaitable<void> admin_server::serve(net::tcp::socket socket) {
       if (r.status == http::parse_status::message_complete) {
         done = true;
         break;
+      }
+      if (r.status == http::parse_status::head_complete && parser.head().expect_continue && !continued) {
+        // curl waits a second for this before sending a body (RFC 9110 10.1.1).
+        continued = true;
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        if (co_await net::write_all(socket, asio::buffer(kContinue), deadline)) co_return;
       }
       if (r.status == http::parse_status::need_more) break;
     }

@@ -184,6 +184,18 @@ class AdminTest(unittest.TestCase):
                                b"\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100000)
         self.assertTrue(answer.startswith(b"HTTP/1.1 413 Content Too Large\r\n"), answer[:200])
 
+    def test_expect_100_continue_is_answered(self):
+        # curl sends a body over 1 KiB with Expect: 100-continue and waits a second for the 100.
+        host, port = self.proxy.ready["admin"].rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.sendall(b"POST /keys/reload HTTP/1.1\r\nHost: " + self.proxy.ready["admin"].encode() +
+                      b"\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+            interim = harness.recv_until(s, stop=b"\r\n\r\n", timeout=5)
+            self.assertEqual(interim, b"HTTP/1.1 100 Continue\r\n\r\n")
+            s.sendall(b"{}")
+            answer = harness.recv_until(s, stop=b"\r\n\r\n", timeout=5)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer[:200])
+
     def raw(self, method, path, headers):
         """One request with exactly these headers (urllib would set Host itself)."""
         host, port = self.proxy.ready["admin"].rsplit(":", 1)
