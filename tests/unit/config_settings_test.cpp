@@ -90,7 +90,7 @@ TEST(ConfigSettings, OverridesWinAndAreValidated) {
   }
   // A line that is not a setting is quoted back only when it cannot be a key.
   try {
-    s.load_text("sk-or-v1-0123456789abcdef0123456789abcdef,team\n", "keys.csv");
+    s.load_text("sk-or-v1-test-0123456789abcdef0123456789abcdef,team\n", "keys.csv");
     ADD_FAILURE() << "a keys.csv line was read as a setting";
   } catch (const config_error& e) {
     EXPECT_EQ(std::string(e.what()).find("0123456789abcdef"), std::string::npos) << e.what();

@@ -66,12 +66,15 @@ TEST(KeysKeyMasker, ClassifyMasksBeforeCuttingSoNoPartOfAKeyIsLeft) {
   EXPECT_EQ(sse->reason.find(plain_key), std::string::npos) << sse->reason;
 }
 
-constexpr std::string_view hex_key = "sk-or-v1-0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab";
+// Obviously a test key; its secret part is the long run after "sk-or-v1-test-", as the hex is
+// in a real "sk-or-v1-<hex>".
+constexpr std::string_view hex_key = "sk-or-v1-test-0123456789abcdef0123456789abcdef89ab";
 
 TEST(KeysKeyMasker, TheSecretPartOfAPoolKeyQuotedAloneIsMasked) {
-  // Without its public prefix the hex still is the key: "sk-or-v1-" + it.
+  // Without its public prefix the secret part still is the key: "sk-or-v1-test-" + it.
   const auto masker = masker_of({hex_key});
-  const std::string hex(hex_key.substr(9));
+  const std::string hex(hex_key.substr(14));
+  ASSERT_EQ(api_key{std::string(hex_key)}.secret_part(), hex);
   EXPECT_EQ(masker.mask("key " + hex + " is not allowed"), "key \u202689ab is not allowed");
   EXPECT_EQ(masker.mask("key " + std::string(hex_key) + "."), "key sk-or-v1-\u202689ab.");
   EXPECT_EQ(key_masker::mask("probe of " + hex, api_key{std::string(hex_key)}), "probe of \u202689ab");
@@ -81,7 +84,7 @@ TEST(KeysKeyMasker, APoolKeyQuotedInAnotherCaseIsMasked) {
   std::string upper(hex_key);
   for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   const auto masker = masker_of({hex_key, plain_key});
-  for (const std::string& text : {"402 key " + upper + " has no credit", "402 key " + upper.substr(9) + " has no credit",
+  for (const std::string& text : {"402 key " + upper + " has no credit", "402 key " + upper.substr(14) + " has no credit",
                                   std::string("key PLAINKEY0123456789ABCDEFxyz")}) {
     const std::string out = masker.mask(text);
     EXPECT_EQ(out.find("0123456789ABCDEF"), std::string::npos) << out;
