@@ -78,56 +78,59 @@ void cancel_waits(const in_flight_list::entry& e) {
   if (e.waiting) e.waiting->cancel();
 }
 
-// Watches the client while an answer streams to it. When the client goes away (EOF, reset, or a
-// TLS alert) it cancels the upstream connection's pending operation, which ends the relay; a
-// client that sends its next request early (pipelining) is simply not watched any further.
-// A plain completion handler rather than a coroutine raced with `||`: a stream holds it for its
-// whole life, and the parallel group with its two spawned coroutines cost about 3 KiB per stream.
-class client_watch {
- public:
-  client_watch(net::tcp::socket& client, net::tcp::socket& upstream, net::tls_stream* tls)
-      : client_(client), st_(std::make_shared<state>(&upstream)) {
-    wait(st_, client, tls);
-  }
-  ~client_watch() {
-    st_->upstream = nullptr;
-    net::error_code ignored;
-    client_.cancel(ignored);
-  }
-  client_watch(const client_watch&) = delete;
-  client_watch& operator=(const client_watch&) = delete;
+}  // namespace
 
-  bool gone() const { return st_->gone; }
-
- private:
-  struct state {
-    explicit state(net::tcp::socket* u) : upstream(u) {}
-    net::tcp::socket* upstream;  // null once the relay is over
-    bool gone = false;
-  };
-  static void wait(std::shared_ptr<state> st, net::tcp::socket& client, net::tls_stream* tls) {
-    client.async_wait(net::tcp::socket::wait_read, [st, &client, tls](const net::error_code& ec) {
-      if (!st->upstream) return;  // the relay is over (`client` may be gone)
-      if (ec) {
-        // The client connection's deadline cancels its socket's operations, this wait among them.
-        if (ec == asio::error::operation_aborted) wait(st, client, tls);
-        return;
-      }
-      switch (look_at_client(client, tls)) {
-        case client_news::hung_up: {
-          st->gone = true;
-          net::error_code ignored;
-          st->upstream->cancel(ignored);
-          return;
-        }
-        case client_news::nothing: wait(st, client, tls); return;
-        case client_news::sent_more: return;
-      }
-    });
-  }
-  net::tcp::socket& client_;
-  std::shared_ptr<state> st_;
+// A watched client: the entry is null once its request is over (the socket may be gone).
+struct in_flight_list::watch_state {
+  explicit watch_state(in_flight_list::entry* e) : entry(e) {}
+  in_flight_list::entry* entry;
 };
+
+namespace {
+
+// Watches a request's client until the request is over. A client that hangs up (EOF, reset, a
+// close_notify) marks the request gone and abandoned and cancels what it waits for: the upstream
+// connection's pending operation (which ends a relay, or the wait for an answer: closing the
+// connection is what stops the generation) or its cool-down timer. A client that sends its next
+// request early (pipelining) is not watched any further. A plain completion handler rather than
+// a coroutine raced with `||`: a stream holds it for its whole life, and the parallel group with
+// its two spawned coroutines cost about 3 KiB per stream.
+void watch_client(std::shared_ptr<in_flight_list::watch_state> st) {
+  auto& client = *st->entry->client;
+  client.async_wait(net::tcp::socket::wait_read, [st](const net::error_code& ec) {
+    if (!st->entry) return;  // stopped
+    if (ec) {
+      // Cancelled by something else than stop_watching or a cut (which marks the request
+      // abandoned): the client connection's deadline, say. Watch on.
+      if (ec == asio::error::operation_aborted && !st->entry->abandon) watch_client(st);
+      return;
+    }
+    auto& e = *st->entry;
+    switch (look_at_client(*e.client, e.client_tls)) {
+      case client_news::hung_up:
+        e.client_gone = e.abandon = true;
+        cancel_waits(e);
+        return;
+      case client_news::nothing: watch_client(st); return;
+      case client_news::sent_more: return;  // a pipelined request: it waits for this answer
+    }
+  });
+}
+
+void start_watching(in_flight_list::entry& e) {
+  if (e.watch || e.abandon || !e.client) return;
+  e.watch = std::make_shared<in_flight_list::watch_state>(&e);
+  watch_client(e.watch);
+}
+
+// Only between socket operations of the request's own: cancel() takes every pending one.
+void stop_watching(in_flight_list::entry& e) {
+  if (!e.watch) return;
+  e.watch->entry = nullptr;
+  e.watch.reset();
+  error_code ignored;
+  e.client->cancel(ignored);
+}
 
 template <class Stream>
 constexpr bool is_tls_stream() {
@@ -156,7 +159,7 @@ struct relay_result {
 template <class Stream>
 asio::awaitable<relay_result> pump(Stream& client, net::deadline& client_dl, exchange& ex, clock::duration idle,
                                    std::uint64_t& bytes_out, usage_scanner& usage, key_scrubber& scrub,
-                                   const client_watch& watch, bool dechunk) {
+                                   const in_flight_list::entry& flight, bool dechunk) {
   relay_result res;
   const relay_result went_away{true, false, "client went away mid-response"};
   // Events are small: a stream holds a small buffer for as long as it stays open.
@@ -164,9 +167,9 @@ asio::awaitable<relay_result> pump(Stream& client, net::deadline& client_dl, exc
   const std::size_t size = events ? 4 * 1024 : 16 * 1024;
   std::unique_ptr<char[]> buf;  // not zero-filled: it is written before it is read
   while (!ex.complete) {
-    // The watch cancels a pending upstream operation; this catches a client that left while
-    // the relay was writing to it.
-    if (watch.gone()) co_return went_away;
+    // The client watch cancels a pending upstream operation; this catches a client that left
+    // while the relay was writing to it.
+    if (flight.client_gone) co_return went_away;
     if (events) {
       // A stream is mostly silence between events: wait without a buffer, so that thousands of
       // open streams cost little more than their TLS state. Events come faster than the idle
@@ -175,7 +178,7 @@ asio::awaitable<relay_result> pump(Stream& client, net::deadline& client_dl, exc
       ex.conn->stream.release_buffers();
       if constexpr (is_tls_stream<Stream>()) client.release_buffers();
       if (auto wec = co_await net::wait_readable(ex.conn->stream, ex.conn->dl, net::coarse_now() + idle)) {
-        if (watch.gone()) co_return went_away;
+        if (flight.client_gone) co_return went_away;
         res.upstream_failed = true;
         res.error = wec == asio::error::timed_out ? "upstream stream idle timeout" : "upstream: " + wec.message();
         co_return res;
@@ -197,7 +200,7 @@ asio::awaitable<relay_result> pump(Stream& client, net::deadline& client_dl, exc
       break;
     }
     if (ec) {
-      if (watch.gone()) co_return went_away;
+      if (flight.client_gone) co_return went_away;
       res.upstream_failed = true;
       res.error = ec == asio::error::timed_out ? "upstream stream idle timeout" : "upstream: " + failure_text(ex, ec);
       co_return res;
@@ -230,9 +233,10 @@ bool is_stopping(const worker_context& ctx) { return ctx.stopping && ctx.stoppin
 template <class Stream>
 // `keep_alive`: the request's; a proxy that began to stop meanwhile says close all the same.
 // `http10_client`: the request was HTTP/1.0, whose client knows no chunked framing.
+// `flight`: the request's in-flight entry, whose client is watched while the rest streams.
 asio::awaitable<bool> commit(Stream& client, net::deadline& client_dl, exchange& ex, bool keep_alive,
                              bool http10_client, worker_context& ctx, const keys::key_lease& lease, unsigned attempts,
-                             log::access_record& rec) {
+                             log::access_record& rec, in_flight_list::entry& flight) {
   keep_alive = keep_alive && !ex.parser.eof_terminated() && !is_stopping(ctx);
   // An error answer is read whole before it is passed on: a pool key quoted in it is masked
   // (the body then goes out unframed, with a Content-Length of its own).
@@ -278,8 +282,8 @@ asio::awaitable<bool> commit(Stream& client, net::deadline& client_dl, exchange&
 
   relay_result res;
   if (!ex.complete) {
-    client_watch watch(client_socket(client), ex.conn->stream.lowest_layer(), client_tls(client));
-    res = co_await pump(client, client_dl, ex, idle, rec.bytes_out, usage, scrub, watch, dechunk);
+    start_watching(flight);
+    res = co_await pump(client, client_dl, ex, idle, rec.bytes_out, usage, scrub, flight, dechunk);
   }
   usage.apply(rec);
   if (res.client_gone || res.upstream_failed) {
@@ -329,6 +333,7 @@ class in_flight_scope {
   }
   ~in_flight_scope() {
     if (list_) list_->leave(entry_);
+    else stop_watching(entry_);
   }
   in_flight_scope(const in_flight_scope&) = delete;
   in_flight_scope& operator=(const in_flight_scope&) = delete;
@@ -337,8 +342,7 @@ class in_flight_scope {
   bool client_gone() const { return entry_.client_gone; }
   bool abandoned() const { return entry_.abandon; }
   const bool* abandon_flag() const { return &entry_.abandon; }
-  // The answer is about to go out: from here the relay watches the client (commit()).
-  void committing();
+  in_flight_list::entry& entry() { return entry_; }
   void wait_on(asio::steady_timer* timer) { entry_.waiting = timer; }
 
  private:
@@ -365,47 +369,6 @@ std::chrono::seconds ceil_seconds(clock::duration d) {
 constexpr std::string_view kCutShort = "proxy stopping: cut short at the end of the drain";
 // nginx's status for a request whose client closed the connection before the answer.
 constexpr unsigned kClientClosedRequest = 499;
-
-}  // namespace
-
-// A watched client: the entry is null once its request left the list (the socket may be gone).
-struct in_flight_list::watch_state {
-  explicit watch_state(in_flight_list::entry* e) : entry(e) {}
-  in_flight_list::entry* entry;
-};
-
-namespace {
-
-void watch_client(std::shared_ptr<in_flight_list::watch_state> st) {
-  auto& client = *st->entry->client;
-  client.async_wait(net::tcp::socket::wait_read, [st](const net::error_code& ec) {
-    if (!st->entry) return;  // stopped
-    if (ec) {
-      // Cancelled by something else than stop_watching or a cut (which marks the request
-      // abandoned): the client connection's deadline, say. Watch on.
-      if (ec == asio::error::operation_aborted && !st->entry->abandon) watch_client(st);
-      return;
-    }
-    auto& e = *st->entry;
-    switch (look_at_client(*e.client, e.client_tls)) {
-      case client_news::hung_up:
-        e.client_gone = e.abandon = true;
-        cancel_waits(e);
-        return;
-      case client_news::nothing: watch_client(st); return;
-      case client_news::sent_more: return;  // a pipelined request: it waits for this answer
-    }
-  });
-}
-
-// Only between socket operations of the request's own: cancel() takes every pending one.
-void stop_watching(in_flight_list::entry& e) {
-  if (!e.watch) return;
-  e.watch->entry = nullptr;
-  e.watch.reset();
-  error_code ignored;
-  e.client->cancel(ignored);
-}
 
 }  // namespace
 
@@ -471,16 +434,8 @@ void in_flight_list::schedule_sweep() {
 void in_flight_list::sweep() {
   ++tick_;
   // Joined before the previous sweep: in flight for one to two intervals at least.
-  for (entry* e = head_; e; e = e->next) {
-    if (e->watch || e->abandon || e->committed || !e->client || tick_ - e->joined_tick < 2) continue;
-    e->watch = std::make_shared<watch_state>(e);
-    watch_client(e->watch);
-  }
-}
-
-void in_flight_scope::committing() {
-  entry_.committed = true;
-  stop_watching(entry_);
+  for (entry* e = head_; e; e = e->next)
+    if (tick_ - e->joined_tick >= 2) start_watching(*e);
 }
 
 template <class ClientStream>
@@ -513,12 +468,11 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
   exchange ex;
   bool result = false;
   in_flight_scope flight(ctx.in_flight, client_socket(client), client_tls(client), ex);
-  constexpr std::string_view kClientGone = "client went away before the answer";
 
   while (true) {
     if (flight.client_gone()) {
       rec.status = kClientClosedRequest;
-      rec.error = std::string(kClientGone);
+      rec.error = "client went away before the answer";
       break;
     }
     if (flight.cut()) {
@@ -591,11 +545,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
       // answer already read whole still goes out (to a client still there). The upstream
       // connection closes with the exchange, which stops the generation.
       ctx.keys.cancel(*lease);
-      if (flight.client_gone()) {
-        rec.status = kClientClosedRequest;
-        rec.error = std::string(kClientGone);
-        break;
-      }
+      if (flight.client_gone()) continue;  // ended at the top of the loop
       result = co_await answer_stopping(client, client_dl, rec);
       break;
     }
@@ -606,8 +556,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
     ctx.keys.report(*lease, oc, clock::now());
 
     if (oc.kind == keys::outcome_kind::success || oc.kind == keys::outcome_kind::pass_through) {
-      flight.committing();
-      result = co_await commit(client, client_dl, ex, keep_alive, http10, ctx, *lease, rec.attempts, rec);
+      result = co_await commit(client, client_dl, ex, keep_alive, http10, ctx, *lease, rec.attempts, rec, flight.entry());
       break;
     }
     log::info("attempt id={} key={} attempt={} failed: {} ({})", req.id, lease->display, rec.attempts,
@@ -638,8 +587,7 @@ asio::awaitable<bool> forward_request(ClientStream& client, net::deadline& clien
     // Out of retries or time: the upstream's own answer when there is one, else ours.
     if (!ec && ex.conn) {
       rec.error = oc.reason;
-      flight.committing();
-      result = co_await commit(client, client_dl, ex, keep_alive, http10, ctx, *lease, rec.attempts, rec);
+      result = co_await commit(client, client_dl, ex, keep_alive, http10, ctx, *lease, rec.attempts, rec, flight.entry());
     } else {
       bool timeout = ec == asio::error::timed_out;
       result = co_await answer(client, client_dl,

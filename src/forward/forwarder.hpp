@@ -31,10 +31,11 @@ struct exchange;
 // - a stopping proxy cuts short those still running at the end of its drain
 //   (proxy.drain_timeout): their pending socket operations are cancelled, and each still answers
 //   or ends, and writes its access line;
-// - a request that takes a while (one to two sweep intervals) gets its client watched: a client
-//   that hangs up before the answer is committed has its upstream request cancelled (which stops
-//   the generation and its billing) instead of being noticed only when the answer is written.
-//   A quick request, most of them, costs nothing for it: no wait on its client socket.
+// - its client is watched: a client that hangs up has its upstream request cancelled (which stops
+//   the generation and its billing) instead of being noticed only when the answer is written. A
+//   request gets the watch once it has been in flight for one to two sweep intervals, or when
+//   its answer starts streaming: a quick request, most of them, costs nothing for it (no wait
+//   on its client socket).
 // Intrusive: joining and leaving allocate nothing. Used on the worker's thread only.
 class in_flight_list {
  public:
@@ -45,9 +46,8 @@ class in_flight_list {
     const exchange* ex = nullptr;                  // its upstream connection, once it has one
     net::asio::steady_timer* waiting = nullptr;   // while it waits for a cool-down or a back-off
     bool cut = false;          // cut short by a stopping proxy
-    bool client_gone = false;  // the client hung up before the answer was committed
+    bool client_gone = false;  // the client hung up
     bool abandon = false;      // cut or client_gone: stop working on the request
-    bool committed = false;    // the answer is going out: its relay watches the client itself
     std::uint32_t joined_tick = 0;
     std::shared_ptr<watch_state> watch;  // while its client is watched
     entry* prev = nullptr;

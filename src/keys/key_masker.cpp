@@ -1,19 +1,15 @@
 #include "keys/key_masker.hpp"
 
-#include <cstring>
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
+
+#include "util/ascii.hpp"
 
 namespace orp::keys {
 namespace {
 
-char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string lowered(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = ascii_lower(c);
-  return out;
-}
+using util::lowercase;
 
 // Replaces every occurrence of `needle` (lower case) in `text`, found in `lower` (text lowered:
 // an upstream may quote a key in upper case, "SK-OR-V1-0A1B..."), by `masked`. Keeps `lower` in
@@ -38,7 +34,7 @@ void mask_every(std::string& text, std::string& lower, std::string_view needle, 
   }
   out.append(text, from);
   text = std::move(out);
-  lower = lowered(text);
+  lower = lowercase(text);
 }
 
 }  // namespace
@@ -47,8 +43,8 @@ void mask_every(std::string& text, std::string& lower, std::string_view needle, 
 // quoted alone (the hex of "sk-or-v1-<hex>", which with the prefix added back is the key).
 struct key_masker::needles {
   explicit needles(const api_key& key)
-      : whole(lowered(key.reveal())), whole_mask(mask_secret(key.reveal())),
-        secret(key.secret_part().size() != key.reveal().size() ? lowered(key.secret_part()) : std::string()),
+      : whole(lowercase(key.reveal())), whole_mask(mask_secret(key.reveal())),
+        secret(key.secret_part().size() != key.reveal().size() ? lowercase(key.secret_part()) : std::string()),
         secret_mask(secret.empty() ? std::string() : mask_secret(key.secret_part())) {}
   void mask(std::string& text, std::string& lower) const {
     mask_every(text, lower, whole, whole_mask);
@@ -80,7 +76,7 @@ key_masker::key_masker(std::vector<std::shared_ptr<const api_key>> keys) {
 std::string key_masker::mask(std::string_view text) const {
   std::string out(text);
   if (needles_ && !needles_->empty()) {
-    std::string lower = lowered(out);
+    std::string lower = lowercase(out);
     for (const auto& n : *needles_) n.mask(out, lower);
   }
   return mask_secrets(out);
@@ -88,7 +84,7 @@ std::string key_masker::mask(std::string_view text) const {
 
 std::string key_masker::mask(std::string_view text, const api_key& key) {
   std::string out(text);
-  std::string lower = lowered(out);
+  std::string lower = lowercase(out);
   needles(key).mask(out, lower);
   return mask_secrets(out);
 }
