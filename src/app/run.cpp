@@ -9,6 +9,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include <csignal>
 #include <fstream>
 #include <iostream>
 
@@ -383,6 +384,13 @@ int run(const config::settings& cfg, const run_options& opts) {
   }
 
   main_io.run();
+  // The drain is over; what is left (workers joined, the fleet's queue sent, the state saved) is
+  // bounded. Asio restores the default action when its signal sets go, so a SIGTERM repeated by
+  // a supervisor (or a SIGHUP) in that window used to kill the process before its state was
+  // saved: ignored from here on.
+  signals.clear();
+  hangup.clear();
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, SIG_IGN);
   srv.stop();
   if (fleet) fleet->stop();  // sends what is still queued, bounded
   maintenance.flush();
